@@ -1,0 +1,1 @@
+"""Pure protocol data shared by the server and the client: no I/O, no Textual."""

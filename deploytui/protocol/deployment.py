@@ -1,0 +1,120 @@
+"""The deployment row and its vocabulary: statuses, phases, and the mapping between them.
+
+Pure data, no I/O. Shared by the embedded server (which writes rows) and the client (which reads
+them). Field names follow Harper's ``system.hdb_deployment`` row (contract §3).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypedDict
+
+
+class Status(StrEnum):
+    """Every status a deployment row can hold (Harper's early and late recorders)."""
+
+    PENDING = "pending"
+    EXTRACTING = "extracting"
+    INSTALLING = "installing"
+    LOADING = "loading"
+    REPLICATING = "replicating"
+    RESTARTING = "restarting"
+    STAGING = "staging"
+    STAGED = "staged"
+    ACTIVATING = "activating"
+    REVERTING = "reverting"
+    SUCCESS = "success"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+TERMINAL_STATUSES: frozenset[str] = frozenset({Status.SUCCESS, Status.FAILED, Status.ROLLED_BACK})
+
+
+def is_terminal(status: str | None) -> bool:
+    """True when a row with this status will never change again (payload deletion aside)."""
+    return status in TERMINAL_STATUSES
+
+
+# The one-shot pipeline, in the order Harper emits it (contract §4.4).
+ONE_SHOT_PHASES: tuple[str, ...] = ("prepare", "load", "replicate", "restart", "success")
+# The two-phase pipeline (late Harper): stage, then activate across the cluster.
+TWO_PHASE_PHASES: tuple[str, ...] = ("stage", "load", "staged", "activate", "restart", "success")
+# A revert_component run.
+REVERT_PHASES: tuple[str, ...] = ("revert", "restart", "success")
+
+# `phase {X, start}` moves the row to this status; phases not listed leave the status alone.
+PHASE_START_STATUS: dict[str, str] = {
+    "extract": Status.EXTRACTING,
+    "install": Status.INSTALLING,
+    "stage": Status.STAGING,
+    "load": Status.LOADING,
+    "replicate": Status.REPLICATING,
+    "activate": Status.ACTIVATING,
+    "revert": Status.REVERTING,
+    "restart": Status.RESTARTING,
+}
+
+
+def phase_order_for(phases_seen: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The canonical phase list that best explains the phases seen so far.
+
+    Phases the canonical list does not know are appended in the order they were seen, so an unknown
+    server phase is shown rather than lost.
+    """
+    seen = list(dict.fromkeys(phases_seen))
+    if "revert" in seen:
+        base = REVERT_PHASES
+    elif any(p in ("stage", "staged", "activate") for p in seen):
+        base = TWO_PHASE_PHASES
+    else:
+        base = ONE_SHOT_PHASES
+    return tuple(base) + tuple(p for p in seen if p not in base)
+
+
+class EventLogEntry(TypedDict):
+    """One entry of a row's bounded ``event_log``."""
+
+    t: int
+    event: str
+    data: Any
+
+
+class PeerResult(TypedDict, total=False):
+    """A normalised replication result for one node (contract §3.4)."""
+
+    node: str | None
+    status: str
+    error: dict[str, Any] | None
+    started_at: int | None
+    completed_at: int | None
+
+
+class DeploymentError(TypedDict, total=False):
+    """Why a deployment failed: ``{message, code?, phase}``."""
+
+    message: str
+    code: int | str | None
+    phase: str | None
+
+
+class DeploymentRow(TypedDict, total=False):
+    """The API view of a deployment (the "stripped" row: no ``payload_blob``)."""
+
+    deployment_id: str
+    project: str | None
+    package_identifier: str | None
+    payload_hash: str | None
+    payload_size: int | None
+    payload_blob_present: bool
+    status: str
+    phase: str
+    event_log: list[EventLogEntry]
+    peer_results: list[PeerResult]
+    origin_node: str | None
+    restart_mode: str | None
+    started_at: int
+    completed_at: int | None
+    user: str | None
+    rollback_of: str | None
+    error: DeploymentError | None
