@@ -1,0 +1,135 @@
+"""The ``deploytui`` command line.
+
+Without a subcommand it opens the dashboard. ``serve`` runs the embedded server; ``list``, ``watch``,
+``deploy`` and ``demo`` are headless, for CI logs, pipes and scripts. Only the dashboard imports
+Textual, and every command imports its own modules lazily so ``deploytui --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from importlib import import_module
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--url", default=os.environ.get("DEPLOYTUI_URL"), help="Operations API URL (env DEPLOYTUI_URL)")
+    group.add_argument("--user", default=os.environ.get("DEPLOYTUI_USER"), help="user name (env DEPLOYTUI_USER)")
+    group.add_argument("--password", default=os.environ.get("DEPLOYTUI_PASSWORD"), help="password (env DEPLOYTUI_PASSWORD)")
+    group.add_argument("--token", default=os.environ.get("DEPLOYTUI_TOKEN"), help="bearer operation token (env DEPLOYTUI_TOKEN)")
+    group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (self-signed Harper nodes)")
+    group.add_argument("--context", help="a named server from the contexts file (see README)")
+    group.add_argument("--data-dir", default=None, help="data dir of the local embedded server (env DEPLOYTUI_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deploytui",
+        description="Watch and drive Harper-style deployments. Without a command, opens the dashboard "
+        "(on the embedded local server unless --url or --context is given).",
+    )
+    parser.add_argument("--version", action="version", version=f"deploytui {__version__}")
+    _connection_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the embedded Harper-compatible server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=9925, help="port (default 9925; 0 picks a free one)")
+    serve.add_argument("--data-dir", default=None, help="where rows, events and payloads live (env DEPLOYTUI_DATA_DIR)")
+    serve.add_argument("--user", default=os.environ.get("DEPLOYTUI_USER"), help="admin user (env DEPLOYTUI_USER)")
+    serve.add_argument("--password", default=os.environ.get("DEPLOYTUI_PASSWORD"), help="admin password (env DEPLOYTUI_PASSWORD)")
+    serve.add_argument("--peer", action="append", default=[], metavar="URL", help="replicate deploys to this deploytui server (repeatable)")
+    serve.add_argument("--wire", choices=("deploytui", "harper"), default="deploytui", help="'harper' reproduces Harper 5.1's SSE wire: no ids, no keepalives")
+    serve.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    serve.add_argument("--max-body-mb", type=int, default=512, help="largest request body accepted (MiB)")
+    serve.add_argument("--retain-payload-mb", type=float, default=10, help="drop payloads above this size after success (MiB)")
+
+    lst = sub.add_parser("list", help="list deployments, newest first")
+    _connection_options(lst)
+    lst.add_argument("--project")
+    lst.add_argument("--status")
+    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    watch = sub.add_parser("watch", help="follow one deployment until it ends")
+    _connection_options(watch)
+    watch.add_argument("deployment_id")
+    mode = watch.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="one JSON object per typed event")
+    mode.add_argument("--raw", action="store_true", help="one JSON object per SSE event, as received")
+
+    deploy = sub.add_parser("deploy", help="deploy a local directory and follow it")
+    _connection_options(deploy)
+    deploy.add_argument("path")
+    deploy.add_argument("--project")
+    deploy.add_argument("--install-command")
+    deploy.add_argument("--restart", action="store_true")
+    deploy.add_argument("--json", action="store_true", help="one JSON object per typed event")
+
+    demo = sub.add_parser("demo", help="deploy the bundled demo components")
+    _connection_options(demo)
+    demo.add_argument("names", nargs="*", help="which demos (default: all)")
+    demo.add_argument("--no-wait", action="store_true", help="start the deploys and return")
+    return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .server.config import MiB, ServerConfig, default_data_dir
+    from .server.runner import run
+
+    if not _is_loopback(args.host) and not args.allow_remote:
+        print(f"deploytui: refusing to listen on non-loopback host {args.host!r} without --allow-remote", file=sys.stderr)
+        return EXIT_USAGE
+    if bool(args.user) != bool(args.password):
+        print("deploytui: give both --user and --password, or neither", file=sys.stderr)
+        return EXIT_USAGE
+    config = ServerConfig(
+        data_dir=Path(args.data_dir).expanduser() if args.data_dir else default_data_dir(),
+        host=args.host,
+        port=args.port,
+        user=args.user,
+        password=args.password,
+        peers=list(args.peer),
+        wire=args.wire,
+        max_body_bytes=args.max_body_mb * MiB,
+        payload_retention_max_size=int(args.retain_payload_mb * MiB),
+    )
+    return run(config)
+
+
+COMMANDS = {
+    "list": "deploytui.commands.list_cmd",
+    "watch": "deploytui.commands.watch_cmd",
+    "deploy": "deploytui.commands.deploy_cmd",
+    "demo": "deploytui.commands.demo_cmd",
+    None: "deploytui.tui.launch",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return run_serve(args)
+    return import_module(COMMANDS[args.command]).run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

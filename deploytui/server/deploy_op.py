@@ -1,0 +1,172 @@
+"""``deploy_component``: validate the request, ingest the payload, run the deploy, answer.
+
+The payload arrives as a multipart file part (streamed straight to disk), as base64 in JSON, or as
+``package: "file:<absolute dir>"`` (packed here). The deploy itself runs as a server task that a
+disconnecting client does not cancel, as in Harper; the request either waits for its result (JSON)
+or streams its events (SSE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .body import BodyError
+from .operations import OperationCall, OperationError, sse_response
+from .stream import NO_DONE, deployment_events
+from .tarball import pack_directory
+
+if TYPE_CHECKING:
+    from .app import ServerContext
+
+UPLOAD_CHUNK = 256 * 1024
+
+
+def _restart_value(value: Any) -> bool | str:
+    if value in (None, False, "false"):
+        return False
+    if value in (True, "true"):
+        return True
+    if value == "rolling":
+        return "rolling"
+    raise OperationError("'restart' must be true, false or \"rolling\"")
+
+
+def _optional_str(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise OperationError(f"'{name}' must be a string")
+    return value
+
+
+def _optional_ms(fields: dict[str, Any], name: str) -> int | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        raise OperationError(f"'{name}' must be a number of milliseconds") from None
+    if number < 0:
+        raise OperationError(f"'{name}' must not be negative")
+    return number
+
+
+def _package_dir(package: str) -> Path:
+    """Only local ``file:`` packages exist without a registry; anything else is refused plainly."""
+    if not package.startswith("file:"):
+        raise OperationError(
+            f"package '{package}' is not supported by the embedded server: use 'file:<absolute dir>' "
+            "or upload a tarball payload"
+        )
+    raw = package.removeprefix("file://") if package.startswith("file://") else package.removeprefix("file:")
+    path = Path(raw)
+    if not path.is_absolute():
+        raise OperationError(f"package path must be absolute: '{raw}'")
+    if not path.is_dir():
+        raise OperationError(f"package directory not found: '{raw}'", 404)
+    return path
+
+
+def _project_from_dir(path: Path) -> str:
+    try:
+        name = json.loads((path / "package.json").read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return name.split("/")[-1] if isinstance(name, str) and name else path.name
+
+
+async def _bytes_chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), UPLOAD_CHUNK):
+        yield data[start : start + UPLOAD_CHUNK]
+
+
+def _validate(call: OperationCall) -> tuple[str, Any]:
+    """Check the request before any row is written; return (project, payload source)."""
+    f = call.fields
+    if "_deploymentId" in f:
+        raise OperationError("'_deploymentId' is not allowed")
+    package = _optional_str(f, "package")
+    has_payload = call.upload is not None and call.upload.has_file or f.get("payload") is not None
+    if f.get("isolated") and not package:
+        raise OperationError("'isolated' is only supported for package deployments")
+    if has_payload and package:
+        raise OperationError("Provide either 'payload' or 'package', not both")
+    if package:
+        source: Any = _package_dir(package)
+        project = _optional_str(f, "project") or _project_from_dir(source)
+    elif has_payload:
+        source = "upload" if call.upload is not None and call.upload.has_file else f["payload"]
+        project = _optional_str(f, "project")
+        if not project:
+            raise OperationError("'project' is required")
+    else:
+        raise OperationError("'payload' or 'package' is required")
+    return Path(project).stem if "." in project else project, source
+
+
+async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
+    f = call.fields
+    project, source = _validate(call)
+    deployment = await ctx.engine.begin(
+        project=project,
+        user=call.user,
+        package_identifier=_optional_str(f, "package"),
+        restart=_restart_value(f.get("restart")),
+        install_command=_optional_str(f, "install_command"),
+        install_timeout_ms=_optional_ms(f, "install_timeout"),
+        replicated=f.get("replicated") if isinstance(f.get("replicated"), bool) else None,
+        deployment_timeout_ms=_optional_ms(f, "deployment_timeout"),
+    )
+    try:
+        await ctx.engine.ingest(deployment, _payload_chunks(call, source))
+    except (OperationError, BodyError) as exc:
+        await ctx.engine.abort(deployment, exc.message, exc.status_code)
+        raise
+    except asyncio.CancelledError:
+        await asyncio.shield(ctx.engine.abort(deployment, "the client went away during the upload", 400))
+        raise
+    task = ctx.start_task(ctx.engine.run(deployment))
+    if call.wants_sse:
+        return sse_response(
+            deployment_events(
+                ctx.store,
+                ctx.hub,
+                deployment.deployment_id,
+                wire=ctx.config.wire,
+                last_event_id=None,
+                keepalive_seconds=ctx.config.keepalive_seconds,
+                done_result=lambda row: _result_or_no_done(task),
+            )
+        )
+    return await asyncio.shield(task)
+
+
+async def _result_or_no_done(task: asyncio.Task[Any]) -> Any:
+    try:
+        return await asyncio.shield(task)
+    except Exception:
+        # The deploy's own `error` event already went out; Harper ends the stream without `done`.
+        return NO_DONE
+
+
+def _payload_chunks(call: OperationCall, source: Any) -> AsyncIterator[bytes]:
+    if source == "upload":
+        assert call.upload is not None
+        return call.upload.file_chunks()
+    if isinstance(source, Path):
+        return _bytes_chunks(pack_directory(source))
+    if not isinstance(source, str):
+        raise OperationError("'payload' must be a base64 string")
+    try:
+        data = base64.b64decode(source, validate=True)
+    except (binascii.Error, ValueError):
+        raise OperationError("'payload' is not valid base64") from None
+    return _bytes_chunks(data)

@@ -1,0 +1,226 @@
+"""The Operations API handlers: one coroutine per operation, Harper's shapes and messages.
+
+Each handler takes the server context and an :class:`OperationCall` and returns either a JSON-able
+dict (sent as 200) or a Starlette response (SSE, raw payload bytes). Refusals raise
+:class:`OperationError` carrying Harper's status code and message (contract §1.4, §2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sse_starlette import EventSourceResponse
+from starlette.responses import FileResponse, Response
+
+from .. import HARPER_API_LEVEL, __version__
+from ..protocol.deployment import is_terminal
+from .body import BodyError, MultipartUpload
+from .stream import NO_DONE, deployment_events
+from .store import strip_row
+
+if TYPE_CHECKING:
+    from .app import ServerContext
+
+SSE_OPERATIONS = frozenset({"deploy_component", "get_deployment"})
+NO_AUTH_OPERATIONS = frozenset({"create_authentication_tokens"})
+
+
+class OperationError(Exception):
+    """A refused operation: Harper's ``{"error": message}`` (or a structured ``body``) with a status."""
+
+    def __init__(self, message: str, status_code: int = 400, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.body = body if body is not None else {"error": message}
+
+
+@dataclass
+class OperationCall:
+    """One authenticated operation request."""
+
+    operation: str
+    fields: dict[str, Any]
+    user: str | None
+    wants_sse: bool
+    last_event_id: str | None
+    authorization: str | None
+    upload: MultipartUpload | None = None
+
+
+Handler = Callable[["ServerContext", OperationCall], Awaitable[Any]]
+
+
+def sse_response(events: AsyncIterator[Any]) -> EventSourceResponse:
+    """An SSE response as Harper sends it: LF line ends, no sse-starlette pings (we send our own)."""
+    return EventSourceResponse(
+        events, ping=0, sep="\n", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+def _required_id(call: OperationCall) -> str:
+    deployment_id = call.fields.get("deployment_id")
+    if not isinstance(deployment_id, str) or not deployment_id:
+        raise OperationError("'deployment_id' is required")
+    return deployment_id
+
+
+async def _row_or_error(ctx: ServerContext, deployment_id: str, status_code: int) -> dict[str, Any]:
+    row = await ctx.store.get_row(deployment_id)
+    if row is None:
+        raise OperationError(f"No deployment found with id '{deployment_id}'", status_code)
+    return row
+
+
+def _int_field(fields: dict[str, Any], name: str, *, minimum: int = 0) -> int | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise OperationError(f"'{name}' must be a number") from None
+    return max(number, minimum)
+
+
+# ---- listing and reading ---------------------------------------------------------------------
+
+
+async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    f = call.fields
+    for name in ("project", "status"):
+        if f.get(name) is not None and not isinstance(f[name], str):
+            raise OperationError(f"'{name}' must be a string")
+    rows, total = await ctx.store.list_rows(
+        project=f.get("project"),
+        status=f.get("status"),
+        since=_int_field(f, "since"),
+        until=_int_field(f, "until"),
+        limit=_int_field(f, "limit"),
+        offset=_int_field(f, "offset") or 0,
+    )
+    return {"deployments": [strip_row(row) for row in rows], "total": total}
+
+
+async def get_deployment(ctx: ServerContext, call: OperationCall) -> Any:
+    deployment_id = _required_id(call)
+    row = await _row_or_error(ctx, deployment_id, 400)
+    if not call.wants_sse:
+        return strip_row(row)
+    return sse_response(
+        deployment_events(
+            ctx.store,
+            ctx.hub,
+            deployment_id,
+            wire=ctx.config.wire,
+            last_event_id=call.last_event_id,
+            keepalive_seconds=ctx.config.keepalive_seconds,
+        )
+    )
+
+
+async def get_deployment_events(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    """Our addition: page through the full event history (the events table, not the bounded log)."""
+    deployment_id = _required_id(call)
+    await _row_or_error(ctx, deployment_id, 404)
+    after_seq = _int_field(call.fields, "after_seq") or 0
+    limit = min(_int_field(call.fields, "limit", minimum=1) or 1000, 10_000)
+    events = await ctx.store.events(deployment_id, after_seq=after_seq, limit=limit + 1)
+    has_more = len(events) > limit
+    events = events[:limit]
+    next_after = events[-1]["seq"] if events else after_seq
+    return {"deployment_id": deployment_id, "events": events, "next_after_seq": next_after, "has_more": has_more}
+
+
+async def get_deployment_payload(ctx: ServerContext, call: OperationCall) -> Response:
+    deployment_id = _required_id(call)
+    row = await _row_or_error(ctx, deployment_id, 404)
+    path = row.get("payload_path")
+    if not path or not os.path.exists(path):
+        raise OperationError(
+            f"No payload is stored for deployment '{deployment_id}' (it may have been reclaimed by "
+            "payload retention or delete_deployment_payload)",
+            404,
+        )
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        headers={"content-disposition": f'attachment; filename="deployment-{deployment_id}.tar.gz"'},
+    )
+
+
+async def delete_deployment_payload(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    deployment_id = _required_id(call)
+    row = await _row_or_error(ctx, deployment_id, 404)
+    if not is_terminal(row.get("status")):
+        raise OperationError(
+            f"Deployment '{deployment_id}' is not in a terminal state (status '{row.get('status')}'); "
+            "its payload may still be in use. Wait for it to finish and try again.",
+            409,
+        )
+    path = row.get("payload_path")
+    if not path:
+        return {
+            "message": f"No payload stored for deployment '{deployment_id}'",
+            "deployment_id": deployment_id,
+            "freed_bytes": 0,
+        }
+    await ctx.store.update_row(deployment_id, {"payload_path": None})
+    Path(path).unlink(missing_ok=True)
+    size = row.get("payload_size") or 0
+    await ctx.hub.append_event(deployment_id, "payload_dropped", {"payload_size": size, "deleted_by": call.user})
+    return {
+        "message": f"Deleted payload for deployment '{deployment_id}'",
+        "deployment_id": deployment_id,
+        "freed_bytes": size,
+    }
+
+
+async def registration_info(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    return {
+        "registered": True,
+        "version": HARPER_API_LEVEL,
+        "product": "deploytui",
+        "deploytui_version": __version__,
+        "wire": ctx.config.wire,
+    }
+
+
+async def create_authentication_tokens(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    user = call.fields.get("username")
+    password = call.fields.get("password")
+    if not isinstance(user, str) or not isinstance(password, str):
+        raise OperationError("'username' and 'password' are required")
+    return ctx.auth.create_tokens(user, password)
+
+
+async def refresh_operation_token(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    return ctx.auth.refresh(call.authorization)
+
+
+async def revert_component(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    project = call.fields.get("project")
+    if not isinstance(project, str) or not project:
+        raise OperationError("'project' is required")
+    return await ctx.engine.revert(project=project, user=call.user, restart=bool(call.fields.get("restart")))
+
+
+HANDLERS: dict[str, Handler] = {
+    "list_deployments": list_deployments,
+    "get_deployment": get_deployment,
+    "get_deployment_events": get_deployment_events,
+    "get_deployment_payload": get_deployment_payload,
+    "delete_deployment_payload": delete_deployment_payload,
+    "registration_info": registration_info,
+    "create_authentication_tokens": create_authentication_tokens,
+    "refresh_operation_token": refresh_operation_token,
+    "revert_component": revert_component,
+}

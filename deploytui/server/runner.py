@@ -1,0 +1,109 @@
+"""Running the embedded server: data dir, credentials, store, engine, uvicorn on a bound socket.
+
+The server binds its socket before announcing itself, so the printed URL is connectable at once;
+``--port 0`` picks a free port and the announcement names it. A parent process (the dashboard, the
+tests) waits for the line starting with :data:`READY_PREFIX`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from .app import ServerContext, create_app
+from .auth import Authenticator, Credentials, load_or_create_credentials
+from .config import ServerConfig
+from .engine import Engine
+from .recorder import EventHub
+from .store import Store
+
+READY_PREFIX = "deploytui: serving "
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)  # queue early connections until uvicorn accepts them
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_for(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def server_credentials(config: ServerConfig) -> tuple[Credentials, bool]:
+    """Configured credentials, or the stored (generated on first start) ones; True when stored."""
+    if config.user and config.password:
+        return Credentials(config.user, config.password), False
+    return load_or_create_credentials(config.credentials_path), True
+
+
+async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None = None) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM), then stop cleanly."""
+    say = announce or (lambda line: print(line, flush=True))
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    credentials, stored = server_credentials(config)
+    store = Store(config.db_path)
+    await store.open()
+    hub = EventHub(store, subscriber_queue_limit=config.subscriber_queue_limit)
+    engine = Engine(config, store, hub)
+    recovered = await engine.recover_interrupted()
+    ctx = ServerContext(config=config, store=store, hub=hub, engine=engine, auth=Authenticator(credentials))
+    sock = bind_socket(config.host, config.port)
+    url = url_for(sock)
+    uv_config = uvicorn.Config(
+        create_app(ctx), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(uv_config)
+    _write_server_file(config.server_file, url, config)
+    if stored:
+        say(f"deploytui: credentials for user '{credentials.user}' are in {config.credentials_path}")
+    if recovered:
+        say(f"deploytui: {recovered} deployment(s) interrupted by the last stop were marked failed")
+    say(f"{READY_PREFIX}{url} (data: {config.data_dir}, wire: {config.wire})")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for task in list(ctx.tasks):
+            task.cancel()
+        await asyncio.gather(*ctx.tasks, return_exceptions=True)
+        await store.close()
+        _remove_server_file(config.server_file)
+        sock.close()
+
+
+def _write_server_file(path: Path, url: str, config: ServerConfig) -> None:
+    data = {"url": url, "pid": os.getpid(), "data_dir": str(config.data_dir), "wire": config.wire}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_server_file(path: Path) -> None:
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def run(config: ServerConfig) -> int:
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"deploytui: cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
