@@ -1,0 +1,157 @@
+"""Spec-correct Server-Sent Events decoding, on top of httpx-sse's line splitter.
+
+Pure: no I/O. :class:`SSEDecoder` takes the body of a ``text/event-stream`` response in pieces
+(bytes or text, however the network chunks them) and returns the events the WHATWG HTML standard
+(§9.2.5–9.2.6) says a browser dispatches. It is the layer ``../shared/protocol/sse.md`` §6 asks
+for: httpx-sse 0.4.3 splits lines correctly (CR, LF, CRLF, a CR split across chunks), so we reuse
+its :class:`~httpx_sse._decoders.SSELineDecoder`, but its field and dispatch rules deviate (§2.4),
+so those are implemented here:
+
+* the body is always UTF-8 (a ``charset`` parameter is ignored), invalid bytes become U+FFFD;
+* exactly one leading BOM is stripped, even when split across chunks;
+* a block without ``data`` dispatches nothing (no data-less events, no phantom empty events after
+  an ``id``), but an ``id``-only block still updates :attr:`SSEDecoder.last_event_id`;
+* ``retry`` is honoured only when it is all ASCII digits;
+* an ``id`` containing NULL is ignored;
+* at end of stream the pending event is discarded.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+from httpx_sse._decoders import SSELineDecoder
+
+__all__ = ["SSEMessage", "SSEDecoder", "decode_all"]
+
+_BOM = "\ufeff"
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEMessage:
+    """One dispatched event.
+
+    ``event`` is the type (``"message"`` when the stream gave none); ``data`` is the data lines
+    joined with ``\\n``; ``id`` is the stream's *last event ID* at dispatch time, which is sticky:
+    an event without an ``id:`` line reports the previous one. ``retry`` is the reconnection time
+    (ms) set by a valid ``retry:`` line in this event's own block, else ``None``; the stream-wide
+    value is :attr:`SSEDecoder.retry_ms`.
+    """
+
+    event: str = "message"
+    data: str = ""
+    id: str = ""
+    retry: int | None = None
+
+    def json(self) -> object:
+        """The data decoded as JSON (raises :class:`ValueError` when it is not JSON)."""
+        import json
+
+        return json.loads(self.data)
+
+
+class SSEDecoder:
+    """Incremental SSE parser: feed body pieces, get the events they complete.
+
+    ``last_event_id`` starts from the value given (a reconnect resumes from the previous stream's
+    last event ID, as browsers do) and is what a reconnect sends as ``Last-Event-ID`` (only when
+    non-empty). ``retry_ms`` is the last valid ``retry:`` value seen, or the one given, or ``None``.
+    """
+
+    def __init__(self, *, last_event_id: str = "", retry_ms: int | None = None) -> None:
+        self.last_event_id: str = last_event_id
+        self.retry_ms: int | None = retry_ms
+        self._lines = SSELineDecoder()
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._at_start = True  # no text seen yet: a leading BOM is still to be stripped
+        self._closed = False
+        self._data: list[str] = []
+        self._event = ""
+        self._id_buffer = last_event_id
+        self._block_retry: int | None = None
+
+    # -- input -------------------------------------------------------------------------------
+
+    def feed_bytes(self, data: bytes) -> list[SSEMessage]:
+        """Decode raw body bytes (always UTF-8) and return the events they complete."""
+        return self.feed_text(self._utf8.decode(data))
+
+    def feed_text(self, text: str) -> list[SSEMessage]:
+        """Parse already-decoded text and return the events it completes."""
+        if self._closed:
+            raise RuntimeError("SSEDecoder is closed")
+        if not text:
+            return []
+        if self._at_start:
+            self._at_start = False
+            if text.startswith(_BOM):
+                text = text[1:]
+                if not text:
+                    return []
+        out: list[SSEMessage] = []
+        for line in self._lines.decode(text):
+            message = self._process_line(line)
+            if message is not None:
+                out.append(message)
+        return out
+
+    def close(self) -> list[SSEMessage]:
+        """End of stream: finish the last line if a CR ended it, then discard any pending event.
+
+        Returns the events (at most one) completed by a trailing CR; an unterminated last line and
+        an event without its blank line are dropped, as the spec requires.
+        """
+        if self._closed:
+            return []
+        out = self.feed_text(self._utf8.decode(b"", final=True))
+        self._closed = True
+        # A trailing CR is a complete line ending; text after the last line ending is not a line.
+        if self._lines.trailing_cr:  # flush() returns exactly the CR-ended line
+            for line in self._lines.flush():
+                message = self._process_line(line)
+                if message is not None:
+                    out.append(message)
+        self._lines = SSELineDecoder()
+        self._data, self._event, self._block_retry = [], "", None
+        self._id_buffer = self.last_event_id
+        return out
+
+    # -- the spec's line rules ---------------------------------------------------------------
+
+    def _process_line(self, line: str) -> SSEMessage | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id_buffer = value
+        elif name == "retry":
+            if value and _ASCII_DIGITS.issuperset(value):
+                self.retry_ms = self._block_retry = int(value)
+        return None
+
+    def _dispatch(self) -> SSEMessage | None:
+        self.last_event_id = self._id_buffer
+        data, event, retry = self._data, self._event, self._block_retry
+        self._data, self._event, self._block_retry = [], "", None
+        if not data:
+            return None
+        return SSEMessage(event=event or "message", data="\n".join(data), id=self.last_event_id, retry=retry)
+
+
+def decode_all(body: bytes | str) -> tuple[list[SSEMessage], SSEDecoder]:
+    """Decode a complete body in one go; returns the events and the closed decoder (for its state)."""
+    decoder = SSEDecoder()
+    events = decoder.feed_bytes(body) if isinstance(body, bytes) else decoder.feed_text(body)
+    events += decoder.close()
+    return events, decoder
