@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..protocol.local import CREDENTIALS_FILE, SERVER_FILE
+
 Wire = Literal["deploytui", "harper"]
 
 DEFAULT_PORT = 9925
@@ -64,9 +66,9 @@ class ServerConfig:
 
     @property
     def credentials_path(self) -> Path:
-        return self.data_dir / "credentials.json"
+        return self.data_dir / CREDENTIALS_FILE
 
     @property
     def server_file(self) -> Path:
         """Where a running server records its URL and pid, so local clients can find it."""
-        return self.data_dir / "server.json"
+        return self.data_dir / SERVER_FILE

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ..protocol.local import READY_PREFIX
 from .app import ServerContext, create_app
 from .auth import Authenticator, Credentials, load_or_create_credentials
 from .config import ServerConfig
@@ -24,7 +25,6 @@ from .engine import Engine
 from .recorder import EventHub
 from .store import Store
 
-READY_PREFIX = "deploytui: serving "
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -1,0 +1,53 @@
+"""Shared fixtures: a real embedded server on loopback (a child process on port 0, its own data dir)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploytui.client.local import LocalServer, spawn_server
+
+USER, PASSWORD = "admin", "s3cret-test-password"
+
+
+def start_server(data_dir: Path, *, wire: str = "deploytui", extra_args: tuple[str, ...] = ()) -> LocalServer:
+    return spawn_server(data_dir, wire=wire, user=USER, password=PASSWORD, extra_args=extra_args)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LocalServer]:
+    """A fresh server in deploytui wire mode."""
+    srv = start_server(tmp_path / "data")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def harper_server(tmp_path: Path) -> Iterator[LocalServer]:
+    """A fresh server reproducing Harper 5.1's wire (no ids, no keepalives)."""
+    srv = start_server(tmp_path / "data", wire="harper")
+    yield srv
+    srv.stop()
+
+
+def make_tarball(files: dict[str, str | bytes], *, prefix: str = "") -> bytes:
+    """A gzipped tarball of ``files`` (path -> content), as ``npm pack`` or our packer makes them."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(prefix + name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def op(srv: LocalServer, body: dict, **kw) -> httpx.Response:
+    """POST one operation as JSON with Basic auth."""
+    return httpx.post(srv.url + "/", json=body, auth=(srv.user, srv.password), timeout=60, **kw)
