@@ -1,0 +1,225 @@
+"""Running a component's install command, streaming its output line by line as it is produced.
+
+The command runs in the release directory in its own session (so its process group can be killed
+as a whole: ``npm`` and shells spawn children that would otherwise outlive a timeout). stdout and
+stderr are read by a subprocess protocol in the event loop's read callback, as chunks arrive, and
+every complete line is handed to ``on_line`` at once. A line longer than :data:`MAX_LINE_BYTES`
+without a newline is split, so one runaway line cannot hold output back or exhaust memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_LINE_BYTES = 64 * 1024
+# After SIGTERM, how long the group gets to exit before SIGKILL.
+KILL_GRACE_SECONDS = 2.0
+# After the command exits, how long its leftover children may keep the output pipes open.
+DRAIN_GRACE_SECONDS = 1.0
+NPM_ARGS = ("install", "--no-audit", "--no-fund")
+
+LineCallback = Callable[[str, str], None]
+
+
+class InstallTimeout(Exception):
+    """The install command outlived its timeout; its whole process group was killed."""
+
+    status_code = 500
+
+    def __init__(self, command: str, timeout_s: float) -> None:
+        super().__init__(f"Install command timed out after {timeout_s:g}s: {command}")
+        self.command = command
+        self.timeout_s = timeout_s
+
+
+@dataclass(frozen=True, slots=True)
+class InstallCommand:
+    """What to run: a shell string or an argv list, and the ``manager`` named on install events."""
+
+    command: str | tuple[str, ...]
+    manager: str
+
+    @property
+    def display(self) -> str:
+        """The command as a person would type it (for messages)."""
+        return self.command if isinstance(self.command, str) else shlex.join(self.command)
+
+
+def choose_install_command(release_dir: str | os.PathLike[str], install_command: str | None) -> InstallCommand | None:
+    """The command Harper would run: the request's ``install_command``, else ``npm install`` when the
+    component has a ``package.json`` and npm is on PATH, else none (install is skipped)."""
+    if install_command and install_command.strip():
+        return InstallCommand(install_command, "custom")
+    npm = shutil.which("npm")
+    if npm and (Path(release_dir) / "package.json").is_file():
+        return InstallCommand((npm, *NPM_ARGS), "npm")
+    return None
+
+
+async def run_install(
+    command: str | Sequence[str],
+    cwd: str | os.PathLike[str],
+    *,
+    on_line: LineCallback,
+    timeout_s: float | None = None,
+    env: dict[str, str] | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> int:
+    """Run ``command`` (a shell string, or an argv list run without a shell) in ``cwd``.
+
+    ``on_line(stream, line)`` is called for each line of stdout/stderr as soon as it is produced,
+    decoded as UTF-8 (invalid bytes replaced) without its line ending. Returns the exit code (a
+    negative number when a signal ended it). Raises :class:`InstallTimeout` after killing the
+    process group (SIGTERM, then SIGKILL) when ``timeout_s`` expires.
+    """
+    transport, protocol = await _spawn(command, cwd, env, on_line, max_line_bytes)
+    pid = transport.get_pid()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.shield(protocol.exited)  # a timeout must not cancel the shared future
+            # Leftover children may still hold the pipes; give them a moment, then end them below.
+            await asyncio.wait(protocol.pipes_closed, timeout=DRAIN_GRACE_SECONDS)
+    except TimeoutError:
+        await _terminate_group(pid, protocol)
+        display = command if isinstance(command, str) else shlex.join(command)
+        raise InstallTimeout(display, timeout_s or 0.0) from None
+    finally:
+        _kill_group(pid, signal.SIGKILL)  # nothing the install started may outlive it
+        await asyncio.wait(protocol.pipes_closed, timeout=DRAIN_GRACE_SECONDS)
+        transport.close()  # delivers any partial last line of a pipe still open
+    if protocol.callback_error is not None:  # on_line raised: a bug worth seeing, not a silent gap
+        raise protocol.callback_error
+    code = transport.get_returncode()
+    return -1 if code is None else code
+
+
+class _LineProtocol(asyncio.SubprocessProtocol):
+    """Splits both pipes into lines inside the event loop's read callback, with no reader tasks.
+
+    ``asyncio.subprocess.Process.wait()`` would also wait for the pipes to close, which a leftover
+    background child can postpone forever; this protocol reports the exit on its own.
+    """
+
+    def __init__(self, on_line: LineCallback, max_line: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.on_line = on_line
+        self.max_line = max_line
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self._closed = {1: loop.create_future(), 2: loop.create_future()}
+        self._buffers = {1: bytearray(), 2: bytearray()}
+        self.callback_error: BaseException | None = None
+
+    @property
+    def pipes_closed(self) -> list[asyncio.Future[None]]:
+        return list(self._closed.values())
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        buffer = self._buffers[fd]
+        buffer += data
+        for line in split_lines(buffer, self.max_line):
+            self._deliver(fd, line)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd not in self._closed:
+            return
+        if self._buffers[fd]:
+            self._deliver(fd, _decode(bytes(self._buffers[fd])))
+            self._buffers[fd].clear()
+        _settle(self._closed[fd])
+
+    def process_exited(self) -> None:
+        _settle(self.exited)
+
+    def _deliver(self, fd: int, line: str) -> None:
+        try:
+            self.on_line(_STREAMS[fd], line)
+        except Exception as exc:  # keep reading so the pipe never blocks the child
+            self.callback_error = self.callback_error or exc
+
+
+_STREAMS = {1: "stdout", 2: "stderr"}
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _spawn(
+    command: str | Sequence[str],
+    cwd: str | os.PathLike[str],
+    env: dict[str, str] | None,
+    on_line: LineCallback,
+    max_line: int,
+) -> tuple[asyncio.SubprocessTransport, _LineProtocol]:
+    """Start the command in a new session (its own process group) with piped output, no stdin."""
+    loop = asyncio.get_running_loop()
+    options = dict(
+        cwd=os.fspath(cwd),
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    factory = lambda: _LineProtocol(on_line, max_line)  # noqa: E731
+    if isinstance(command, str):
+        return await loop.subprocess_shell(factory, command, **options)
+    return await loop.subprocess_exec(factory, *command, **options)
+
+
+def split_lines(buffer: bytearray, max_line: int = MAX_LINE_BYTES) -> list[str]:
+    """Remove and return every complete line at the front of ``buffer``.
+
+    A run of more than ``max_line`` bytes without a newline is cut (at a UTF-8 character boundary)
+    and returned as a line of its own; the rest stays in ``buffer`` for the next chunk.
+    """
+    lines: list[str] = []
+    while True:
+        newline = buffer.find(b"\n", 0, max_line + 1)
+        if newline >= 0:
+            lines.append(_decode(bytes(buffer[:newline])))
+            del buffer[: newline + 1]
+        elif len(buffer) > max_line:
+            cut = _char_boundary(buffer, max_line)
+            lines.append(_decode(bytes(buffer[:cut])))
+            del buffer[:cut]
+        else:
+            return lines
+
+
+def _char_boundary(data: bytearray, at: int) -> int:
+    """``at`` moved back (at most 3 bytes) so it does not split a UTF-8 sequence."""
+    cut = at
+    while cut > at - 3 and cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > 0 else at
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").removesuffix("\r")
+
+
+async def _terminate_group(pid: int, protocol: _LineProtocol) -> None:
+    """SIGTERM the process group, then SIGKILL it if the leader has not exited within the grace."""
+    _kill_group(pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(protocol.exited), KILL_GRACE_SECONDS)
+    _kill_group(pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(protocol.exited), KILL_GRACE_SECONDS)
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal every process in the group; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
