@@ -63,7 +63,7 @@ async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None 
     sock = bind_socket(config.host, config.port)
     url = url_for(sock)
     uv_config = uvicorn.Config(
-        create_app(ctx), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        create_app(ctx), log_level="warning", access_log=False, lifespan="off", http="h11", timeout_graceful_shutdown=2
     )
     server = uvicorn.Server(uv_config)
     _write_server_file(config.server_file, url, config)
