@@ -1,0 +1,521 @@
+"""SQLite persistence for deployment rows and their append-only event history.
+
+Two tables live in one WAL-mode file: ``deployments`` (one row per deployment, Harper's row fields
+with the list/object fields as JSON text, plus the internal ``payload_path``) and ``events``
+(``deployment_id, seq, t, event, data``), the full history of which a row's ``event_log`` is only a
+bounded view.
+
+Every write goes through one writer thread with its own connection. It drains whatever is queued,
+applies it in one transaction and commits, so a burst of thousands of install lines costs a
+handful of commits instead of one each. After a commit it hands the committed events to the
+listeners (the :class:`~deploytui.server.recorder.EventHub`) on the event loop, and only then
+resolves the waiting writers. Reads run on a small thread pool with their own connections, so the
+event loop never blocks on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from deploytui.protocol.deployment import TERMINAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+# Columns of the deployments table, in DeploymentRow order. Keys not listed here (e.g.
+# install_fingerprint, internal ``_x`` keys) go into the ``extra`` JSON column.
+PLAIN_COLUMNS = (
+    "deployment_id", "project", "package_identifier", "payload_hash", "payload_size", "status",
+    "phase", "origin_node", "restart_mode", "started_at", "completed_at", "user", "rollback_of",
+    "payload_path",
+)
+JSON_COLUMNS = ("event_log", "peer_results", "error")
+COLUMNS = PLAIN_COLUMNS + JSON_COLUMNS
+# Derived on read, never stored.
+DERIVED_KEYS = frozenset({"payload_blob_present", "payload_blob"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployments (
+    deployment_id TEXT PRIMARY KEY,
+    project TEXT, package_identifier TEXT, payload_hash TEXT, payload_size INTEGER,
+    status TEXT NOT NULL, phase TEXT, origin_node TEXT, restart_mode TEXT,
+    started_at INTEGER NOT NULL, completed_at INTEGER, "user" TEXT, rollback_of TEXT,
+    payload_path TEXT, event_log TEXT, peer_results TEXT, error TEXT, extra TEXT
+);
+CREATE INDEX IF NOT EXISTS deployments_by_start ON deployments (started_at DESC, deployment_id);
+CREATE INDEX IF NOT EXISTS deployments_by_project
+    ON deployments (project, started_at DESC, deployment_id);
+CREATE INDEX IF NOT EXISTS deployments_by_status
+    ON deployments (status, started_at DESC, deployment_id);
+CREATE TABLE IF NOT EXISTS events (
+    deployment_id TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL,
+    event TEXT NOT NULL, data TEXT,
+    PRIMARY KEY (deployment_id, seq)
+) WITHOUT ROWID;
+"""
+
+# Writer queue operations: plain tuples, because emit() queues one per install line.
+_EVENT, _INSERT, _UPDATE, _BARRIER, _STOP = range(5)
+# A single transaction never holds more than this many queued operations.
+MAX_BATCH = 20_000
+READER_THREADS = 4
+
+Done = Callable[[BaseException | None], None]
+CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
+
+
+# One encoder for every call: json.dumps with non-default options builds a new one each time.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text, as stored and as sent on the wire."""
+    return _encode(value)
+
+
+def strip_row(row: dict) -> dict:
+    """API view: drop internal keys (payload_path and anything starting with '_'), add
+    payload_blob_present: bool (True when payload_path is set and the file exists)."""
+    path = row.get("payload_path")
+    view = {k: v for k, v in row.items() if k != "payload_path" and not k.startswith("_")}
+    view.pop("payload_blob", None)
+    view["payload_blob_present"] = bool(path) and Path(path).is_file()
+    return view
+
+
+def encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Row fields -> column values (JSON fields as text; unknown keys go to the ``extra`` column).
+
+    Runs in the caller's thread so the writer gets a snapshot, not objects still being mutated.
+    """
+    encoded: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in DERIVED_KEYS:
+            continue
+        if key in JSON_COLUMNS:
+            encoded[key] = None if value is None else to_json(value)
+        elif key in PLAIN_COLUMNS:
+            encoded[key] = value
+        else:
+            extra[key] = value
+    if extra:
+        # key -> JSON text; written with json_set so each key is replaced, never deep-merged.
+        encoded["extra"] = {key: to_json(value) for key, value in extra.items()}
+    return encoded
+
+
+def _decode_row(record: sqlite3.Row) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key in COLUMNS:
+        value = record[key]
+        row[key] = json.loads(value) if key in JSON_COLUMNS and value is not None else value
+    if record["extra"]:
+        row.update(json.loads(record["extra"]))
+    return row
+
+
+def _quote(column: str) -> str:
+    return f'"{column}"'
+
+
+class Store:
+    """The deployments database: async reads on a pool, batched writes on one thread."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+        self.commits = 0
+        self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self._listeners: list[CommitListener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: threading.Thread | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._reader_local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def open(self) -> None:
+        """Create the tables, switch to WAL and start the writer thread."""
+        self._loop = asyncio.get_running_loop()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._writer = threading.Thread(
+            target=self._writer_main, args=(ready,), name="deploytui-store-writer", daemon=True
+        )
+        self._writer.start()
+        await ready
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="deploytui-store-read")
+
+    async def close(self) -> None:
+        """Commit everything queued, stop the writer and close every connection."""
+        if self._writer is not None:
+            await self._submit((_STOP,))
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._conns_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(events)`` on the loop after each commit that stored events.
+
+        ``events`` is a list of ``(deployment_id, seq, t, event, data)`` in commit order. Listeners
+        run before the writes of that batch are reported done, so an awaited write implies its
+        events were published.
+        """
+        self._listeners.append(listener)
+
+    # ----------------------------------------------------------------- writes
+
+    def enqueue_event(self, deployment_id: str, seq: int, t: int, event: str, data: Any) -> None:
+        """Queue one event for the next batch; never blocks (the caller picks ``seq``)."""
+        self._queue.put((_EVENT, deployment_id, seq, t, event, to_json(data), data))
+
+    def enqueue_update(self, deployment_id: str, fields: dict, done: Done | None = None) -> None:
+        """Queue a row update for the next batch; ``done(exc)`` runs on the loop after commit."""
+        self._queue.put((_UPDATE, deployment_id, encode_fields(fields), done))
+
+    async def insert_row(self, row: dict) -> None:
+        """Insert a new row; committed before it returns."""
+        encoded = encode_fields({"event_log": [], "peer_results": [], **row})
+        await self._submit((_INSERT, encoded))
+
+    async def update_row(self, deployment_id: str, fields: dict) -> None:
+        """Change some fields of a row; committed before it returns."""
+        await self._submit((_UPDATE, deployment_id, encode_fields(fields)))
+
+    async def barrier(self) -> None:
+        """Wait until everything queued before this call is committed."""
+        await self._submit((_BARRIER,))
+
+    def _submit(self, op: tuple) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def done(exc: BaseException | None) -> None:
+            if future.done():
+                return
+            if exc is None:
+                future.set_result(None)
+            else:
+                future.set_exception(exc)
+
+        self._queue.put((*op, done))
+        return future
+
+    # ----------------------------------------------------------------- writer thread
+
+    def _writer_main(self, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = self._connect()
+            conn.executescript(SCHEMA)
+        except BaseException as exc:  # report to open(), then give up
+            self._call_in_loop(lambda error=exc: ready.set_exception(error))
+            return
+        self._call_in_loop(lambda: ready.set_result(None))
+        try:
+            while self._write_batch(conn, self._next_batch()):
+                pass
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across process crashes in WAL mode; only power loss can undo the
+        # last commits, which crash recovery tolerates.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _next_batch(self) -> list[tuple]:
+        batch = [self._queue.get()]
+        try:
+            while len(batch) < MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> bool:
+        """Apply one batch in one transaction; returns False once a stop was requested."""
+        batch_writer = _Batch(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in batch:
+                batch_writer.apply(op)
+            committed = batch_writer.finish()
+            conn.execute("COMMIT")
+            self.commits += 1
+        except BaseException as exc:
+            log.exception("store: batch of %d writes failed", len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            batch_writer.fail_all(exc)
+            committed = []
+        self._call_in_loop(lambda: self._deliver(committed, batch_writer.results))
+        return not batch_writer.stop
+
+    def _deliver(self, events: list[tuple], results: list[tuple[Done, BaseException | None]]) -> None:
+        if events:
+            for listener in self._listeners:
+                try:
+                    listener(events)
+                except Exception:
+                    log.exception("store: commit listener failed")
+        for done, exc in results:
+            done(exc)
+
+    def _call_in_loop(self, fn: Callable[[], None]) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    # ----------------------------------------------------------------- reads
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._readers is None:
+            raise RuntimeError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._reader_local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")
+            self._reader_local.conn = conn
+            with self._conns_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def get_row(self, deployment_id: str) -> dict | None:
+        """The full internal row (payload_path, event_log, peer_results, error ...), or None."""
+        return await self._read(self._get_row_sync, deployment_id)
+
+    def _get_row_sync(self, deployment_id: str) -> dict | None:
+        record = self._reader().execute(
+            "SELECT * FROM deployments WHERE deployment_id = ?", (deployment_id,)
+        ).fetchone()
+        return _decode_row(record) if record else None
+
+    async def list_rows(
+        self,
+        *,
+        project: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict], int]:
+        """Harper's list_deployments (contract §2.2): exact project/status, inclusive since/until
+        on started_at, newest first with ties by deployment_id; returns (page, total before paging).
+        Negative limit/offset count as 0; limit None means all."""
+        where, params = _filters(project=project, status=status, since=since, until=until)
+        page_limit = -1 if limit is None else max(0, int(limit))
+        return await self._read(self._list_sync, where, params, page_limit, max(0, int(offset or 0)))
+
+    def _list_sync(self, where: str, params: list, limit: int, offset: int) -> tuple[list[dict], int]:
+        conn = self._reader()
+        conn.execute("BEGIN")  # one snapshot for the page and the total
+        try:
+            total = conn.execute(f"SELECT COUNT(*) FROM deployments{where}", params).fetchone()[0]
+            records = conn.execute(
+                f"SELECT * FROM deployments{where} ORDER BY started_at DESC, deployment_id ASC"
+                " LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return [_decode_row(r) for r in records], total
+
+    async def nonterminal_rows(self) -> list[dict]:
+        """Rows whose status is not terminal (crash recovery finds orphans with this)."""
+        marks = ",".join("?" * len(TERMINAL_STATUSES))
+        sql = f"SELECT * FROM deployments WHERE status NOT IN ({marks}) ORDER BY started_at"
+        return await self._read(self._select_rows, sql, sorted(TERMINAL_STATUSES))
+
+    def _select_rows(self, sql: str, params: list) -> list[dict]:
+        return [_decode_row(r) for r in self._reader().execute(sql, params).fetchall()]
+
+    async def events(
+        self, deployment_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[dict]:
+        """Stored events ``[{seq, t, event, data}]`` with seq > after_seq, ascending."""
+        page_limit = -1 if limit is None else max(0, limit)
+        return await self._read(self._events_sync, deployment_id, after_seq, page_limit)
+
+    def _events_sync(self, deployment_id: str, after_seq: int, limit: int) -> list[dict]:
+        records = self._reader().execute(
+            "SELECT seq, t, event, data FROM events WHERE deployment_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (deployment_id, after_seq, limit),
+        ).fetchall()
+        return [
+            {"seq": r[0], "t": r[1], "event": r[2], "data": None if r[3] is None else json.loads(r[3])}
+            for r in records
+        ]
+
+    async def last_seq(self, deployment_id: str) -> int:
+        """The highest committed seq of a deployment; 0 when it has no events."""
+        return await self._read(self.last_seq_blocking, deployment_id)
+
+    def last_seq_blocking(self, deployment_id: str) -> int:
+        """Synchronous :meth:`last_seq`: one primary-key probe, for callers that cannot await."""
+        record = self._reader().execute(
+            "SELECT MAX(seq) FROM events WHERE deployment_id = ?", (deployment_id,)
+        ).fetchone()
+        return record[0] or 0
+
+
+def _filters(**conditions: Any) -> tuple[str, list]:
+    """WHERE clause for list_rows; every filter is optional and they combine with AND."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    sql = {"project": "project = ?", "status": "status = ?",
+           "since": "started_at >= ?", "until": "started_at <= ?"}
+    for name, value in conditions.items():
+        if value is not None:
+            clauses.append(sql[name])
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+class _Batch:
+    """One writer transaction: applies queued operations and remembers who to tell afterwards.
+
+    Consecutive events go in with one ``executemany``; updates of the same row within a batch are
+    merged into one statement, since only the last value of each field matters.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.stop = False
+        self.results: list[tuple[Done, BaseException | None]] = []
+        self._events: list[tuple] = []
+        self._updates: dict[str, tuple[dict[str, Any], list[Done]]] = {}
+        self._dones: list[Done] = []
+
+    def apply(self, op: tuple) -> None:
+        kind = op[0]
+        if kind == _EVENT:
+            self._events.append(op)
+        elif kind == _UPDATE:
+            fields, dones = self._updates.setdefault(op[1], ({}, []))
+            _merge_update(fields, op[2])
+            if op[3] is not None:
+                dones.append(op[3])
+        elif kind == _INSERT:
+            self._flush_updates()  # an update queued before an insert must not apply to it
+            self._run([op[2]], self._insert, op[1])
+        else:  # barrier or stop: just report after the commit
+            self.stop = self.stop or kind == _STOP
+            self._dones.append(op[1])
+
+    def finish(self) -> list[tuple]:
+        """Run what was deferred; returns the committed events for the listeners."""
+        self._flush_updates()
+        committed = self._insert_events()
+        self.results.extend((done, None) for done in self._dones)
+        return committed
+
+    def fail_all(self, exc: BaseException) -> None:
+        """The transaction rolled back: every waiter learns it, nobody sees its events."""
+        dones = [d for d, _ in self.results] + self._dones
+        dones += [d for _, ds in self._updates.values() for d in ds]
+        self.results = [(d, exc) for d in dones]
+
+    def _run(self, dones: Iterable[Done], fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except sqlite3.Error as exc:
+            self.results.extend((d, exc) for d in dones)
+        else:
+            self.results.extend((d, None) for d in dones)
+
+    def _insert(self, encoded: dict[str, Any]) -> None:
+        values = dict(encoded)
+        if "extra" in values:
+            values["extra"] = "{" + ",".join(f"{to_json(k)}:{v}" for k, v in values["extra"].items()) + "}"
+        sql = (f"INSERT INTO deployments ({','.join(map(_quote, values))})"
+               f" VALUES ({','.join('?' * len(values))})")
+        self.conn.execute(sql, list(values.values()))
+
+    def _update(self, deployment_id: str, encoded: dict[str, Any]) -> None:
+        assignments: list[str] = []
+        params: list[Any] = []
+        for column, value in encoded.items():
+            if column == "extra":
+                paths = ", ".join("?, json(?)" for _ in value)
+                assignments.append(f"extra = json_set(COALESCE(extra, '{{}}'), {paths})")
+                for key, text in value.items():
+                    params += ['$."' + key.replace('"', '') + '"', text]
+            else:
+                assignments.append(f"{_quote(column)} = ?")
+                params.append(value)
+        if assignments:
+            self.conn.execute(
+                f"UPDATE deployments SET {', '.join(assignments)} WHERE deployment_id = ?",
+                [*params, deployment_id],
+            )
+
+    def _flush_updates(self) -> None:
+        for deployment_id, (fields, dones) in self._updates.items():
+            self._run(dones, self._update, deployment_id, fields)
+        self._updates.clear()
+
+    def _insert_events(self) -> list[tuple]:
+        if not self._events:
+            return []
+        sql = "INSERT INTO events (deployment_id, seq, t, event, data) VALUES (?, ?, ?, ?, ?)"
+        try:
+            with_savepoint(self.conn, lambda: self.conn.executemany(sql, (e[1:6] for e in self._events)))
+            kept = self._events
+        except sqlite3.Error:
+            # One bad event (a duplicate seq) must not lose the others: retry one at a time.
+            kept = [e for e in self._events if self._insert_one(sql, e)]
+        return [(e[1], e[2], e[3], e[4], e[6]) for e in kept]
+
+    def _insert_one(self, sql: str, event: tuple) -> bool:
+        try:
+            self.conn.execute(sql, event[1:6])
+            return True
+        except sqlite3.Error:
+            log.exception("store: event %s#%s not stored", event[1], event[2])
+            return False
+
+
+def with_savepoint(conn: sqlite3.Connection, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` so that a failure undoes only its own changes, not the whole batch."""
+    conn.execute("SAVEPOINT part")
+    try:
+        fn()
+    except BaseException:
+        conn.execute("ROLLBACK TO part")
+        conn.execute("RELEASE part")
+        raise
+    conn.execute("RELEASE part")
+
+
+def _merge_update(into: dict[str, Any], encoded: dict[str, Any]) -> None:
+    """Merge a later encoded update into an earlier one (extra fields merge key by key)."""
+    if "extra" in encoded and "extra" in into:
+        encoded = {**encoded, "extra": {**into["extra"], **encoded["extra"]}}
+    into.update(encoded)
