@@ -16,12 +16,13 @@ event loop never blocks on SQLite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,9 @@ Done = Callable[[BaseException | None], None]
 CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
 
 
-# One encoder for every call: json.dumps with non-default options builds a new one each time.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text, as stored and as sent on the wire."""
-    return _encode(value)
+# Compact JSON text, as stored and as sent on the wire. One encoder for every call: json.dumps
+# with non-default options would build a new one each time.
+to_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def strip_row(row: dict) -> dict:
@@ -97,19 +94,16 @@ def encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     Runs in the caller's thread so the writer gets a snapshot, not objects still being mutated.
     """
     encoded: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
+    extra: dict[str, str] = {}  # key -> JSON text
     for key, value in fields.items():
-        if key in DERIVED_KEYS:
-            continue
         if key in JSON_COLUMNS:
             encoded[key] = None if value is None else to_json(value)
         elif key in PLAIN_COLUMNS:
             encoded[key] = value
-        else:
-            extra[key] = value
+        elif key not in DERIVED_KEYS:
+            extra[key] = to_json(value)
     if extra:
-        # key -> JSON text; written with json_set so each key is replaced, never deep-merged.
-        encoded["extra"] = {key: to_json(value) for key, value in extra.items()}
+        encoded["extra"] = extra
     return encoded
 
 
@@ -121,10 +115,6 @@ def _decode_row(record: sqlite3.Row) -> dict[str, Any]:
     if record["extra"]:
         row.update(json.loads(record["extra"]))
     return row
-
-
-def _quote(column: str) -> str:
-    return f'"{column}"'
 
 
 class Store:
@@ -203,18 +193,8 @@ class Store:
         await self._submit((_BARRIER,))
 
     def _submit(self, op: tuple) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def done(exc: BaseException | None) -> None:
-            if future.done():
-                return
-            if exc is None:
-                future.set_result(None)
-            else:
-                future.set_exception(exc)
-
-        self._queue.put((*op, done))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put((*op, lambda exc: _resolve(future, exc)))
         return future
 
     # ----------------------------------------------------------------- writer thread
@@ -244,32 +224,38 @@ class Store:
         return conn
 
     def _next_batch(self) -> list[tuple]:
+        """Wait for one operation, then take whatever else is queued (up to MAX_BATCH)."""
         batch = [self._queue.get()]
-        try:
+        with contextlib.suppress(queue.Empty):
             while len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
-        except queue.Empty:
-            pass
         return batch
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> bool:
-        """Apply one batch in one transaction; returns False once a stop was requested."""
-        batch_writer = _Batch(conn)
-        conn.execute("BEGIN IMMEDIATE")
+        """Apply a batch in one transaction and commit; returns False once a stop was requested.
+
+        If the transaction fails, its operations are retried one per transaction, so a bad one
+        (a duplicate insert) fails alone and the rest of the burst is still stored.
+        """
+        txn = _Transaction(conn)
         try:
+            conn.execute("BEGIN IMMEDIATE")
             for op in batch:
-                batch_writer.apply(op)
-            committed = batch_writer.finish()
+                txn.apply(op)
+            committed = txn.finish()
             conn.execute("COMMIT")
-            self.commits += 1
-        except BaseException as exc:
-            log.exception("store: batch of %d writes failed", len(batch))
+        except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            batch_writer.fail_all(exc)
-            committed = []
-        self._call_in_loop(lambda: self._deliver(committed, batch_writer.results))
-        return not batch_writer.stop
+            if len(batch) > 1:
+                return all([self._write_batch(conn, [op]) for op in batch])
+            log.warning("store: write %r failed: %s", batch[0][:3], exc)
+            failed = [(op[-1], exc) for op in batch if op[0] != _EVENT and op[-1] is not None]
+            self._call_in_loop(lambda: self._deliver([], failed))
+            return batch[0][0] != _STOP
+        self.commits += 1
+        self._call_in_loop(lambda: self._deliver(committed, [(d, None) for d in txn.dones]))
+        return not txn.stop
 
     def _deliver(self, events: list[tuple], results: list[tuple[Done, BaseException | None]]) -> None:
         if events:
@@ -283,10 +269,8 @@ class Store:
 
     def _call_in_loop(self, fn: Callable[[], None]) -> None:
         assert self._loop is not None
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             self._loop.call_soon_threadsafe(fn)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
     # ----------------------------------------------------------------- reads
 
@@ -305,26 +289,19 @@ class Store:
                 self._reader_conns.append(conn)
         return conn
 
+    def _fetch(self, sql: str, params: Any, decode: Callable[[sqlite3.Row], Any]) -> list[Any]:
+        """Run a query on this pool thread's connection and decode it there, off the loop."""
+        return [decode(r) for r in self._reader().execute(sql, params).fetchall()]
+
     async def get_row(self, deployment_id: str) -> dict | None:
         """The full internal row (payload_path, event_log, peer_results, error ...), or None."""
-        return await self._read(self._get_row_sync, deployment_id)
+        sql = "SELECT * FROM deployments WHERE deployment_id = ?"
+        rows = await self._read(self._fetch, sql, (deployment_id,), _decode_row)
+        return rows[0] if rows else None
 
-    def _get_row_sync(self, deployment_id: str) -> dict | None:
-        record = self._reader().execute(
-            "SELECT * FROM deployments WHERE deployment_id = ?", (deployment_id,)
-        ).fetchone()
-        return _decode_row(record) if record else None
-
-    async def list_rows(
-        self,
-        *,
-        project: str | None = None,
-        status: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> tuple[list[dict], int]:
+    async def list_rows(self, *, project: str | None = None, status: str | None = None,
+                        since: float | None = None, until: float | None = None,
+                        limit: int | None = None, offset: int = 0) -> tuple[list[dict], int]:
         """Harper's list_deployments (contract §2.2): exact project/status, inclusive since/until
         on started_at, newest first with ties by deployment_id; returns (page, total before paging).
         Negative limit/offset count as 0; limit None means all."""
@@ -337,41 +314,25 @@ class Store:
         conn.execute("BEGIN")  # one snapshot for the page and the total
         try:
             total = conn.execute(f"SELECT COUNT(*) FROM deployments{where}", params).fetchone()[0]
-            records = conn.execute(
-                f"SELECT * FROM deployments{where} ORDER BY started_at DESC, deployment_id ASC"
-                " LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
+            sql = (f"SELECT * FROM deployments{where}"
+                   " ORDER BY started_at DESC, deployment_id ASC LIMIT ? OFFSET ?")
+            return self._fetch(sql, [*params, limit, offset], _decode_row), total
         finally:
             conn.execute("COMMIT")
-        return [_decode_row(r) for r in records], total
 
     async def nonterminal_rows(self) -> list[dict]:
         """Rows whose status is not terminal (crash recovery finds orphans with this)."""
         marks = ",".join("?" * len(TERMINAL_STATUSES))
         sql = f"SELECT * FROM deployments WHERE status NOT IN ({marks}) ORDER BY started_at"
-        return await self._read(self._select_rows, sql, sorted(TERMINAL_STATUSES))
+        return await self._read(self._fetch, sql, sorted(TERMINAL_STATUSES), _decode_row)
 
-    def _select_rows(self, sql: str, params: list) -> list[dict]:
-        return [_decode_row(r) for r in self._reader().execute(sql, params).fetchall()]
-
-    async def events(
-        self, deployment_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[dict]:
+    async def events(self, deployment_id: str, *, after_seq: int = 0,
+                     limit: int | None = None) -> list[dict]:
         """Stored events ``[{seq, t, event, data}]`` with seq > after_seq, ascending."""
-        page_limit = -1 if limit is None else max(0, limit)
-        return await self._read(self._events_sync, deployment_id, after_seq, page_limit)
-
-    def _events_sync(self, deployment_id: str, after_seq: int, limit: int) -> list[dict]:
-        records = self._reader().execute(
-            "SELECT seq, t, event, data FROM events WHERE deployment_id = ? AND seq > ?"
-            " ORDER BY seq LIMIT ?",
-            (deployment_id, after_seq, limit),
-        ).fetchall()
-        return [
-            {"seq": r[0], "t": r[1], "event": r[2], "data": None if r[3] is None else json.loads(r[3])}
-            for r in records
-        ]
+        sql = ("SELECT seq, t, event, data FROM events WHERE deployment_id = ? AND seq > ?"
+               " ORDER BY seq LIMIT ?")
+        params = (deployment_id, after_seq, -1 if limit is None else max(0, limit))
+        return await self._read(self._fetch, sql, params, _decode_event)
 
     async def last_seq(self, deployment_id: str) -> int:
         """The highest committed seq of a deployment; 0 when it has no events."""
@@ -379,10 +340,19 @@ class Store:
 
     def last_seq_blocking(self, deployment_id: str) -> int:
         """Synchronous :meth:`last_seq`: one primary-key probe, for callers that cannot await."""
-        record = self._reader().execute(
-            "SELECT MAX(seq) FROM events WHERE deployment_id = ?", (deployment_id,)
-        ).fetchone()
-        return record[0] or 0
+        sql = "SELECT MAX(seq) FROM events WHERE deployment_id = ?"
+        return self._reader().execute(sql, (deployment_id,)).fetchone()[0] or 0
+
+
+def _resolve(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if not future.done():
+        future.set_result(None) if exc is None else future.set_exception(exc)
+
+
+def _decode_event(record: sqlite3.Row) -> dict[str, Any]:
+    data = record["data"]
+    return {"seq": record["seq"], "t": record["t"], "event": record["event"],
+            "data": None if data is None else json.loads(data)}
 
 
 def _filters(**conditions: Any) -> tuple[str, list]:
@@ -398,124 +368,72 @@ def _filters(**conditions: Any) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-class _Batch:
-    """One writer transaction: applies queued operations and remembers who to tell afterwards.
+class _Transaction:
+    """The operations of one writer transaction, and whom to tell once it commits.
 
-    Consecutive events go in with one ``executemany``; updates of the same row within a batch are
-    merged into one statement, since only the last value of each field matters.
+    Events go in with one ``executemany``; updates of one row merge into one statement (only the
+    last value of a field matters); an insert first applies the updates queued before it.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.stop = False
-        self.results: list[tuple[Done, BaseException | None]] = []
+        self.dones: list[Done] = []
         self._events: list[tuple] = []
-        self._updates: dict[str, tuple[dict[str, Any], list[Done]]] = {}
-        self._dones: list[Done] = []
+        self._updates: dict[str, dict[str, Any]] = {}
 
     def apply(self, op: tuple) -> None:
         kind = op[0]
         if kind == _EVENT:
             self._events.append(op)
-        elif kind == _UPDATE:
-            fields, dones = self._updates.setdefault(op[1], ({}, []))
-            _merge_update(fields, op[2])
-            if op[3] is not None:
-                dones.append(op[3])
+            return
+        if kind == _UPDATE:
+            fields = self._updates.setdefault(op[1], {})
+            extra = {**fields.get("extra", {}), **op[2].get("extra", {})}  # merges key by key
+            fields.update(op[2])
+            if extra:
+                fields["extra"] = extra
         elif kind == _INSERT:
-            self._flush_updates()  # an update queued before an insert must not apply to it
-            self._run([op[2]], self._insert, op[1])
-        else:  # barrier or stop: just report after the commit
-            self.stop = self.stop or kind == _STOP
-            self._dones.append(op[1])
+            self._flush_updates()
+            self._insert(op[1])
+        self.stop = self.stop or kind == _STOP
+        if op[-1] is not None:
+            self.dones.append(op[-1])
 
     def finish(self) -> list[tuple]:
-        """Run what was deferred; returns the committed events for the listeners."""
+        """Run what was deferred; returns the stored events, for the commit listeners."""
         self._flush_updates()
-        committed = self._insert_events()
-        self.results.extend((done, None) for done in self._dones)
-        return committed
-
-    def fail_all(self, exc: BaseException) -> None:
-        """The transaction rolled back: every waiter learns it, nobody sees its events."""
-        dones = [d for d, _ in self.results] + self._dones
-        dones += [d for _, ds in self._updates.values() for d in ds]
-        self.results = [(d, exc) for d in dones]
-
-    def _run(self, dones: Iterable[Done], fn: Callable[..., None], *args: Any) -> None:
-        try:
-            fn(*args)
-        except sqlite3.Error as exc:
-            self.results.extend((d, exc) for d in dones)
-        else:
-            self.results.extend((d, None) for d in dones)
+        self.conn.executemany(
+            "INSERT INTO events (deployment_id, seq, t, event, data) VALUES (?, ?, ?, ?, ?)",
+            (e[1:6] for e in self._events),
+        )
+        return [(e[1], e[2], e[3], e[4], e[6]) for e in self._events]
 
     def _insert(self, encoded: dict[str, Any]) -> None:
         values = dict(encoded)
         if "extra" in values:
-            values["extra"] = "{" + ",".join(f"{to_json(k)}:{v}" for k, v in values["extra"].items()) + "}"
-        sql = (f"INSERT INTO deployments ({','.join(map(_quote, values))})"
-               f" VALUES ({','.join('?' * len(values))})")
-        self.conn.execute(sql, list(values.values()))
+            values["extra"] = "{%s}" % ",".join(f"{to_json(k)}:{v}" for k, v in values["extra"].items())
+        columns = ",".join(f'"{c}"' for c in values)
+        self.conn.execute(f"INSERT INTO deployments ({columns}) VALUES ({','.join('?' * len(values))})",
+                          list(values.values()))
 
     def _update(self, deployment_id: str, encoded: dict[str, Any]) -> None:
         assignments: list[str] = []
         params: list[Any] = []
         for column, value in encoded.items():
-            if column == "extra":
+            if column == "extra":  # json_set replaces each key; a JSON patch would deep-merge
                 paths = ", ".join("?, json(?)" for _ in value)
                 assignments.append(f"extra = json_set(COALESCE(extra, '{{}}'), {paths})")
                 for key, text in value.items():
-                    params += ['$."' + key.replace('"', '') + '"', text]
+                    params += ['$."' + key.replace('"', "") + '"', text]
             else:
-                assignments.append(f"{_quote(column)} = ?")
+                assignments.append(f'"{column}" = ?')
                 params.append(value)
         if assignments:
-            self.conn.execute(
-                f"UPDATE deployments SET {', '.join(assignments)} WHERE deployment_id = ?",
-                [*params, deployment_id],
-            )
+            sql = f"UPDATE deployments SET {', '.join(assignments)} WHERE deployment_id = ?"
+            self.conn.execute(sql, [*params, deployment_id])
 
     def _flush_updates(self) -> None:
-        for deployment_id, (fields, dones) in self._updates.items():
-            self._run(dones, self._update, deployment_id, fields)
+        for deployment_id, fields in self._updates.items():
+            self._update(deployment_id, fields)
         self._updates.clear()
-
-    def _insert_events(self) -> list[tuple]:
-        if not self._events:
-            return []
-        sql = "INSERT INTO events (deployment_id, seq, t, event, data) VALUES (?, ?, ?, ?, ?)"
-        try:
-            with_savepoint(self.conn, lambda: self.conn.executemany(sql, (e[1:6] for e in self._events)))
-            kept = self._events
-        except sqlite3.Error:
-            # One bad event (a duplicate seq) must not lose the others: retry one at a time.
-            kept = [e for e in self._events if self._insert_one(sql, e)]
-        return [(e[1], e[2], e[3], e[4], e[6]) for e in kept]
-
-    def _insert_one(self, sql: str, event: tuple) -> bool:
-        try:
-            self.conn.execute(sql, event[1:6])
-            return True
-        except sqlite3.Error:
-            log.exception("store: event %s#%s not stored", event[1], event[2])
-            return False
-
-
-def with_savepoint(conn: sqlite3.Connection, fn: Callable[[], Any]) -> None:
-    """Run ``fn`` so that a failure undoes only its own changes, not the whole batch."""
-    conn.execute("SAVEPOINT part")
-    try:
-        fn()
-    except BaseException:
-        conn.execute("ROLLBACK TO part")
-        conn.execute("RELEASE part")
-        raise
-    conn.execute("RELEASE part")
-
-
-def _merge_update(into: dict[str, Any], encoded: dict[str, Any]) -> None:
-    """Merge a later encoded update into an earlier one (extra fields merge key by key)."""
-    if "extra" in encoded and "extra" in into:
-        encoded = {**encoded, "extra": {**into["extra"], **encoded["extra"]}}
-    into.update(encoded)
