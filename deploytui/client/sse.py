@@ -20,8 +20,10 @@ the server's ``retry:`` as the base, exponential growth after repeated failures,
 from __future__ import annotations
 
 import random
+import socket
+import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -75,7 +77,23 @@ def connection_failed(exc: Exception, url: str | httpx.URL, *, doing: str = "con
     return error
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 def _describe_network_error(exc: Exception) -> str:
+    chain = _causes(exc)
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return "connection refused (is the server running?)"
+    if any(isinstance(c, socket.gaierror) for c in chain):
+        return "host name not found (DNS)"
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in chain):
+        return "TLS certificate not trusted; for a self-signed server, turn TLS verification off"
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
     if isinstance(exc, httpx.ConnectTimeout):
@@ -167,15 +185,17 @@ async def open_event_stream(
     http: httpx.AsyncClient,
     url: str,
     *,
-    json: Any,
+    json: Any = None,
+    content: bytes | AsyncIterable[bytes] | None = None,
     headers: Mapping[str, str] | None = None,
     last_event_id: str | None = None,
     retry_ms: int | None = None,
-    timeout: httpx.Timeout | float | None | Any = httpx.USE_CLIENT_DEFAULT,
+    timeout: Any = httpx.USE_CLIENT_DEFAULT,
     user: str | None = None,
     operation: str | None = None,
 ) -> AsyncIterator[EventStream]:
-    """POST ``json`` to ``url`` asking for an event stream; yield it once it is known to be one.
+    """POST ``json`` (or a raw ``content`` body, e.g. a multipart upload) to ``url`` asking for an
+    event stream; yield it once it is known to be one.
 
     Sends ``Accept: text/event-stream`` and ``Cache-Control: no-cache``, and ``Last-Event-ID`` only
     when ``last_event_id`` is non-empty. ``headers`` is copied, never changed. The stream's events
@@ -191,7 +211,9 @@ async def open_event_stream(
     request_headers["Cache-Control"] = "no-cache"
     request_headers.pop("Last-Event-ID", None)
     try:
-        request = http.build_request("POST", url, json=json, headers=request_headers, timeout=timeout)
+        request = http.build_request(
+            "POST", url, json=json, content=content, headers=request_headers, timeout=timeout
+        )
         if last_event_id:
             # Sent as UTF-8 bytes (ids may be non-ASCII, sse.md §1.4); httpx would encode a str as ASCII.
             raw = [*request.headers.raw, (b"Last-Event-ID", last_event_id.encode("utf-8"))]

@@ -19,6 +19,7 @@ so those are implemented here:
 from __future__ import annotations
 
 import codecs
+import json
 from dataclasses import dataclass
 
 from httpx_sse._decoders import SSELineDecoder
@@ -47,8 +48,6 @@ class SSEMessage:
 
     def json(self) -> object:
         """The data decoded as JSON (raises :class:`ValueError` when it is not JSON)."""
-        import json
-
         return json.loads(self.data)
 
 

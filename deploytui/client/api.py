@@ -1,0 +1,353 @@
+"""The Operations API client: one async method per deployment operation of Harper's contract.
+
+Every operation is a ``POST`` of ``{"operation": …, …}`` to the API root (contract §1). Methods
+return the decoded JSON; every failure is a typed :mod:`~deploytui.client.errors` exception and
+httpx exceptions never leak out. Event streams (``get_deployment`` and a streamed deploy) come back
+as :func:`~deploytui.client.sse.open_event_stream` context managers::
+
+    async with OperationsClient(ConnectionSettings("http://127.0.0.1:9925", user="admin", password="pw")) as api:
+        await api.check_supported()
+        async with api.stream_events({"operation": "get_deployment", "deployment_id": d}) as events:
+            async for message in events: ...
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import IO, Any, NamedTuple
+
+import httpx
+
+from deploytui.client.errors import DeploytuiError, ProtocolError, UnsupportedServer, error_from_response
+from deploytui.client.sse import STREAM_TIMEOUT, EventStream, connection_failed, open_event_stream
+
+__all__ = [
+    "ConnectionSettings",
+    "OperationsClient",
+    "Payload",
+    "MIN_HARPER_VERSION",
+    "DEPLOY_TIMEOUT",
+    "parse_version",
+    "normalize_url",
+]
+
+MIN_HARPER_VERSION = (5, 1, 0)
+# A non-streamed deploy answers only when it is over: install (5 min by default) plus replication.
+DEPLOY_TIMEOUT = httpx.Timeout(connect=10.0, read=900.0, write=300.0, pool=10.0)
+_UPLOAD_CHUNK = 64 * 1024
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+ProgressCallback = Callable[[int, "int | None"], None]
+PayloadSource = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes] | AsyncIterable[bytes]
+
+
+def normalize_url(url: str) -> str:
+    """The API root URL with a trailing slash; a bare ``host`` or ``host:port`` becomes
+    ``https://host:9925/`` / ``https://host:port/`` as Harper's CLI does."""
+    url = url.strip()
+    if "://" not in url:
+        host = url.rstrip("/")
+        url = f"https://{host}" if ":" in host.rsplit("]", 1)[-1] else f"https://{host}:9925"
+    return url if url.endswith("/") else url + "/"
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """``"5.1.0"``, ``"v4.6.2"``, ``"5.1.0-beta.3"`` → ``(major, minor, patch)``; pre-release
+    tags are ignored (a 5.1.0 beta already speaks the 5.1 protocol). Raises ValueError."""
+    match = re.match(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", version or "")
+    if not match:
+        raise ValueError(f"not a version: {version!r}")
+    major, minor, patch = (int(part) if part else 0 for part in match.groups())
+    return major, minor, patch
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Where the server is and how to authenticate.
+
+    ``token`` (an operation token, sent as ``Authorization: Bearer``) wins over ``user``/``password``
+    (HTTP Basic). ``verify_tls=False`` accepts self-signed certificates, common on Harper nodes.
+    ``timeout`` (seconds) bounds ordinary requests; event streams never time out on silence.
+    """
+
+    url: str
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    verify_tls: bool = True
+    timeout: float = 30.0
+
+    @property
+    def identity(self) -> str | None:
+        """Who we authenticate as, for messages (never the secret)."""
+        if self.token:
+            return f"the operation token{f' of {self.user}' if self.user else ''}"
+        return self.user
+
+
+class Payload(NamedTuple):
+    """A downloaded deployment tarball: its bytes and the server's file name."""
+
+    data: bytes
+    filename: str | None
+
+
+class OperationsClient:
+    """An async client of one server's Operations API; owns one :class:`httpx.AsyncClient`.
+
+    Use ``async with OperationsClient(settings) as api`` or call :meth:`aclose`.
+    """
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self.url = normalize_url(settings.url)
+        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else None
+        auth = httpx.BasicAuth(settings.user, settings.password or "") if settings.user and not settings.token else None
+        self._http = httpx.AsyncClient(
+            auth=auth, headers=headers, verify=settings.verify_tls, timeout=settings.timeout
+        )
+        self._version: str | None = None
+
+    async def __aenter__(self) -> OperationsClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- transport ------------------------------------------------------------------------
+
+    async def _send(
+        self, operation: str, *, json_body: Any = None, content: Any = None,
+        headers: dict[str, str] | None = None, timeout: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        try:
+            response = await self._http.post(self.url, json=json_body, content=content, headers=headers, timeout=timeout)
+        except httpx.TransportError as exc:
+            raise connection_failed(exc, self.url) from exc
+        except httpx.HTTPError as exc:
+            raise ProtocolError(f"could not send {operation} to {self.url}: {exc}") from exc
+        if not 200 <= response.status_code < 300:
+            raise error_from_response(
+                response.status_code, response.content, response.headers.get("content-type"),
+                user=self.settings.identity, operation=operation,
+            )
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response, operation: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProtocolError(f"{operation}: the server's answer is not JSON", status_code=response.status_code) from exc
+
+    async def call(self, operation: str, **fields: Any) -> Any:
+        """Run any operation with JSON ``fields`` (``None`` values are left out); return its JSON."""
+        body = {"operation": operation, **{k: v for k, v in fields.items() if v is not None}}
+        return self._json(await self._send(operation, json_body=body), operation)
+
+    # -- server ---------------------------------------------------------------------------
+
+    async def health(self) -> bool:
+        """``GET /health``: True when the server answers 200. Raises ConnectionFailed if unreachable."""
+        url = httpx.URL(self.url).join("health")
+        try:
+            response = await self._http.get(url, auth=None)
+        except httpx.TransportError as exc:
+            raise connection_failed(exc, url) from exc
+        except httpx.HTTPError as exc:
+            raise ProtocolError(f"could not check {url}: {exc}") from exc
+        return response.status_code == 200
+
+    async def registration_info(self) -> dict[str, Any]:
+        """``registration_info``: includes the server's ``version``."""
+        return await self.call("registration_info")
+
+    async def server_version(self) -> str:
+        """The server's Harper version string (from ``registration_info``; cached)."""
+        if self._version is None:
+            info = await self.registration_info()
+            version = info.get("version") if isinstance(info, dict) else None
+            if not isinstance(version, str) or not version:
+                raise ProtocolError("the server did not report its version in registration_info", details=info)
+            self._version = version
+        return self._version
+
+    async def check_supported(self) -> str:
+        """Return the server version, or raise :class:`UnsupportedServer` below Harper 5.1."""
+        version = await self.server_version()
+        try:
+            parsed = parse_version(version)
+        except ValueError:
+            raise ProtocolError(f"the server reported an unreadable version {version!r}") from None
+        if parsed < MIN_HARPER_VERSION:
+            raise UnsupportedServer(
+                f"this server runs Harper {version}; deployment tracking needs Harper 5.1 or newer", version=version
+            )
+        return version
+
+    # -- deployments ----------------------------------------------------------------------
+
+    async def list_deployments(
+        self, project: str | None = None, status: str | None = None, since: int | None = None,
+        until: int | None = None, limit: int | None = None, offset: int | None = None,
+    ) -> dict[str, Any]:
+        """``{"deployments": [row…], "total": n}``, newest first (contract §2.2)."""
+        return await self.call(
+            "list_deployments", project=project, status=status, since=since, until=until, limit=limit, offset=offset
+        )
+
+    async def get_deployment(self, deployment_id: str) -> dict[str, Any]:
+        """The deployment row (``NotFoundError`` for an unknown id, which Harper answers with 400)."""
+        return await self.call("get_deployment", deployment_id=deployment_id)
+
+    async def get_deployment_events(
+        self, deployment_id: str, after_seq: int | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """Our server's full event history, a page at a time:
+        ``{deployment_id, events: [{seq, t, event, data}], next_after_seq, has_more}``.
+        Harper has no such operation: it raises :class:`~deploytui.client.errors.NotSupported`."""
+        return await self.call("get_deployment_events", deployment_id=deployment_id, after_seq=after_seq, limit=limit)
+
+    async def get_deployment_payload(self, deployment_id: str) -> Payload:
+        """The stored tarball, byte for byte, and its file name (``deployment-<id>.tar.gz``)."""
+        operation = "get_deployment_payload"
+        response = await self._send(operation, json_body={"operation": operation, "deployment_id": deployment_id})
+        disposition = response.headers.get("content-disposition", "")
+        match = re.search(r'filename="?([^";]+)"?', disposition)
+        return Payload(response.content, match.group(1) if match else None)
+
+    async def delete_deployment_payload(self, deployment_id: str) -> dict[str, Any]:
+        """``{message, deployment_id, freed_bytes}``; idempotent; 409 while the deploy still runs."""
+        return await self.call("delete_deployment_payload", deployment_id=deployment_id)
+
+    async def revert_component(self, project: str, restart: bool = False, **fields: Any) -> dict[str, Any]:
+        """Swap ``project`` back to its retained previous version (a new ``rolled_back`` row)."""
+        return await self.call("revert_component", project=project, restart=restart, **fields)
+
+    async def deploy_component_json(self, **fields: Any) -> dict[str, Any]:
+        """A non-streamed ``deploy_component`` with a JSON body; ``payload`` may be bytes (sent as
+        base64) or a base64 string, or give ``package``. Answers when the deploy is over."""
+        payload = fields.get("payload")
+        if isinstance(payload, (bytes, bytearray, memoryview)):
+            fields["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
+        body = {"operation": "deploy_component", **{k: v for k, v in fields.items() if v is not None}}
+        return self._json(await self._send("deploy_component", json_body=body, timeout=DEPLOY_TIMEOUT), "deploy_component")
+
+    async def deploy_component_multipart(
+        self, fields: dict[str, Any], payload: PayloadSource, *,
+        on_progress: ProgressCallback | None = None, stream: bool = False,
+    ) -> Any:
+        """``deploy_component`` as ``multipart/form-data``: one text part per field (non-strings
+        JSON-encoded), then the tarball as the file part ``payload`` — last, as Harper requires.
+
+        The payload (bytes, a binary file, or a sync/async iterator of bytes) is streamed;
+        ``on_progress(bytes_sent, total)`` follows the upload (``total`` is None when unknown).
+        With ``stream=False`` returns the JSON result. With ``stream=True`` returns an
+        event-stream context manager instead: ``async with await api.deploy_component_multipart(
+        …, stream=True) as events`` (or use :meth:`deploy_stream`).
+        """
+        if stream:
+            return self.deploy_stream(fields, payload, on_progress=on_progress)
+        content, content_type = _multipart(fields, payload, on_progress)
+        response = await self._send(
+            "deploy_component", content=content, headers={"Content-Type": content_type}, timeout=DEPLOY_TIMEOUT
+        )
+        return self._json(response, "deploy_component")
+
+    def deploy_stream(
+        self, fields: dict[str, Any], payload: PayloadSource, *, on_progress: ProgressCallback | None = None
+    ) -> AbstractAsyncContextManager[EventStream]:
+        """A multipart deploy with ``Accept: text/event-stream``: its progress events, live."""
+        content, content_type = _multipart(fields, payload, on_progress)
+        return open_event_stream(
+            self._http, self.url, json=None, content=content, headers={"Content-Type": content_type},
+            timeout=STREAM_TIMEOUT, user=self.settings.identity, operation="deploy_component",
+        )
+
+    def stream_events(
+        self, json_body: dict[str, Any], last_event_id: str | None = None
+    ) -> AbstractAsyncContextManager[EventStream]:
+        """Open an operation's event stream, e.g. ``{"operation": "get_deployment", "deployment_id": …}``
+        (replay then live). ``last_event_id`` resumes where a previous stream stopped."""
+        return open_event_stream(
+            self._http, self.url, json=json_body, last_event_id=last_event_id, timeout=STREAM_TIMEOUT,
+            user=self.settings.identity, operation=str(json_body.get("operation") or "") or None,
+        )
+
+
+def _multipart(
+    fields: dict[str, Any], payload: PayloadSource, on_progress: ProgressCallback | None
+) -> tuple[AsyncIterator[bytes], str]:
+    """The streamed multipart body and its content type; validates field names up front."""
+    fields = {"operation": "deploy_component", **fields}
+    for name in fields:
+        if name == "payload" or not _FIELD_NAME.match(name):
+            raise DeploytuiError(f"invalid multipart field name {name!r}")
+    boundary = f"deploytui-{uuid.uuid4().hex}"
+    return _multipart_body(boundary, fields, payload, on_progress), f"multipart/form-data; boundary={boundary}"
+
+
+def _payload_size(payload: PayloadSource) -> int | None:
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return len(payload)
+    try:
+        if payload.seekable():  # type: ignore[union-attr]
+            position = payload.tell()  # type: ignore[union-attr]
+            end = payload.seek(0, os.SEEK_END)  # type: ignore[union-attr]
+            payload.seek(position)  # type: ignore[union-attr]
+            return end - position
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+async def _payload_chunks(payload: PayloadSource) -> AsyncIterator[bytes]:
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        view = memoryview(payload)
+        for start in range(0, len(view), _UPLOAD_CHUNK):
+            yield bytes(view[start : start + _UPLOAD_CHUNK])
+    elif hasattr(payload, "read"):
+        while chunk := payload.read(_UPLOAD_CHUNK):  # type: ignore[union-attr]
+            yield chunk
+    elif isinstance(payload, AsyncIterable):
+        async for chunk in payload:
+            yield bytes(chunk)
+    else:
+        for chunk in payload:
+            yield bytes(chunk)
+
+
+async def _multipart_body(
+    boundary: str, fields: dict[str, Any], payload: PayloadSource, on_progress: ProgressCallback | None
+) -> AsyncIterator[bytes]:
+    dash = f"--{boundary}\r\n".encode()
+    for name, value in fields.items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        yield dash + f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + text.encode() + b"\r\n"
+    yield dash + (
+        b'Content-Disposition: form-data; name="payload"; filename="package.tar.gz"\r\n'
+        b"Content-Type: application/gzip\r\n\r\n"
+    )
+    total = _payload_size(payload)
+    sent = 0
+    if on_progress:
+        on_progress(0, total)
+    async for chunk in _payload_chunks(payload):
+        if not chunk:
+            continue
+        yield chunk
+        sent += len(chunk)
+        if on_progress:
+            on_progress(sent, total)
+    yield f"\r\n--{boundary}--\r\n".encode()
