@@ -1,0 +1,376 @@
+"""Recording a deployment's events and fanning them out to live subscribers.
+
+One :class:`EventHub` per server. The engine calls ``hub.start_recording(row)`` and then
+:meth:`Recorder.emit` for every phase, install line and peer result. ``emit`` is synchronous and
+cheap: it numbers the event, updates the in-memory row (phase, status, Harper's bounded
+``event_log``) and queues the event for the store's writer thread. The row itself is written at most
+once per commit (like Harper's coalesced puts, but never behind the events table).
+
+Subscribers see an event only after the batch holding it has committed, so anything a client
+receives live is also in the store: a reconnecting client can always resume from its last seq.
+A subscriber's queue is bounded; one that falls behind is switched to reading from the store and
+then back to live, so a slow client costs bounded memory and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from deploytui.protocol.deployment import PHASE_START_STATUS, Status
+from deploytui.protocol.event_log import append_bounded
+from deploytui.protocol.events import PHASE
+
+from .store import Store
+
+# Returned by Subscription.get() when nothing arrived within the timeout.
+TIMEOUT = object()
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds, Harper's ``t``."""
+    return time.time_ns() // 1_000_000
+
+
+class Subscription:
+    """Committed events of one deployment, in seq order, each exactly once.
+
+    Live events arrive through a queue of at most ``limit`` entries. When it would overflow, the
+    queue is dropped and the subscription reads the missing events from the store (``limit`` at a
+    time) before going on with live ones; seq numbers say what is missing and what is a repeat.
+    Iteration ends once the recording has finished and everything committed has been delivered.
+    """
+
+    def __init__(self, hub: EventHub, deployment_id: str, *, limit: int, after_seq: int | None,
+                 active: bool) -> None:
+        self.deployment_id = deployment_id
+        # Highest seq delivered (or the seq to resume after); None until the first live event
+        # when the caller asked for live events only.
+        self.last_seq: int | None = after_seq
+        self.overflows = 0
+        self.max_queued = 0
+        self._hub = hub
+        self._limit = max(1, limit)
+        self._queue: deque[dict] = deque()
+        self._from_store: deque[dict] = deque()
+        self._catch_up = after_seq is not None  # the store holds events owed to the consumer
+        self._ended = not active
+        self._closed = False
+        self._wakeup = asyncio.Event()
+
+    # ------------------------------------------------------------ producer side (the hub)
+
+    def _push(self, event: dict) -> None:
+        if self._closed:
+            return
+        if self.last_seq is None:
+            self.last_seq = event["seq"] - 1
+        if len(self._queue) >= self._limit:
+            # Too slow: forget the queue; the consumer re-reads from the store instead.
+            self._queue.clear()
+            self._catch_up = True
+            self.overflows += 1
+        else:
+            self._queue.append(event)
+            self.max_queued = max(self.max_queued, len(self._queue))
+        self._wakeup.set()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._wakeup.set()
+
+    # ------------------------------------------------------------ consumer side
+
+    @property
+    def queued(self) -> int:
+        """Live events waiting in the queue right now."""
+        return len(self._queue)
+
+    def close(self) -> None:
+        """Unsubscribe now; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._queue.clear()
+            self._from_store.clear()
+            self._hub._unsubscribe(self)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict:
+        event = await self.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def get(self, timeout: float | None = None) -> Any:
+        """The next event; None at the end; :data:`TIMEOUT` after ``timeout`` seconds of nothing.
+
+        A cancelled caller (e.g. a disconnected SSE client) unsubscribes at once.
+        """
+        try:
+            while True:
+                event = await self._next_ready()
+                if event is not None or self._ended or self._closed:
+                    if event is not None:
+                        self.last_seq = event["seq"]
+                    return event
+                if not await self._wait(timeout):
+                    return TIMEOUT
+        except asyncio.CancelledError:
+            self.close()
+            raise
+
+    async def _next_ready(self) -> dict | None:
+        """The next deliverable event, reading the store where the live queue has a hole."""
+        while not self._closed:
+            if self._from_store:
+                event = self._from_store.popleft()
+                if self.last_seq is None or event["seq"] > self.last_seq:
+                    return event
+                continue
+            if self._catch_up:
+                self._catch_up = False  # live events from now on are queued, not lost
+                await self._read_store(self._limit, more_after=True)
+                continue
+            if not self._queue:
+                return None
+            head = self._queue[0]
+            if self.last_seq is not None and head["seq"] <= self.last_seq:
+                self._queue.popleft()  # already delivered from the store
+            elif self.last_seq is None or head["seq"] == self.last_seq + 1:
+                return self._queue.popleft()
+            elif not await self._read_store(min(self._limit, head["seq"] - self.last_seq - 1)):
+                return self._queue.popleft()  # a real hole in the store: nothing to recover
+        return None
+
+    async def _read_store(self, limit: int, *, more_after: bool = False) -> bool:
+        """Queue up to ``limit`` stored events after :attr:`last_seq`; True when some were found.
+
+        With ``more_after`` a full page means the store may hold more, so catch-up continues.
+        """
+        page = await self._hub.store.events(
+            self.deployment_id, after_seq=self.last_seq or 0, limit=limit
+        )
+        self._from_store.extend(page)
+        if more_after and len(page) >= limit:
+            self._catch_up = True
+        return bool(page)
+
+    async def _wait(self, timeout: float | None) -> bool:
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class Recorder:
+    """The live recording of one deployment: numbers, applies and queues its events."""
+
+    def __init__(self, hub: EventHub, row: dict, last_seq: int) -> None:
+        self.deployment_id: str = row["deployment_id"]
+        self.row: dict = {**row, "event_log": list(row.get("event_log") or [])}
+        self.row.setdefault("peer_results", [])
+        self._hub = hub
+        self._store = hub.store
+        self._seq = last_seq
+        self._dirty: set[str] = set()
+        self._in_flight = 0  # row writes queued but not yet committed
+        self._sync_scheduled = False
+        self._finished = False
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last emitted event."""
+        return self._seq
+
+    def emit(self, event: str, data: dict) -> int:
+        """Record one event and return its seq. Must be called on the event loop's thread.
+
+        The caller must not mutate ``data`` afterwards: it is shared with the row and subscribers.
+        """
+        if self._finished:
+            raise RuntimeError(f"deployment {self.deployment_id} has finished recording")
+        self._seq += 1
+        t = now_ms()
+        if event == PHASE:
+            self._apply_phase(data)
+        append_bounded(self.row["event_log"], {"t": t, "event": event, "data": data}, t)
+        self._store.enqueue_event(self.deployment_id, self._seq, t, event, data)
+        self._mark_dirty("event_log")
+        return self._seq
+
+    def update(self, **fields: Any) -> None:
+        """Change row fields; they are written with the next batch."""
+        if "deployment_id" in fields:
+            raise ValueError("deployment_id cannot change")
+        self.row.update(fields)
+        self._mark_dirty(*fields)
+
+    async def flush(self) -> None:
+        """Wait until everything emitted or updated so far is committed."""
+        if self._dirty and not self._finished:
+            self._write_row()
+        await self._store.barrier()
+
+    async def finish(self, status: str, *, error: dict | None = None, **fields: Any) -> dict:
+        """Write the terminal row, then end the live stream; returns the final internal row.
+
+        ``completed_at`` is now, except for ``activating`` (Harper leaves it null there) or when
+        given in ``fields``.
+        """
+        if self._finished:
+            raise RuntimeError(f"deployment {self.deployment_id} has already finished")
+        self._finished = True
+        completed = None if status == Status.ACTIVATING else now_ms()
+        self.row.update({"completed_at": completed, **fields, "status": status, "error": error})
+        terminal = {k: v for k, v in self.row.items() if k != "deployment_id"}
+        try:
+            # FIFO: every event and row write queued before this one commits first.
+            await self._hub.store.update_row(self.deployment_id, terminal)
+        finally:
+            self._hub._finished(self)
+        return dict(self.row)
+
+    def _apply_phase(self, data: dict) -> None:
+        phase = data.get("phase")
+        if not isinstance(phase, str):
+            return
+        self.row["phase"] = phase
+        self._dirty.add("phase")
+        if data.get("status") == "start" and phase in PHASE_START_STATUS:
+            self.row["status"] = str(PHASE_START_STATUS[phase])
+            self._dirty.add("status")
+
+    def _mark_dirty(self, *fields: str) -> None:
+        self._dirty.update(fields)
+        # At most one row write in flight: a burst of events costs one row write per commit.
+        if self._in_flight == 0 and not self._sync_scheduled:
+            self._sync_scheduled = True
+            asyncio.get_running_loop().call_soon(self._sync_row)
+
+    def _sync_row(self) -> None:
+        self._sync_scheduled = False
+        if self._dirty and self._in_flight == 0 and not self._finished:
+            self._write_row()
+
+    def _write_row(self) -> None:
+        fields = {k: self.row.get(k) for k in self._dirty}
+        self._dirty.clear()
+        self._in_flight += 1
+        self._store.enqueue_update(self.deployment_id, fields, self._row_committed)
+
+    def _row_committed(self, exc: BaseException | None) -> None:
+        self._in_flight -= 1
+        if self._dirty and self._in_flight == 0 and not self._finished:
+            self._write_row()
+
+
+class EventHub:
+    """Active recorders and live subscribers of one server."""
+
+    def __init__(self, store: Store, *, subscriber_queue_limit: int = 1000) -> None:
+        self.store = store
+        self.subscriber_queue_limit = subscriber_queue_limit
+        self._recorders: dict[str, Recorder] = {}
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._append_lock = asyncio.Lock()
+        store.add_commit_listener(self._publish)
+
+    def start_recording(self, row: dict, *, last_seq: int | None = None) -> Recorder:
+        """Register a recorder for a row already inserted with ``store.insert_row``.
+
+        Seqs continue after ``last_seq``, by default the highest seq in the store (one index probe;
+        0 for a new deployment), so a re-recorded deployment never reuses a seq.
+        """
+        deployment_id = row["deployment_id"]
+        if deployment_id in self._recorders:
+            raise RuntimeError(f"deployment {deployment_id} is already being recorded")
+        if last_seq is None:
+            last_seq = self.store.last_seq_blocking(deployment_id)
+        recorder = Recorder(self, row, last_seq)
+        self._recorders[deployment_id] = recorder
+        return recorder
+
+    def recorder(self, deployment_id: str) -> Recorder | None:
+        """The active recorder of a deployment, if any."""
+        return self._recorders.get(deployment_id)
+
+    def subscribe(self, deployment_id: str, *, after_seq: int | None = None) -> Subscription:
+        """Committed events of a deployment, ending when its recording finishes.
+
+        With ``after_seq`` the subscription first delivers the stored events after that seq, then
+        the live ones (replay then live, exactly once). Without it, only events committed from now
+        on. A deployment not being recorded gives a subscription that ends after the replay.
+        """
+        sub = Subscription(self, deployment_id, limit=self.subscriber_queue_limit,
+                           after_seq=after_seq, active=deployment_id in self._recorders)
+        if not sub._ended:
+            self._subscribers.setdefault(deployment_id, set()).add(sub)
+        return sub
+
+    def subscriber_count(self, deployment_id: str | None = None) -> int:
+        """Live subscriptions of one deployment, or of all."""
+        if deployment_id is not None:
+            return len(self._subscribers.get(deployment_id, ()))
+        return sum(len(s) for s in self._subscribers.values())
+
+    async def append_event(self, deployment_id: str, event: str, data: dict, *,
+                           fields: dict | None = None) -> dict:
+        """Append an event to a deployment that is not being recorded (payload_dropped, the
+        crash-recovery error), with optional extra row ``fields``; returns the updated row.
+
+        Raises LookupError for an unknown deployment. An active deployment goes through its
+        recorder instead.
+        """
+        active = self._recorders.get(deployment_id)
+        if active is not None:
+            active.emit(event, data)
+            if fields:
+                active.update(**fields)
+            await active.flush()
+            return dict(active.row)
+        async with self._append_lock:  # next seq = last + 1 must not race another append
+            row = await self.store.get_row(deployment_id)
+            if row is None:
+                raise LookupError(f"No deployment found with id '{deployment_id}'")
+            seq = await self.store.last_seq(deployment_id) + 1
+            t = now_ms()
+            event_log = list(row.get("event_log") or [])
+            append_bounded(event_log, {"t": t, "event": event, "data": data}, t)
+            changes = {**(fields or {}), "event_log": event_log}
+            self.store.enqueue_event(deployment_id, seq, t, event, data)
+            await self.store.update_row(deployment_id, changes)
+        row.update(changes)
+        return row
+
+    # ------------------------------------------------------------ internal
+
+    def _publish(self, events: list[tuple[str, int, int, str, Any]]) -> None:
+        """Commit listener: hand freshly committed events to their subscribers."""
+        if not self._subscribers:
+            return
+        for deployment_id, seq, t, name, data in events:
+            subs = self._subscribers.get(deployment_id)
+            if subs:
+                event = {"seq": seq, "t": t, "event": name, "data": data}
+                for sub in subs:
+                    sub._push(event)
+
+    def _finished(self, recorder: Recorder) -> None:
+        """The terminal row is committed: end the live streams and forget the recorder."""
+        if self._recorders.get(recorder.deployment_id) is recorder:
+            del self._recorders[recorder.deployment_id]
+        for sub in self._subscribers.pop(recorder.deployment_id, set()):
+            sub._end()
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subscribers.get(sub.deployment_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subscribers[sub.deployment_id]
