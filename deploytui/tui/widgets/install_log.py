@@ -1,0 +1,556 @@
+"""The install output pane: npm/pnpm/yarn output of a deployment, live.
+
+:class:`InstallLog` is the pane a screen mounts. It wraps :class:`InstallLogLines` — a Line API
+``ScrollView`` that renders only the visible rows from a list of ``InstallLine`` objects — and adds
+what a ``ScrollView`` cannot hold as children: the "+N new lines" badge and the search bar. Keys are
+bound here, each with an id so users can remap them (``App.set_keymap``).
+
+Lines must arrive in batches: call :meth:`InstallLog.append_lines` at most once per frame with
+everything that arrived, or let a :class:`LineBuffer` collect them and flush every ~1/30 s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static
+
+from deploytui.tui.widgets.install_log_lines import InstallLogLines
+from deploytui.tui.widgets.install_log_render import group_thousands
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from textual import events
+
+    from deploytui.client.view import Gap, InstallLine
+
+__all__ = ["InstallLog", "InstallLogLines", "LineBuffer", "NewLinesBadge", "SearchBar"]
+
+
+class NewLinesBadge(Static):
+    """The "+N new lines" overlay shown while follow is paused; clicking it resumes follow."""
+
+    DEFAULT_CSS = """
+    NewLinesBadge {
+        layer: overlay;
+        width: auto;
+        height: 1;
+        padding: 0 1;
+        margin: 0 2 1 0;
+        background: $accent;
+        color: $text-accent;
+        text-style: bold;
+        display: none;
+    }
+    NewLinesBadge.-visible { display: block; }
+    NewLinesBadge:hover { background: $accent-lighten-1; }
+    """
+
+    class Clicked(Message):
+        """The user clicked the badge."""
+
+    def show_count(self, count: int) -> None:
+        """Show ``+count`` (or hide the badge when nothing waits)."""
+        self.set_class(count > 0, "-visible")
+        if count:
+            self.update(f"↓ +{group_thousands(count)} new line{'s' if count != 1 else ''} · G")
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.post_message(self.Clicked())
+
+
+class SearchBar(Horizontal):
+    """The ``/`` bar docked under the log: query input, match counter, regex/filter state."""
+
+    DEFAULT_CSS = """
+    SearchBar {
+        dock: bottom;
+        height: 1;
+        display: none;
+        background: $panel;
+        & > .search-bar--prompt { width: 2; color: $accent; text-style: bold; padding-left: 1; }
+        & > Input { width: 1fr; height: 1; border: none; padding: 0; background: $panel; }
+        & > Input:focus { background: $panel; }
+        & > #search-status { width: auto; padding: 0 1; color: $foreground-muted; }
+    }
+    SearchBar.-open { display: block; }
+    """
+    BINDINGS = [
+        Binding("ctrl+r", "toggle_regex", "Regex", id="log.search.regex"),
+        Binding("ctrl+f", "toggle_filter", "Filter", id="log.search.filter"),
+        Binding("escape", "close", "Close", id="log.search.close"),
+    ]
+
+    class Closed(Message):
+        """The user closed the bar (escape)."""
+
+    class Submitted(Message):
+        """The user pressed enter: go to the next match and back to the log."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("/", classes="search-bar--prompt")
+        yield Input(placeholder="search (ctrl+r regex, ctrl+f filter)", compact=True, select_on_focus=False)
+        yield Label("", id="search-status")
+
+    def set_status(self, text: str) -> None:
+        """Show the match counter and mode flags on the right."""
+        self.query_one("#search-status", Label).update(text)
+
+    def action_toggle_regex(self) -> None:
+        log = self._log
+        if log is not None:
+            log.search_regex = not log.search_regex
+
+    def action_toggle_filter(self) -> None:
+        log = self._log
+        if log is not None:
+            log.filter_active = not log.filter_active
+
+    def action_close(self) -> None:
+        self.post_message(self.Closed())
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Submitted())
+
+    @property
+    def _log(self) -> InstallLog | None:
+        parent = self.parent
+        return parent if isinstance(parent, InstallLog) else None
+
+
+class InstallLog(Vertical):
+    """The install output pane: follow, search, filter, wrap, timestamps, cursor, gaps.
+
+    Public state is reactive (``wrap``, ``timestamps``, ``filter_active``, ``search_query``,
+    ``search_regex``) and bound into the line view; ``follow`` is read from the view because the
+    user's scrolling changes it. Everything a screen must react to is a message.
+    """
+
+    DEFAULT_CSS = """
+    InstallLog {
+        height: 1fr;
+        layers: base overlay;
+        align: right bottom;
+        border: round $primary-muted;
+        border-title-color: $foreground;
+        border-subtitle-color: $foreground-muted;
+        &:focus-within { border: round $primary; }
+    }
+    InstallLog.-searching NewLinesBadge { margin-bottom: 2; }
+    """
+
+    BINDINGS = [
+        Binding("j,down", "cursor(1)", "Down", show=False, id="log.cursor_down"),
+        Binding("k,up", "cursor(-1)", "Up", show=False, id="log.cursor_up"),
+        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False, id="log.page_down"),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False, id="log.page_up"),
+        Binding("ctrl+d", "half_page(1)", "Half page down", show=False, id="log.half_page_down"),
+        Binding("ctrl+u", "half_page(-1)", "Half page up", show=False, id="log.half_page_up"),
+        Binding("h,left", "scroll_sideways(-4)", "Left", show=False, id="log.left"),
+        Binding("l,right", "scroll_sideways(4)", "Right", show=False, id="log.right"),
+        Binding("home,g", "top", "Top", show=False, id="log.top"),
+        Binding("end,G", "follow", "Live", id="log.follow"),
+        Binding("slash", "open_search", "Search", id="log.search"),
+        Binding("n", "next_match", "Next", show=False, id="log.next_match"),
+        Binding("N", "previous_match", "Prev", show=False, id="log.previous_match"),
+        Binding("f", "toggle_filter", "Filter", id="log.filter"),
+        Binding("w", "toggle_wrap", "Wrap", id="log.wrap"),
+        Binding("t", "toggle_timestamps", "Times", id="log.timestamps"),
+        Binding("e", "first_error", "1st error", id="log.first_error"),
+        Binding("L", "load_history", "Full history", id="log.load_history"),
+        Binding("escape", "clear_search", "Clear search", show=False, id="log.clear_search"),
+    ]
+
+    wrap: reactive[bool] = reactive(False)
+    """Soft-wrap long lines (``w``)."""
+    timestamps: reactive[bool] = reactive(False)
+    """Prefix lines with ``HH:MM:SS.mmm`` local time (``t``)."""
+    filter_active: reactive[bool] = reactive(False)
+    """Show only lines matching :attr:`search_query` (``f``)."""
+    search_query: reactive[str] = reactive("")
+    """Current search text; matches are highlighted in every visible line."""
+    search_regex: reactive[bool] = reactive(False)
+    """Treat :attr:`search_query` as a regular expression (``ctrl+r`` in the search bar)."""
+
+    class FollowChanged(Message):
+        """Follow was paused (the user scrolled up) or resumed."""
+
+        def __init__(self, install_log: InstallLog, follow: bool) -> None:
+            super().__init__()
+            self.install_log = install_log
+            self.follow = follow
+
+        @property
+        def control(self) -> InstallLog:
+            return self.install_log
+
+    class LoadHistoryRequested(Message):
+        """The user asked (``L``) for the events the server's bounded log dropped."""
+
+        def __init__(self, install_log: InstallLog) -> None:
+            super().__init__()
+            self.install_log = install_log
+
+        @property
+        def control(self) -> InstallLog:
+            return self.install_log
+
+    class SearchChanged(Message):
+        """The query, the match count or the current match changed (``label`` is "match 3/41")."""
+
+        def __init__(self, install_log: InstallLog, query: str, total: int, label: str) -> None:
+            super().__init__()
+            self.install_log = install_log
+            self.query = query
+            self.total = total
+            self.label = label
+
+        @property
+        def control(self) -> InstallLog:
+            return self.install_log
+
+    def __init__(
+        self,
+        *,
+        title: str | None = "install output",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        if title:
+            self.border_title = title
+        self.view = InstallLogLines()
+        """The Line API view holding the lines (focus goes here)."""
+        self.badge = NewLinesBadge()
+        self.search_bar = SearchBar()
+
+    def compose(self) -> ComposeResult:
+        yield self.view
+        yield self.search_bar
+        yield self.badge
+
+    def on_mount(self) -> None:
+        self.watch(self.view, "follow", self._follow_changed, init=False)
+        self.watch(self.view, "new_lines_waiting", self.badge.show_count)
+        self._update_subtitle()
+
+    # ---------------------------------------------------------------- public API
+
+    @property
+    def follow(self) -> bool:
+        """True while the view sticks to the newest line."""
+        return self.view.follow
+
+    @property
+    def lines(self) -> Sequence[InstallLine]:
+        """Every line held, in order (read only)."""
+        return self.view.lines
+
+    def append_lines(self, lines: Sequence[InstallLine]) -> None:
+        """Add a batch of lines; cheap enough to call once per frame with thousands of lines."""
+        if lines:
+            gaps = len(self.view.gaps)
+            self.view.append_lines(lines)
+            self._search_changed()
+            self._update_subtitle()
+            if len(self.view.gaps) != gaps:
+                self.refresh_bindings()
+
+    def add_gap(self, gap: Gap) -> None:
+        """Show "N events not kept by the server" after ``gap.after_index`` (``L`` loads them)."""
+        self.view.add_gap(gap.after_index, gap.dropped_events)
+        self.refresh_bindings()
+
+    def clear(self) -> None:
+        """Remove every line and gap."""
+        self.view.clear()
+        self._search_changed()
+        self._update_subtitle()
+        self.refresh_bindings()
+
+    def replace_lines(self, lines: Sequence[InstallLine], gaps: Iterable[Gap] = ()) -> None:
+        """Swap in a new set of lines (the full history), keeping search, filter and toggles."""
+        view = self.view
+        follow = view.follow
+        anchor_seq = None
+        if not follow and view.items:
+            top = view.items[min(view.position_of_row(round(view.scroll_y))[0], len(view.items) - 1)]
+            anchor_seq = view.lines[top >> 1].seq
+        view.clear()
+        for gap in gaps:
+            view.add_gap(gap.after_index, gap.dropped_events)
+        view.append_lines(lines)
+        if not follow:
+            view.follow = False
+            same = next((i for i, line in enumerate(lines) if anchor_seq is not None and line.seq == anchor_seq), 0)
+            position = view.position_of_line(same) or 0
+            view.scroll_to(y=view.row_of_position(position), animate=False, immediate=True)
+        self._search_changed()
+        self._update_subtitle()
+        self.refresh_bindings()
+
+    def jump_to_first_error(self) -> bool:
+        """Make the first ``is_error`` line current and scroll to it; False when there is none."""
+        first = next((index for index, line in enumerate(self.view.lines) if line.is_error), None)
+        if first is None:
+            return False
+        if self.view.position_of_line(first) is None:
+            self.filter_active = False
+        self.view.follow = False
+        self.view.show_line(first)
+        return True
+
+    def current_line_text(self) -> str:
+        """Plain text of the current line (or of the newest line when there is no cursor)."""
+        lines = self.view.lines
+        if not lines:
+            return ""
+        index = self.view.cursor_line
+        return lines[index if index is not None else -1].text.text
+
+    def all_text(self) -> str:
+        """Every line as plain text, one per line (what the filter shows, when it is on)."""
+        lines = self.view.lines
+        if self.filter_active:
+            return "\n".join(lines[item >> 1].text.text for item in self.view.items if not item & 1)
+        return "\n".join(line.text.text for line in lines)
+
+    def open_search(self) -> None:
+        """Open the search bar and focus its input."""
+        self.add_class("-searching")
+        self.search_bar.add_class("-open")
+        self.search_bar.query_one(Input).focus()
+
+    def close_search(self, *, clear: bool = False) -> None:
+        """Close the search bar (optionally clearing the query and filter); focus the log."""
+        self.remove_class("-searching")
+        self.search_bar.remove_class("-open")
+        if clear:
+            self.search_bar.query_one(Input).value = ""
+            self.search_query = ""
+            self.filter_active = False
+        self.view.focus()
+
+    def next_match(self, forward: bool = True) -> None:
+        """Go to the next (or previous) match, making its line current."""
+        search = self.view.search
+        start = self.view.cursor_line
+        if start is None and self.view.items:
+            top, _ = self.view.position_of_row(round(self.view.scroll_y))
+            item = self.view.items[min(top, len(self.view.items) - 1)]
+            start = item >> 1
+        found = search.step(forward, start)
+        if found is not None:
+            self.view.follow = False
+            self.view.show_line(found[0])
+            self._reveal_column(found)
+        self._search_changed()
+
+    # ---------------------------------------------------------------- actions
+
+    def action_cursor(self, delta: int) -> None:
+        self.view.move_cursor(delta)
+
+    def action_page(self, direction: int) -> None:
+        self._page(direction * max(1, self.view.scrollable_content_region.height - 1))
+
+    def action_half_page(self, direction: int) -> None:
+        self._page(direction * max(1, self.view.scrollable_content_region.height // 2))
+
+    def _page(self, rows: int) -> None:
+        """Scroll by ``rows``; the current line, if there is one, moves along."""
+        if self.view.cursor_line is None:
+            self.view.scroll_to(y=self.view.scroll_y + rows, animate=False, immediate=True)
+        else:
+            self.view.move_cursor(rows)
+
+    def action_scroll_sideways(self, cells: int) -> None:
+        self.view.scroll_to(x=self.view.scroll_x + cells, animate=False, immediate=True)
+
+    def action_top(self) -> None:
+        view = self.view
+        view.follow = False
+        view.scroll_home(animate=False, immediate=True)
+        first = next((item >> 1 for item in view.items if not item & 1), None)
+        if first is not None:
+            view.show_line(first)
+
+    def action_follow(self) -> None:
+        """Jump back to live and resume follow (``end``/``G``, or a click on the badge)."""
+        self.view.cursor_line = None
+        self.view.resume_follow()
+
+    def action_open_search(self) -> None:
+        self.open_search()
+
+    def action_next_match(self) -> None:
+        self.next_match(True)
+
+    def action_previous_match(self) -> None:
+        self.next_match(False)
+
+    def action_toggle_filter(self) -> None:
+        self.filter_active = not self.filter_active
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+
+    def action_toggle_timestamps(self) -> None:
+        self.timestamps = not self.timestamps
+
+    def action_first_error(self) -> None:
+        if not self.jump_to_first_error():
+            self.notify("No error lines", timeout=2)
+
+    def action_load_history(self) -> None:
+        self.post_message(self.LoadHistoryRequested(self))
+
+    def action_clear_search(self) -> None:
+        self.close_search(clear=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide ``L`` unless a gap is shown, and escape unless a search is set."""
+        if action == "load_history":
+            return bool(self.view.gaps)
+        if action == "clear_search":
+            return bool(self.search_query) or self.filter_active
+        return True
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _follow_changed(self, follow: bool) -> None:
+        self.post_message(self.FollowChanged(self, follow))
+        self._update_subtitle()
+
+    # The view's copies are set here rather than with ``data_bind`` so that the search results are
+    # up to date before the counter and the message go out.
+
+    def watch_wrap(self, wrap: bool) -> None:
+        self.view.wrap = wrap
+
+    def watch_timestamps(self, timestamps: bool) -> None:
+        self.view.timestamps = timestamps
+
+    def watch_search_query(self, query: str) -> None:
+        self.view.search_query = query
+        self._search_changed()
+        self._update_subtitle()
+        self.refresh_bindings()
+
+    def watch_search_regex(self, regex: bool) -> None:
+        self.view.search_regex = regex
+        self._search_changed()
+
+    def watch_filter_active(self, active: bool) -> None:
+        self.view.filter_active = active
+        self._search_changed()
+        self._update_subtitle()
+        self.refresh_bindings()
+
+    def _search_changed(self) -> None:
+        search = self.view.search
+        label = search.label()
+        flags = [flag for flag, on in (("regex", self.search_regex), ("filter", self.filter_active)) if on]
+        self.search_bar.set_status(" · ".join([label, *flags]) if label else " · ".join(flags))
+        self.post_message(self.SearchChanged(self, self.search_query, search.total, label))
+
+    def _reveal_column(self, found: tuple[int, int]) -> None:
+        """Scroll sideways so the current match is visible when lines are not wrapped."""
+        if self.wrap:
+            return
+        index, number = found
+        spans = self.view.search.query.spans(self.view.lines[index].text.text)
+        if number >= len(spans):
+            return
+        start, end = spans[number]
+        x = self.view.prefix_width + start
+        width = self.view.scrollable_content_region.width
+        left = round(self.view.scroll_x)
+        if not left <= x <= x + (end - start) <= left + width:
+            target = 0 if x < width - 8 else max(0, x - width // 3)
+            self.view.scroll_to(x=target, animate=False, immediate=True)
+
+    def _update_subtitle(self) -> None:
+        view = self.view
+        parts = [f"{group_thousands(len(view.lines))} lines"]
+        if view.stderr_count:
+            parts.append(f"{group_thousands(view.stderr_count)} stderr")
+        if view.error_count:
+            parts.append(f"{group_thousands(view.error_count)} error{'s' if view.error_count != 1 else ''}")
+        if self.filter_active:
+            parts.append(f"{group_thousands(len(view.items))} shown")
+        if not view.follow:
+            parts.append("paused")
+        self.border_subtitle = " · ".join(parts)
+
+    @on(Input.Changed)
+    def _query_typed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.search_query = event.value
+
+    @on(SearchBar.Submitted)
+    def _search_submitted(self) -> None:
+        self.view.focus()
+        if self.view.search.current is None:
+            self.next_match(True)
+
+    @on(SearchBar.Closed)
+    def _search_closed(self) -> None:
+        self.close_search(clear=False)
+
+    @on(NewLinesBadge.Clicked)
+    def _badge_clicked(self) -> None:
+        self.action_follow()
+
+
+class LineBuffer:
+    """Collects install lines as they arrive and hands them to an :class:`InstallLog` in one batch.
+
+    Message handlers call :meth:`add` per event; the first line of a batch arms a one-shot timer of
+    ``interval`` seconds (~one frame at 30 fps), and the timer appends everything collected with one
+    call. No timer runs while nothing arrives.
+    """
+
+    def __init__(self, install_log: InstallLog, *, interval: float = 1 / 30) -> None:
+        self.install_log = install_log
+        self.interval = interval
+        self._pending: list[InstallLine] = []
+        self._timer: Timer | None = None
+
+    def add(self, line: InstallLine) -> None:
+        """Queue one line."""
+        self._pending.append(line)
+        self._arm()
+
+    def extend(self, lines: Iterable[InstallLine]) -> None:
+        """Queue several lines."""
+        self._pending.extend(lines)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None and self._pending:
+            self._timer = self.install_log.set_timer(self.interval, self.flush, name="install-log-flush")
+
+    def flush(self) -> None:
+        """Append everything queued now (also call it before replacing or clearing the log)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.install_log.append_lines(batch)
+
+    def __len__(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,237 @@
+"""Pure helpers behind :class:`~deploytui.tui.widgets.install_log.InstallLog`.
+
+Nothing here touches a widget: these functions turn one install line into Rich ``Text`` (gutter mark,
+optional timestamp, SGR spans from the sanitizer, line tint, search highlights), format the gap
+separator, and hold the search query. Keeping them pure keeps the widget small and lets the render
+rules be tested without an app.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+GUTTER_STDOUT = "│"
+"""Gutter mark of a stdout line (the Harper CLI prints ``|`` there)."""
+GUTTER_STDERR = "!"
+"""Gutter mark of a stderr line (as the Harper CLI does)."""
+GUTTER_WIDTH = 2
+TIMESTAMP_WIDTH = 13
+"""``HH:MM:SS.mmm`` plus one space."""
+MAX_RENDER_CHARS = 10_000
+"""Longer lines are cut for display only (copy and save keep the whole line): a multi-megabyte npm
+line must not stall a frame (toolong "Hangs on very long lines")."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class _Span(Protocol):
+    start: int
+    end: int
+    style: str
+
+
+class _Safe(Protocol):
+    text: str
+    spans: Sequence[_Span]
+
+
+class LineLike(Protocol):
+    """The fields of ``deploytui.client.view.InstallLine`` this module reads."""
+
+    stream: str
+    text: _Safe
+    t: int | None
+    is_error: bool
+    is_warning: bool
+
+
+# Items of the display list are ints so that a plain sorted list (and ``bisect``) indexes them:
+# line ``i`` is ``2 * i``; the gap separator after line ``i`` is ``2 * i + 1`` (``-1`` before line 0).
+
+
+def line_item(index: int) -> int:
+    """The display item of line ``index``."""
+    return index * 2
+
+
+def gap_item(after_index: int) -> int:
+    """The display item of the gap separator shown after line ``after_index``."""
+    return after_index * 2 + 1
+
+
+def safe_plain(text: str) -> str:
+    """``text`` with any control character replaced one-for-one, so span offsets still hold.
+
+    The sanitizer already guarantees none are left; this is the belt to its braces, because one
+    stray ESC reaching the terminal corrupts the whole screen.
+    """
+    if text.isprintable():
+        return text
+    return _CONTROL.sub(lambda m: " " if m.group() == "\t" else "\ufffd", text)
+
+
+def _cut_marker(hidden: int) -> str:
+    return f" … ({group_thousands(hidden)} more characters)"
+
+
+def display_cells(text: str) -> int:
+    """Cell width of ``text`` as :func:`line_body` displays it (long lines are cut)."""
+    extra = 0
+    if len(text) > MAX_RENDER_CHARS:
+        extra = cell_len(_cut_marker(len(text) - MAX_RENDER_CHARS))
+        text = text[:MAX_RENDER_CHARS]
+    return (len(text) if text.isascii() else cell_len(text)) + extra
+
+
+def format_timestamp(t_ms: int | None) -> str:
+    """``HH:MM:SS.mmm`` in local time, or blanks when the server sent no time."""
+    if t_ms is None:
+        return " " * (TIMESTAMP_WIDTH - 1)
+    moment = datetime.fromtimestamp(t_ms / 1000)
+    return f"{moment:%H:%M:%S}.{t_ms % 1000:03d}"
+
+
+def group_thousands(number: int) -> str:
+    """``4821`` → ``"4 821"`` (a space groups digits in every locale)."""
+    return f"{number:,}".replace(",", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class LineStyles:
+    """Rich styles resolved from the widget's component classes (so themes apply)."""
+
+    base: Style
+    gutter_stdout: Style
+    gutter_stderr: Style
+    stderr: Style
+    error: Style
+    warning: Style
+    timestamp: Style
+    match: Style
+    match_current: Style
+    cursor: Style
+    gap: Style
+
+
+class SearchQuery:
+    """A case-insensitive search, literal or regular expression.
+
+    An invalid regular expression leaves :attr:`error` set and matches nothing, so typing a
+    half-finished pattern never raises.
+    """
+
+    __slots__ = ("text", "regex", "error", "_pattern")
+
+    def __init__(self, text: str, regex: bool = False) -> None:
+        self.text = text
+        self.regex = regex
+        self.error: str | None = None
+        source = text if regex else re.escape(text)
+        try:
+            self._pattern: re.Pattern[str] | None = re.compile(source, re.IGNORECASE) if text else None
+        except re.error as error:
+            self.error = str(error)
+            self._pattern = None
+
+    @property
+    def active(self) -> bool:
+        """True when the query can match something."""
+        return self._pattern is not None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Non-empty match spans in ``text``."""
+        if self._pattern is None:
+            return []
+        return [m.span() for m in self._pattern.finditer(text) if m.end() > m.start()]
+
+    def count(self, text: str) -> int:
+        """How many non-empty matches ``text`` holds."""
+        if self._pattern is None or self._pattern.search(text) is None:
+            return 0
+        return len(self.spans(text))
+
+
+def line_prefix(line: LineLike, styles: LineStyles, timestamps: bool, *, first: bool = True) -> Text:
+    """The gutter (and timestamp) in front of a line; continuation rows get the mark only."""
+    stderr = line.stream == "stderr"
+    prefix = Text(no_wrap=True, end="")
+    prefix.append(GUTTER_STDERR if stderr else GUTTER_STDOUT, styles.gutter_stderr if stderr else styles.gutter_stdout)
+    prefix.append(" ")
+    if timestamps:
+        stamp = format_timestamp(line.t) if first else " " * (TIMESTAMP_WIDTH - 1)
+        prefix.append(stamp, styles.timestamp)
+        prefix.append(" ")
+    return prefix
+
+
+def line_tint(line: LineLike, styles: LineStyles) -> Style | None:
+    """The whole-line style: errors over warnings over stderr."""
+    if line.is_error:
+        return styles.error
+    if line.is_warning:
+        return styles.warning
+    if line.stream == "stderr":
+        return styles.stderr
+    return None
+
+
+def line_body(
+    line: LineLike,
+    styles: LineStyles,
+    query: SearchQuery | None,
+    current_match: int | None = None,
+) -> Text:
+    """The line's text with its SGR spans and search highlights, never parsed as markup.
+
+    ``current_match`` is the index (within this line) of the match the user is on.
+    """
+    plain = safe_plain(line.text.text)
+    cut = len(plain) > MAX_RENDER_CHARS
+    if cut:
+        plain = plain[:MAX_RENDER_CHARS]
+    body = Text(plain, no_wrap=True, end="")
+    tint = line_tint(line, styles)
+    if tint is not None:
+        body.stylize(tint)  # a span, not ``Text.style``: ``Text.render`` drops the latter when no span exists
+    for span in line.text.spans:
+        if span.start < len(plain) and span.style:
+            body.stylize(span.style, span.start, min(span.end, len(plain)))
+    if query is not None and query.active:
+        for number, (start, end) in enumerate(query.spans(plain)):
+            body.stylize(styles.match_current if number == current_match else styles.match, start, end)
+    if cut:
+        body.append(_cut_marker(len(line.text.text) - MAX_RENDER_CHARS), styles.timestamp)
+    return body
+
+
+def gap_label(dropped: int) -> str:
+    """The words on a gap separator row."""
+    noun = "event" if dropped == 1 else "events"
+    return f" {group_thousands(dropped)} {noun} not kept by the server · press L to load the full history "
+
+
+def gap_text(dropped: int, width: int, style: Style) -> Text:
+    """A full-width ``──── N events not kept … ────`` separator."""
+    label = gap_label(dropped)
+    side = max(4, (width - cell_len(label)) // 2)
+    right = max(4, width - side - cell_len(label))
+    text = Text("─" * side + label + "─" * right, no_wrap=True, end="")
+    text.stylize(style)
+    return text
+
+
+def wrapped_rows(cells: int, width: int) -> int:
+    """Rows a body of ``cells`` cells needs at ``width`` cells per row (at least one)."""
+    if width <= 0 or cells <= width:
+        return 1
+    return -(-cells // width)
