@@ -144,7 +144,7 @@ class Store:
         )
         self._writer.start()
         await ready
-        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="deploytui-store-read")
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="store-read")
 
     async def close(self) -> None:
         """Commit everything queued, stop the writer and close every connection."""
@@ -257,7 +257,9 @@ class Store:
         self._call_in_loop(lambda: self._deliver(committed, [(d, None) for d in txn.dones]))
         return not txn.stop
 
-    def _deliver(self, events: list[tuple], results: list[tuple[Done, BaseException | None]]) -> None:
+    def _deliver(self, events: list[tuple], results: list[tuple[Done, BaseException | None]],
+                 ) -> None:
+        """On the loop: publish the committed events, then wake whoever awaited the writes."""
         if events:
             for listener in self._listeners:
                 try:
@@ -307,9 +309,11 @@ class Store:
         Negative limit/offset count as 0; limit None means all."""
         where, params = _filters(project=project, status=status, since=since, until=until)
         page_limit = -1 if limit is None else max(0, int(limit))
-        return await self._read(self._list_sync, where, params, page_limit, max(0, int(offset or 0)))
+        page_offset = max(0, int(offset or 0))
+        return await self._read(self._list_sync, where, params, page_limit, page_offset)
 
-    def _list_sync(self, where: str, params: list, limit: int, offset: int) -> tuple[list[dict], int]:
+    def _list_sync(self, where: str, params: list, limit: int,
+                   offset: int) -> tuple[list[dict], int]:
         conn = self._reader()
         conn.execute("BEGIN")  # one snapshot for the page and the total
         try:
@@ -345,8 +349,12 @@ class Store:
 
 
 def _resolve(future: asyncio.Future[None], exc: BaseException | None) -> None:
-    if not future.done():
-        future.set_result(None) if exc is None else future.set_exception(exc)
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
 
 
 def _decode_event(record: sqlite3.Row) -> dict[str, Any]:
@@ -412,10 +420,12 @@ class _Transaction:
     def _insert(self, encoded: dict[str, Any]) -> None:
         values = dict(encoded)
         if "extra" in values:
-            values["extra"] = "{%s}" % ",".join(f"{to_json(k)}:{v}" for k, v in values["extra"].items())
+            pairs = (f"{to_json(k)}:{v}" for k, v in values["extra"].items())
+            values["extra"] = "{" + ",".join(pairs) + "}"
         columns = ",".join(f'"{c}"' for c in values)
-        self.conn.execute(f"INSERT INTO deployments ({columns}) VALUES ({','.join('?' * len(values))})",
-                          list(values.values()))
+        marks = ",".join("?" * len(values))
+        sql = f"INSERT INTO deployments ({columns}) VALUES ({marks})"
+        self.conn.execute(sql, list(values.values()))
 
     def _update(self, deployment_id: str, encoded: dict[str, Any]) -> None:
         assignments: list[str] = []

@@ -49,7 +49,8 @@ async def test_event_log_is_harpers_bounded_view(hub: EventHub) -> None:
     assert lines[:EVENT_LOG_HEAD_KEEP] == [f"line {i}" for i in range(20)]
     assert log[EVENT_LOG_HEAD_KEEP]["event"] == "truncated"
     assert log[EVENT_LOG_HEAD_KEEP]["data"] == {"dropped_events": total - 20 - 179}  # cumulative
-    assert lines[EVENT_LOG_HEAD_KEEP:] == [f"line {i}" for i in range(total - EVENT_LOG_TAIL_KEEP, total)]
+    newest = range(total - EVENT_LOG_TAIL_KEEP, total)
+    assert lines[EVENT_LOG_HEAD_KEEP:] == [f"line {i}" for i in newest]
     # The events table keeps everything.
     assert len(await hub.store.events("d1")) == total
 
@@ -138,8 +139,8 @@ async def test_append_event_on_a_terminal_row(hub: EventHub) -> None:
     recorder = await start(hub)
     phase(recorder, "success", "done")
     await recorder.finish("success")
-    row = await hub.append_event("d1", "payload_dropped", {"payload_size": 10, "deleted_by": "admin"},
-                                 fields={"payload_path": None})
+    dropped = {"payload_size": 10, "deleted_by": "admin"}
+    row = await hub.append_event("d1", "payload_dropped", dropped, fields={"payload_path": None})
     stored = await hub.store.get_row("d1")
     assert row["event_log"] == stored["event_log"]
     assert stored["event_log"][-1]["event"] == "payload_dropped"

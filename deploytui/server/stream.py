@@ -1,0 +1,94 @@
+"""The SSE body of ``get_deployment`` and ``deploy_component``: replay, then live, then ``done``.
+
+:func:`deployment_events` yields the items an ``sse_starlette.EventSourceResponse`` (created with
+``ping=0, sep="\\n"``) writes. Unlike Harper's tailer (contract §6.2), it subscribes *before* it
+reads the store and stitches the two by seq, so an event is never lost or repeated where replay
+meets live, and it sends ``done`` only after the terminal row is committed.
+
+In the ``deploytui`` wire every event carries ``id: <seq>`` (so ``Last-Event-ID`` resumes exactly)
+and object payloads carry ``"t"``. Keepalives are raw ``b": keepalive\\n"`` bytes: a comment line
+with no blank line after it, so httpx-sse never dispatches a phantom empty event (sse.md §2.4 #3).
+The ``harper`` wire drops ids, ``t``, keepalives and resume, like Harper 5.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from deploytui.protocol.events import DONE, ERROR
+
+from .recorder import TIMEOUT, EventHub
+from .store import Store, strip_row, to_json
+
+# Returned by a done_result callback to end the stream without a done event (a failed deploy's
+# stream ends after its error event, as Harper's does).
+NO_DONE = object()
+
+KEEPALIVE = b": keepalive\n"
+OPEN = {"comment": "stream open"}
+
+
+def resume_after(wire: str, last_event_id: str | None) -> int:
+    """The seq to replay after: Last-Event-ID in our wire when it is an integer, else 0 (all)."""
+    if wire != "deploytui" or not last_event_id:
+        return 0
+    try:
+        return max(0, int(last_event_id.strip()))
+    except ValueError:
+        return 0
+
+
+def sse_item(event: dict, wire: str) -> dict[str, str]:
+    """One stored or live event ``{seq, t, event, data}`` as an EventSourceResponse item."""
+    data = event["data"]
+    if wire == "harper":
+        return {"event": event["event"], "data": to_json(data)}
+    if isinstance(data, dict):
+        data = {**data, "t": event["t"]}
+    return {"event": event["event"], "data": to_json(data), "id": str(event["seq"])}
+
+
+async def deployment_events(
+    store: Store,
+    hub: EventHub,
+    deployment_id: str,
+    *,
+    wire: str,
+    last_event_id: str | None,
+    keepalive_seconds: float,
+    done_result: Callable[[dict], Awaitable[Any]] | None = None,
+) -> AsyncIterator[dict | bytes]:
+    """Replay a deployment's events, follow it live until its recording ends, then ``done``.
+
+    ``done``'s result is ``await done_result(row)`` (or the stripped row) for the re-read terminal
+    row; :data:`NO_DONE` from ``done_result`` ends the stream without it. A deployment that is not
+    being recorded (finished, or a crashed server's leftover) replays and ends at once. The caller
+    checks that the deployment exists; a row missing at the end gives Harper's in-band error.
+    """
+    yield OPEN
+    # Subscribing first means everything committed from here on reaches us; the subscription
+    # itself reads the store from the resume point, so replay and live are stitched by seq.
+    subscription = hub.subscribe(deployment_id, after_seq=resume_after(wire, last_event_id))
+    keepalive = keepalive_seconds if wire == "deploytui" and keepalive_seconds > 0 else None
+    try:
+        while (event := await subscription.get(keepalive)) is not None:
+            yield KEEPALIVE if event is TIMEOUT else sse_item(event, wire)
+    finally:
+        subscription.close()  # at once, also when the client went away (cancellation)
+    final = await _final_item(store, deployment_id, done_result)
+    if final is not None:
+        yield final
+
+
+async def _final_item(store: Store, deployment_id: str,
+                      done_result: Callable[[dict], Awaitable[Any]] | None) -> dict | None:
+    """``done {result}`` for the re-read row (no id: it is not a stored event), or None."""
+    row = await store.get_row(deployment_id)
+    if row is None:
+        message = f"No deployment found with id '{deployment_id}'"
+        return {"event": ERROR, "data": to_json({"message": message, "code": 400})}
+    result = await done_result(row) if done_result is not None else strip_row(row)
+    if result is NO_DONE:
+        return None
+    return {"event": DONE, "data": to_json({"result": result})}
