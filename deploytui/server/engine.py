@@ -119,7 +119,7 @@ class Engine:
     async def ingest(self, deployment: Deployment, chunks: AsyncIterable[bytes]) -> None:
         """Stream the payload to ``payloads/<id>.tar.gz``, hashing and sizing it on the way."""
         self.config.payloads_dir.mkdir(parents=True, exist_ok=True)
-        path = self.config.payloads_dir / f"{deployment.deployment_id}.tar.gz"
+        path = self._payload_path(deployment.deployment_id)
         digest, size = hashlib.sha256(), 0
         handle = await asyncio.to_thread(open, path, "wb")
         try:
@@ -329,9 +329,8 @@ class Engine:
         message = f"interrupted: the server stopped during {phase}"
         fields: dict[str, Any] = {"status": Status.FAILED, "completed_at": now_ms(),
                                   "error": {"message": message, "phase": phase}}
-        path = row.get("payload_path")
-        if path and not row.get("payload_hash"):  # the upload itself was cut short
-            Path(path).unlink(missing_ok=True)
+        if not row.get("payload_hash"):  # the upload itself was cut short: drop the partial file
+            self._payload_path(row["deployment_id"]).unlink(missing_ok=True)
             fields["payload_path"] = None
         if row.get("project"):
             releases = ComponentReleases(self.config.components_dir, row["project"])
@@ -351,6 +350,9 @@ class Engine:
             "origin_node": self.origin_node, "restart_mode": restart_mode, "started_at": now_ms(),
             "completed_at": None, "user": user, "rollback_of": None, "error": None,
         }
+
+    def _payload_path(self, deployment_id: str) -> Path:
+        return self.config.payloads_dir / f"{deployment_id}.tar.gz"
 
     def _claim(self, project: str, deployment_id: str) -> None:
         holder = self._busy.get(project)

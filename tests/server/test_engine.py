@@ -348,11 +348,17 @@ async def test_recover_interrupted_fails_orphaned_rows(tmp_path: Path) -> None:
     await crashed.engine.ingest(d, _chunks(_component(tmp_path, "o", {"package.json": "{}"})))
     d.recorder.emit("phase", {"phase": "prepare", "status": "start"})
     await d.recorder.flush()
-    await crashed.store.close()  # the process "dies" here, the row still pending
+    cut = await crashed.engine.begin(project="cut", user=None)  # dies mid-upload
+    partial = crashed.config.payloads_dir / f"{cut.deployment_id}.tar.gz"
+    partial.write_bytes(b"\x1f\x8b half")
+    await crashed.store.close()  # the process "dies" here, the rows still pending
 
     env = await _open_env(data)
     try:
-        assert await env.engine.recover_interrupted() == 1
+        assert await env.engine.recover_interrupted() == 2
+        assert not partial.exists()
+        assert (await env.store.get_row(cut.deployment_id))["error"]["phase"] == "pending"
+        assert Path((await env.store.get_row(d.deployment_id))["payload_path"]).is_file()  # complete: kept
         row = await env.store.get_row(d.deployment_id)
         message = "interrupted: the server stopped during prepare"
         assert row["status"] == "failed" and row["error"] == {"message": message, "phase": "prepare"}
