@@ -18,15 +18,23 @@ from . import __version__
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _connection_options(parser: argparse.ArgumentParser) -> None:
+def _connection_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """The connection flags, on the top-level parser and again on each client command.
+
+    Environment variables and contexts are read by :func:`deploytui.config.resolve_connection`, not
+    here, so an explicit flag can be told from the environment. On subcommands the defaults are
+    suppressed: ``deploytui --url X list`` keeps the X given before the command.
+    """
+    default = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("connection")
-    group.add_argument("--url", default=os.environ.get("DEPLOYTUI_URL"), help="Operations API URL (env DEPLOYTUI_URL)")
-    group.add_argument("--user", default=os.environ.get("DEPLOYTUI_USER"), help="user name (env DEPLOYTUI_USER)")
-    group.add_argument("--password", default=os.environ.get("DEPLOYTUI_PASSWORD"), help="password (env DEPLOYTUI_PASSWORD)")
-    group.add_argument("--token", default=os.environ.get("DEPLOYTUI_TOKEN"), help="bearer operation token (env DEPLOYTUI_TOKEN)")
-    group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (self-signed Harper nodes)")
-    group.add_argument("--context", help="a named server from the contexts file (see README)")
-    group.add_argument("--data-dir", default=None, help="data dir of the local embedded server (env DEPLOYTUI_DATA_DIR)")
+    group.add_argument("--url", default=default, help="Operations API URL (env DEPLOYTUI_URL)")
+    group.add_argument("--user", default=default, help="user name (env DEPLOYTUI_USER)")
+    group.add_argument("--password", default=default, help="password (env DEPLOYTUI_PASSWORD)")
+    group.add_argument("--token", default=default, help="bearer operation token (env DEPLOYTUI_TOKEN)")
+    group.add_argument("--insecure", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="do not verify TLS certificates (self-signed Harper nodes; env DEPLOYTUI_INSECURE=1)")
+    group.add_argument("--context", default=default, help="a named server from the contexts file (env DEPLOYTUI_CONTEXT; see README)")
+    group.add_argument("--data-dir", default=default, help="data dir of the local embedded server (env DEPLOYTUI_DATA_DIR)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(on the embedded local server unless --url or --context is given).",
     )
     parser.add_argument("--version", action="version", version=f"deploytui {__version__}")
-    _connection_options(parser)
+    _connection_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the embedded Harper-compatible server")

@@ -1,0 +1,112 @@
+"""``deploytui demo [NAMES...]``: deploy the bundled demo components, to see the dashboard at work.
+
+Each demo directory is packed and uploaded like ``deploytui deploy`` does — never sent as a
+``file:`` package, which would name a directory on the *server's* filesystem and so only work
+against a local server. Demos are different projects, so they deploy concurrently. For each one the
+command prints ``<name>  <deployment id>`` when the server accepts it, then ``<name>  <id>  <result>``
+when it ends. ``--no-wait`` returns once every deploy has been accepted and its payload ingested.
+
+Some demos fail on purpose (``broken-install``, ``bad-config``), so the exit code is 0 once every
+deploy has *ended*, whatever its result; 2 for usage, connection or auth errors, or a deploy whose
+end could not be seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from deploytui.client.api import OperationsClient
+from deploytui.client.pack import scan_directory
+from deploytui.commands.common import EXIT_OK, CommandError, StatusLine, fail, outcome, run_client_command
+from deploytui.commands.deploy_cmd import open_deploy
+from deploytui.protocol.events import DoneEvent, ErrorEvent
+
+__all__ = ["run"]
+
+
+def _specs(names: list[str]) -> list[Any]:
+    """The demo specs asked for (all by default); CommandError names the ones that exist.
+
+    ``deploytui.server.demos`` imports only the standard library (checked by a test), so reading it
+    does not pull the server package in.
+    """
+    from deploytui.server.demos import demo_specs
+
+    specs = demo_specs()
+    if not names:
+        return specs
+    by_name = {spec.name: spec for spec in specs}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise CommandError(f"no demo named {unknown[0]!r}; demos: {', '.join(by_name)}")
+    return [by_name[n] for n in dict.fromkeys(names)]
+
+
+def _result_text(row: dict[str, Any] | None, error: ErrorEvent | None, code: int | None) -> str:
+    if code == EXIT_OK:
+        return "success"
+    if code is None:
+        return "unknown (the stream ended early)"
+    if error is not None:
+        where = f" in {error.phase}" if error.phase else ""
+        return f"failed{where}: {' '.join(error.message.split())}"
+    message = (row or {}).get("error", {}) or {}
+    return f"failed: {message.get('message', 'see deploytui watch')}" if isinstance(message, dict) else "failed"
+
+
+async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width: int, status: StatusLine) -> int | None:
+    """Deploy one demo; its outcome code (None when its end was not seen, or not waited for)."""
+    from deploytui.client.attach import attach
+
+    label = spec.name.ljust(width)
+    fields = {"project": spec.name, "install_command": spec.install_command}
+    plan = await asyncio.to_thread(scan_directory, spec.path)
+    async with open_deploy(client, plan, fields, status=status, label=f"{label}  ") as (stream, deployment_id):
+        if not wait:
+            # Wait for the first event: once the pipeline has begun, the payload is stored and the
+            # deploy no longer depends on this connection.
+            async for message in stream:
+                if message.event in ("phase", "error", "done"):
+                    break
+            print(f"{label}  {deployment_id or '(id not reported)'}", flush=True)
+            return EXIT_OK
+        if deployment_id is None:
+            from deploytui.commands.deploy_cmd import _newest_deployment
+
+            deployment_id = await _newest_deployment(client, spec.name)
+        print(f"{label}  {deployment_id}", flush=True)
+        error: ErrorEvent | None = None
+        saw_done = False
+        attachment = attach(client, deployment_id, initial_stream=stream)
+        try:
+            async for event in attachment:
+                if isinstance(event, ErrorEvent) and error is None:
+                    error = event
+                saw_done = saw_done or isinstance(event, DoneEvent)
+        finally:
+            await attachment.aclose()
+    code = outcome(attachment.final_row, saw_error=error is not None, saw_done=saw_done)
+    print(f"{label}  {deployment_id}  {_result_text(attachment.final_row, error, code)}", flush=True)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``deploytui demo``."""
+    specs: list[Any] = []
+
+    def prepare() -> None:
+        specs.extend(_specs(list(args.names)))
+
+    async def main(client: OperationsClient) -> int:
+        status = StatusLine()
+        width = max(len(s.name) for s in specs)
+        codes = await asyncio.gather(
+            *(_deploy_one(client, spec, wait=not args.no_wait, width=width, status=status) for spec in specs)
+        )
+        if any(code is None for code in codes):
+            return fail("some demo deploys ended without a result; see `deploytui list`")
+        return EXIT_OK
+
+    return run_client_command(args, main, prepare=prepare)

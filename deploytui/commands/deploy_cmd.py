@@ -1,0 +1,103 @@
+"""``deploytui deploy PATH``: pack a directory, upload it, and follow the deploy live.
+
+The directory is packed reproducibly (:mod:`deploytui.client.pack`: no ``.git``, no
+``node_modules``), uploaded as ``multipart/form-data`` with ``Accept: text/event-stream``, and the
+deploy's own event stream is handed to ``attach()`` so a dropped connection resumes through
+``get_deployment`` (our server names the deployment in ``X-Deployment-Id``). Upload progress goes
+to stderr: one updating line on a terminal, a single ``uploaded 1.2 MiB`` line in a pipe.
+
+Exit codes as ``watch``: 0 deployed, 1 the deploy failed, 2 usage/connection/auth (a PATH that is not
+a directory included).
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from deploytui.client.api import OperationsClient
+from deploytui.client.errors import ProtocolError
+from deploytui.client.pack import PackPlan, pack_directory, scan_directory
+from deploytui.client.sse import EventStream
+from deploytui.commands.common import StatusLine, run_client_command
+from deploytui.commands.fmt import human_bytes
+from deploytui.commands.follow import follow_deployment
+
+__all__ = ["run", "UploadProgress", "open_deploy"]
+
+
+class UploadProgress:
+    """``on_progress`` for an upload: a live ``uploading 40% (…)`` line on a terminal, and one
+    ``uploaded <size>`` line when it completes (terminal and pipe alike)."""
+
+    def __init__(self, status: StatusLine, label: str = "") -> None:
+        self.status = status
+        self.label = label
+        self._done = False
+
+    def __call__(self, sent: int, total: int | None) -> None:
+        if self._done:
+            return
+        if total is not None and sent >= total:
+            self._done = True
+            self.status.note(f"{self.label}uploaded {human_bytes(total)}")
+            return
+        share = f"{sent * 100 // total}% of {human_bytes(total)}" if total else human_bytes(sent)
+        self.status.update(f"{self.label}uploading {share}")
+
+
+@asynccontextmanager
+async def open_deploy(
+    client: OperationsClient, plan: PackPlan, fields: dict[str, Any], *, status: StatusLine, label: str = ""
+) -> AsyncIterator[tuple[EventStream, str | None]]:
+    """Pack ``plan``, upload it with ``fields``, and yield the deploy's event stream and its
+    deployment id (None when the server does not name it, as Harper does not)."""
+    payload = pack_directory(plan.root, plan=plan)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    progress = UploadProgress(status, label)
+    manager = await client.deploy_component_multipart(fields, payload, on_progress=progress, stream=True)
+    async with manager as stream:
+        yield stream, stream.response.headers.get("x-deployment-id")
+
+
+def _project_name(path: Path) -> str:
+    """The default project: the directory's name, as Harper's CLI derives it from the working dir."""
+    return path.resolve().name
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``deploytui deploy``."""
+    path = Path(args.path).expanduser()
+    plans: list[PackPlan] = []
+
+    def prepare() -> None:
+        plans.append(scan_directory(path))  # PackError (exit 2) for a missing dir or a bad symlink
+
+    async def main(client: OperationsClient) -> int:
+        plan = plans[0]
+        status = StatusLine()
+        fields = {
+            "project": args.project or _project_name(path),
+            "install_command": args.install_command,
+            "restart": True if args.restart else None,
+        }
+        status.note(f"packed {plan.file_count} files ({human_bytes(plan.total_bytes)}) from {path}")
+        async with open_deploy(client, plan, fields, status=status) as (stream, deployment_id):
+            if deployment_id is None:
+                deployment_id = await _newest_deployment(client, fields["project"])
+            status.note(f"deployment {deployment_id}")
+            return await follow_deployment(client, deployment_id, as_json=args.json, initial_stream=stream)
+
+    return run_client_command(args, main, prepare=prepare)
+
+
+async def _newest_deployment(client: OperationsClient, project: str) -> str:
+    """Harper names no deployment on the stream: the newest row of the project is ours (§2.2)."""
+    listing = await client.list_deployments(project=project, limit=1)
+    rows = listing.get("deployments") if isinstance(listing, dict) else None
+    if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("deployment_id"), str):
+        raise ProtocolError(f"the server started a deploy of {project} but lists no deployment for it")
+    return rows[0]["deployment_id"]

@@ -1,0 +1,98 @@
+"""Following one deployment to its end through ``attach()``, for ``watch`` and ``deploy``.
+
+Events go to stdout — rendered like Harper's CLI (:class:`~deploytui.client.render.LineRenderer`) or
+one JSON object per typed event (``--json``) — and are flushed one by one, so a CI log shows them
+live. The connection's state (replaying, reconnecting with its attempt and delay) goes to stderr: an
+updating line on a terminal, and in a pipe only what a log reader needs (reconnects, failures).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from deploytui.client.api import OperationsClient
+from deploytui.client.sse import EventStream
+from deploytui.commands.common import EXIT_USAGE, StatusLine, fail, outcome, use_color
+from deploytui.protocol.events import DoneEvent, ErrorEvent, Event
+
+__all__ = ["follow_deployment", "describe_state"]
+
+
+def describe_state(state: Any) -> tuple[str, bool] | None:
+    """``(text, worth_a_log_line)`` for an attach state, or None when there is nothing to say."""
+    kind = state.kind
+    if kind == "connecting":
+        return "connecting…", False
+    if kind == "replaying":
+        return "replaying history…", False
+    if kind == "live":
+        return "live", False
+    if kind == "reconnecting":
+        delay = f", next in {state.next_retry_s:.1f} s" if state.next_retry_s is not None else ""
+        detail = f": {state.message}" if state.message else ""
+        return f"reconnecting (attempt {state.attempt}{delay}){detail}", True
+    if kind == "verifying":
+        return "verifying against the final row…", False
+    if kind == "done":
+        if state.backfilled:
+            return f"recovered {state.backfilled} missed event(s) from the final row", True
+        return None
+    if kind == "failed":
+        return None  # reported once, as the command's error line
+    return None
+
+
+async def follow_deployment(
+    client: OperationsClient,
+    deployment_id: str,
+    *,
+    as_json: bool,
+    out: IO[str] | None = None,
+    initial_stream: EventStream | None = None,
+) -> int:
+    """Stream ``deployment_id`` to ``out`` until it ends; the exit code (0 success, 1 failed, 2 lost)."""
+    from deploytui.client.attach import attach
+    from deploytui.client.render import LineRenderer, json_line
+
+    out = sys.stdout if out is None else out
+    status = StatusLine()
+
+    def on_state(state: Any) -> None:
+        said = describe_state(state)
+        if said is None:
+            status.clear()
+        elif said[1]:
+            status.note(said[0])
+        else:
+            status.update(said[0])
+
+    renderer = None if as_json else LineRenderer(out, color=use_color(out), show_time=False)
+    saw_error = saw_done = False
+    attachment = attach(client, deployment_id, on_state=on_state, initial_stream=initial_stream)
+    try:
+        async for event in attachment:
+            status.clear()
+            _emit(event, out, renderer, json_line)
+            saw_error = saw_error or isinstance(event, ErrorEvent)
+            saw_done = saw_done or isinstance(event, DoneEvent)
+    finally:
+        status.clear()
+        await attachment.aclose()
+    if renderer is not None:
+        renderer.finish()  # the summary line, also when the stream ended without ``done``
+    code = outcome(attachment.final_row, saw_error=saw_error, saw_done=saw_done)
+    if code is not None:
+        return code
+    state = attachment.state
+    reason = state.message if state.kind == "failed" and state.message else "the stream ended before the deployment finished"
+    fail(f"lost deployment {deployment_id}: {reason}")
+    return EXIT_USAGE
+
+
+def _emit(event: Event, out: IO[str], renderer: Any, json_line: Any) -> None:
+    if renderer is None:
+        out.write(json_line(event) + "\n")
+    else:
+        renderer.render(event)
+    out.flush()
