@@ -23,10 +23,22 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .auth import Authenticator, AuthFailed
-from .body import BodyError, MultipartUpload, RequestBody, decode_json_object, multipart_boundary
+from .body import (
+    BodyError,
+    MultipartUpload,
+    RequestBody,
+    decode_json_object,
+    multipart_boundary,
+)
 from .config import ServerConfig
 from .deploy_op import deploy_component
-from .operations import HANDLERS, NO_AUTH_OPERATIONS, SSE_OPERATIONS, OperationCall, OperationError
+from .operations import (
+    HANDLERS,
+    NO_AUTH_OPERATIONS,
+    SSE_OPERATIONS,
+    OperationCall,
+    OperationError,
+)
 
 log = logging.getLogger("deploytui.server")
 

@@ -144,7 +144,8 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
                 last_event_id=None,
                 keepalive_seconds=ctx.config.keepalive_seconds,
                 done_result=lambda row: _result_or_no_done(task),
-            )
+            ),
+            deployment_id=deployment.deployment_id,
         )
     return await asyncio.shield(task)
 

@@ -7,10 +7,6 @@ dict (sent as 200) or a Starlette response (SSE, raw payload bytes). Refusals ra
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,9 +18,9 @@ from starlette.responses import FileResponse, Response
 
 from .. import HARPER_API_LEVEL, __version__
 from ..protocol.deployment import is_terminal
-from .body import BodyError, MultipartUpload
-from .stream import NO_DONE, deployment_events
+from .body import MultipartUpload
 from .store import strip_row
+from .stream import deployment_events
 
 if TYPE_CHECKING:
     from .app import ServerContext
@@ -59,11 +55,16 @@ class OperationCall:
 Handler = Callable[["ServerContext", OperationCall], Awaitable[Any]]
 
 
-def sse_response(events: AsyncIterator[Any]) -> EventSourceResponse:
-    """An SSE response as Harper sends it: LF line ends, no sse-starlette pings (we send our own)."""
-    return EventSourceResponse(
-        events, ping=0, sep="\n", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+def sse_response(events: AsyncIterator[Any], *, deployment_id: str | None = None) -> EventSourceResponse:
+    """An SSE response as Harper sends it: LF line ends, no sse-starlette pings (we send our own).
+
+    A deploy's stream names its deployment in ``X-Deployment-Id`` so a client whose connection drops
+    can resume it through ``get_deployment``.
+    """
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if deployment_id:
+        headers["X-Deployment-Id"] = deployment_id
+    return EventSourceResponse(events, ping=0, sep="\n", headers=headers)
 
 
 def _required_id(call: OperationCall) -> str:
@@ -173,10 +174,11 @@ async def delete_deployment_payload(ctx: ServerContext, call: OperationCall) -> 
             "deployment_id": deployment_id,
             "freed_bytes": 0,
         }
-    await ctx.store.update_row(deployment_id, {"payload_path": None})
-    Path(path).unlink(missing_ok=True)
     size = row.get("payload_size") or 0
-    await ctx.hub.append_event(deployment_id, "payload_dropped", {"payload_size": size, "deleted_by": call.user})
+    await ctx.hub.append_event(
+        deployment_id, "payload_dropped", {"payload_size": size, "deleted_by": call.user}, fields={"payload_path": None}
+    )
+    Path(path).unlink(missing_ok=True)
     return {
         "message": f"Deleted payload for deployment '{deployment_id}'",
         "deployment_id": deployment_id,

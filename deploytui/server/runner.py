@@ -26,7 +26,6 @@ from .recorder import EventHub
 from .store import Store
 
 
-
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
