@@ -102,16 +102,17 @@ class LineRenderer:
         view, s = self.view, self.symbols
         name = strip_controls(view.project or f"deployment {view.deployment_id or ''}"[:19].rstrip())
         took = _duration(view.elapsed_ms)
+        status = strip_controls(view.status or "unknown")
         if view.succeeded:
             verb = "reverted" if view.phase("revert") else "staged" if view.status == "staged" else "deployed"
             return self._paint(f"{s['done']} {verb} {name}" + (f" in {took}" if took else ""), _GREEN)
         if view.succeeded is False:
-            where = view.error.phase if view.error and view.error.phase else None
+            where = strip_controls(view.error.phase) if view.error and view.error.phase else None
             text = f"{s['fail']} {name} failed" + (f" in {where}" if where else "") + (f" after {took}" if took else "")
             return self._paint(text, _BOLD_RED)
         if view.finished:
-            return f"stream ended; {name} is still {view.status or 'unknown'}"
-        return f"stream ended before {name} finished (status: {view.status or 'unknown'})"
+            return f"stream ended; {name} is still {status}"
+        return f"stream ended before {name} finished (status: {status})"
 
     # -- one event -> lines ------------------------------------------------------------------
     def _lines_for(self, event: Event, before: str | None) -> list[str]:

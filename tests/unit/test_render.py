@@ -110,8 +110,10 @@ def test_failure_golden_with_harper_times() -> None:
 def test_color_off_has_no_escape_at_all() -> None:
     hostile = [phase(f"pre{ESC}]0;t\x07pare", "start"), install(f"{ESC}[2J{ESC}[31mred{ESC}[0m\x9b2J"),
                ev("peer", {"node": f"n{ESC}[1A", "status": "success"}),
-               ev("warning", {"message": f"w{ESC}[?1049h"}), ev("error", {"message": f"x{ESC}c", "code": 1})]
-    text = run(SUCCESS) + run(FAILURE) + run(hostile)
+               ev("warning", {"message": f"w{ESC}[?1049h"}),
+               ev("error", {"message": f"x{ESC}c", "code": f"1{ESC}[5n", "phase": f"p{ESC}]52;c;eA==\x07"})]
+    stale = [ev("_recorder_finished", {"status": f"odd{ESC}[2J"}), ev("mystery\x07", {"a": 1})]
+    text = run(SUCCESS) + run(FAILURE) + run(hostile) + run(stale)
     assert ESC not in text and not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text)
 
 
