@@ -1,0 +1,285 @@
+"""The deploytui dashboard application.
+
+:class:`DeploytuiApp` owns the connection (one :class:`OperationsClient`), the clock and the
+screens: the deployments list first, then a deployment's detail on top of it. Everything that talks
+to the server runs in a worker; workers post messages, handlers update widgets. Failures of the
+server or the network become notifications or a banner, never a crash.
+
+The clock (``now``), the client and the attach function are injectable so tests and snapshots can
+run the real screens on recorded data with a frozen time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from deploytui.tui.commands import DeploytuiCommands
+
+if TYPE_CHECKING:
+    from deploytui.client.api import ConnectionSettings, OperationsClient
+
+
+def bundled_demos() -> list[Any]:
+    """The demo components shipped with the server (``demo_specs()``), or [] when not installed.
+
+    ``deploytui.server.demos`` is a small data module (paths and install commands, no server code).
+    """
+    try:
+        from deploytui.server.demos import demo_specs
+    except Exception:
+        return []
+    try:
+        return [spec for spec in demo_specs() if Path(spec.path).is_dir()]
+    except Exception:
+        return []
+
+
+class _PlainAttachment:
+    """A minimal stand-in for ``client.attach``: one ``get_deployment`` stream, no reconnect."""
+
+    def __init__(self, api: Any, deployment_id: str, initial: Any, on_state: Any) -> None:
+        self.api, self.deployment_id, self.initial, self.on_state = api, deployment_id, initial, on_state
+        self.final_row: dict[str, Any] | None = None
+        self._cm: Any = None
+
+    def _state(self, kind: str) -> None:
+        if self.on_state is not None:
+            from types import SimpleNamespace
+
+            self.on_state(SimpleNamespace(kind=kind, attempt=0, next_retry_s=None, backfilled=0, message=None, ids=True))
+
+    async def __aiter__(self) -> Any:
+        from deploytui.protocol.events import DoneEvent, parse_event
+
+        stream = self.initial
+        if stream is None:
+            self._cm = self.api.stream_events({"operation": "get_deployment", "deployment_id": self.deployment_id})
+            stream = await self._cm.__aenter__()
+        self._state("live")
+        async for message in stream:
+            seq = int(message.id) if message.id.isdigit() else None
+            event = parse_event(message.event, message.data, seq=seq)
+            yield event
+            if isinstance(event, DoneEvent) and isinstance(event.result, dict):
+                self.final_row = event.result
+        self._state("done")
+
+    async def aclose(self) -> None:
+        if self._cm is not None:
+            await self._cm.__aexit__(None, None, None)
+            self._cm = None
+
+
+class DeploytuiApp(App[int]):
+    """The dashboard: deployments of one server, each one's live progress, and deploys."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "deploytui"
+    COMMANDS = App.COMMANDS | {DeploytuiCommands}
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, id="app.interrupt"),
+    ]
+
+    def __init__(
+        self,
+        settings: ConnectionSettings | None = None,
+        *,
+        embedded: bool = False,
+        context: str | None = None,
+        client: Any = None,
+        attach: Callable[..., Any] | None = None,
+        now: Callable[[], float] | None = None,
+        poll_interval: float = 1.5,
+        fast_poll_interval: float = 0.5,
+        demos: Callable[[], list[Any]] | None = None,
+        animate: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.embedded = embedded
+        self.context = context
+        self._client = client
+        self.attach_fn = attach
+        self.now: Callable[[], float] = now or time.time
+        """The clock (epoch seconds); frozen in snapshots."""
+        self.poll_interval = poll_interval
+        self.fast_poll_interval = fast_poll_interval
+        self.demos = demos or bundled_demos
+        self.animate = animate
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def api(self) -> OperationsClient:
+        """The Operations API client of the current server."""
+        if self._client is None:
+            from deploytui.client.api import OperationsClient
+
+            if self.settings is None:
+                raise RuntimeError("no server to talk to")
+            self._client = OperationsClient(self.settings)
+        return self._client
+
+    @property
+    def server_url(self) -> str:
+        if self.settings is not None:
+            return self.settings.url
+        return str(getattr(self._client, "url", "offline"))
+
+    @property
+    def server_label(self) -> str:
+        if self.embedded:
+            return "embedded"
+        return f"context {self.context}" if self.context else "remote"
+
+    def attach(self, deployment_id: str, **kwargs: Any) -> Any:
+        """``attach(api, deployment_id, ...)`` — the stitched replay-then-live stream."""
+        if self.attach_fn is not None:
+            return self.attach_fn(self.api, deployment_id, **kwargs)
+        try:
+            from deploytui.client.attach import attach
+        except ImportError:  # the stitched attach is not installed: one plain stream, no resume
+            return _PlainAttachment(self.api, deployment_id, kwargs.get("initial_stream"), kwargs.get("on_state"))
+        return attach(self.api, deployment_id, **kwargs)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        from deploytui.tui.screens.deployments import DeploymentsScreen
+
+        if not self.animate:
+            self.animation_level = "none"
+        self.push_screen(DeploymentsScreen())
+
+    async def on_unmount(self) -> None:
+        client = self._client
+        if client is not None and hasattr(client, "aclose"):
+            try:
+                await client.aclose()
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------------ navigation
+
+    def open_deployment(self, deployment_id: str | None, row: dict[str, Any] | None = None, *, opener: Any = None) -> None:
+        """Show one deployment (``opener`` opens a deploy's own stream to attach from its first event)."""
+        from deploytui.tui.screens.deployment import DeploymentScreen
+
+        self.push_screen(DeploymentScreen(deployment_id, row=row, opener=opener))
+
+    def action_help(self) -> None:
+        """Show every binding active on the current screen."""
+        from deploytui.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_deploy_form(self) -> None:
+        """Open the deploy form; a submitted form opens the new deployment, attached from its start."""
+        from deploytui.tui.screens.deploy_form import DeployFormScreen, DeployRequest, stream_opener
+
+        def submitted(request: DeployRequest | None) -> None:
+            if request is not None:
+                row = {"project": request.project, "status": "pending", "user": getattr(self.settings, "user", None)}
+                self.open_deployment(None, row, opener=stream_opener(self.api, request))
+
+        self.push_screen(DeployFormScreen(), submitted)
+
+    def action_open_by_id(self) -> None:
+        """Ask for a deployment id (or its first characters) and open it."""
+        from deploytui.tui.screens.confirm import PromptScreen
+
+        def chosen(value: str | None) -> None:
+            if value:
+                self.find_and_open(value.strip())
+
+        self.push_screen(PromptScreen("Open deployment", "Deployment id (or its first characters)", ""), chosen)
+
+    @work(exclusive=True, group="open-by-id", exit_on_error=False)
+    async def find_and_open(self, prefix: str) -> None:
+        """Open the deployment whose id is or starts with ``prefix``."""
+        from deploytui.client.errors import DeploytuiError
+
+        try:
+            if len(prefix) >= 36:
+                row = await self.api.get_deployment(prefix)
+            else:
+                rows = (await self.api.list_deployments(limit=1000)).get("deployments") or []
+                matches = [r for r in rows if str(r.get("deployment_id", "")).startswith(prefix)]
+                if len(matches) != 1:
+                    what = "no deployment" if not matches else f"{len(matches)} deployments"
+                    self.notify(f"{what} with an id starting {prefix!r}", severity="warning", markup=False)
+                    return
+                row = matches[0]
+        except DeploytuiError as exc:
+            self.notify(exc.message, title="Open deployment", severity="error", markup=False)
+            return
+        self.open_deployment(str(row.get("deployment_id")), row)
+
+    # ------------------------------------------------------------------ demos
+
+    def action_deploy_demos(self, name: str = "") -> None:
+        """Deploy every bundled demo (or the one called ``name``)."""
+        specs = [s for s in self.demos() if not name or s.name == name]
+        if not specs:
+            self.notify("No bundled demos are installed", severity="warning")
+            return
+        self.notify(f"Deploying {', '.join(s.name for s in specs)}", title="Demos")
+        self.deploy_demos(specs)
+
+    @work(group="demos", exit_on_error=False)
+    async def deploy_demos(self, specs: list[Any]) -> None:
+        """Deploy demos concurrently (one per project); the list shows their progress."""
+        import asyncio
+
+        from deploytui.client.errors import DeploytuiError, ServerError
+
+        async def one(spec: Any) -> None:
+            try:
+                await self.api.deploy_component_json(
+                    project=spec.name, package=f"file:{spec.path}", install_command=spec.install_command, restart=False
+                )
+            except ServerError:
+                pass  # some demos fail on purpose; their rows say how
+            except DeploytuiError as exc:
+                self.notify(f"{spec.name}: {exc.message}", title="Demo deploy", severity="error", markup=False)
+
+        await asyncio.gather(*(one(spec) for spec in specs))
+
+    # ------------------------------------------------------------------ servers
+
+    def switch_server(self, name: str) -> None:
+        """Talk to the server of context ``name`` from now on (the list starts over)."""
+        import argparse
+
+        try:
+            from deploytui.config import resolve_connection
+
+            settings = resolve_connection(argparse.Namespace(context=name, url=None, user=None, password=None, token=None, insecure=False))
+        except Exception as exc:
+            self.notify(str(exc), title="Switch server", severity="error", markup=False)
+            return
+        if settings is None:
+            self.notify("The local server is the embedded one; restart deploytui without --context", severity="warning")
+            return
+        old = self._client
+        self.settings, self.context, self.embedded, self._client = settings, name, False, None
+        if old is not None and hasattr(old, "aclose"):
+            self.run_worker(old.aclose(), exit_on_error=False)
+        from deploytui.tui.screens.deployments import DeploymentsScreen
+
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(DeploymentsScreen())
+        self.notify(f"Now on {settings.url}", title=f"Context {name}", markup=False)

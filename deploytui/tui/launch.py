@@ -1,0 +1,145 @@
+"""Open the dashboard: resolve which server to talk to, start the embedded one if needed, run the app.
+
+``deploytui`` with no connection option starts the embedded server as a child process (loopback,
+free port, the default data dir and its stored credentials) and stops it on exit — normal exit,
+exception, or interpreter shutdown (try/finally plus ``atexit``), so no server is left behind.
+``--url``/``--context`` connect to that server instead and start nothing.
+
+The TUI never imports server code: the data dir default is recomputed here the same way the server
+computes it (``DEPLOYTUI_DATA_DIR`` or the platformdirs user data dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deploytui.client.api import ConnectionSettings
+    from deploytui.client.local import LocalServer
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def default_data_dir() -> Path:
+    """The embedded server's default data dir: ``$DEPLOYTUI_DATA_DIR`` or the per-user data dir."""
+    env = os.environ.get("DEPLOYTUI_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("deploytui", appauthor=False)
+
+
+def _resolve_from_flags(args: argparse.Namespace) -> ConnectionSettings | None:
+    """``--url``/``--user``/``--password``/``--token``/``--insecure`` → settings; None without a URL."""
+    from deploytui.client.api import ConnectionSettings
+
+    url = getattr(args, "url", None)
+    if not url:
+        return None
+    return ConnectionSettings(
+        url=url,
+        user=getattr(args, "user", None),
+        password=getattr(args, "password", None),
+        token=getattr(args, "token", None),
+        verify_tls=not getattr(args, "insecure", False),
+    )
+
+
+def resolve_connection(args: argparse.Namespace) -> ConnectionSettings | None:
+    """The server the flags, environment or ``--context`` name; None means "use the embedded server".
+
+    Delegates to :func:`deploytui.config.resolve_connection` when that module exists, else reads the
+    connection flags directly.
+    """
+    try:
+        from deploytui.config import resolve_connection as from_config
+    except ImportError:
+        if getattr(args, "context", None):
+            raise LaunchError("--context needs the contexts file support (deploytui.config), not installed") from None
+        return _resolve_from_flags(args)
+    return from_config(args)
+
+
+class LaunchError(Exception):
+    """The dashboard cannot start; the message says why, for stderr."""
+
+
+class ServerGuard:
+    """Owns the embedded server child: stops it exactly once, from ``finally`` or from ``atexit``."""
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self._stopped = False
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """Stop the child (SIGTERM, then SIGKILL after a grace period); idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.server.stop()
+        finally:
+            atexit.unregister(self.stop)
+
+
+def start_embedded_server(data_dir: Path) -> LocalServer:
+    """Start ``deploytui serve`` on ``data_dir`` as a child; LaunchError with the reason when it fails."""
+    from deploytui.client.local import LocalServerError, spawn_server
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LaunchError(f"cannot create the data dir {data_dir}: {exc.strerror or exc}") from None
+    try:
+        return spawn_server(data_dir)
+    except LocalServerError as exc:
+        raise LaunchError(str(exc)) from None
+    except OSError as exc:
+        raise LaunchError(f"cannot start the embedded server: {exc}") from None
+
+
+def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None = None) -> int:
+    """Entry point of ``deploytui`` without a subcommand; returns the process exit code."""
+    try:
+        settings = resolve_connection(args)
+    except LaunchError as exc:
+        print(f"deploytui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # config errors (a bad contexts file) must read as a message, not a traceback
+        print(f"deploytui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    guard: ServerGuard | None = None
+    embedded = settings is None
+    if embedded:
+        data_dir = Path(args.data_dir).expanduser() if getattr(args, "data_dir", None) else default_data_dir()
+        print(f"deploytui: starting the embedded server on {data_dir} …", file=sys.stderr, flush=True)
+        try:
+            server = start_embedded_server(data_dir)
+        except LaunchError as exc:
+            print(f"deploytui: the embedded server could not start: {exc}", file=sys.stderr)
+            print("deploytui: try `deploytui serve` to see its output, or connect elsewhere with --url", file=sys.stderr)
+            return EXIT_FAILED
+        guard = ServerGuard(server)
+        from deploytui.client.api import ConnectionSettings
+
+        settings = ConnectionSettings(url=server.url, user=server.user, password=server.password)
+    try:
+        if app_factory is None:
+            from deploytui.tui.app import DeploytuiApp
+
+            app_factory = DeploytuiApp
+        app = app_factory(settings, embedded=embedded, context=getattr(args, "context", None))
+        result = app.run()  # type: ignore[attr-defined]
+        return int(getattr(app, "return_code", None) or (result if isinstance(result, int) else 0) or 0)
+    finally:
+        if guard is not None:
+            guard.stop()

@@ -1,0 +1,1 @@
+"""Screens of the dashboard: the deployments list, a deployment's detail, the deploy form, modals."""

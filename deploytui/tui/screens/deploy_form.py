@@ -1,0 +1,213 @@
+"""The deploy form: pick a directory (or a bundled demo), name the project, deploy, watch it live.
+
+Submitting closes the form and opens the new deployment's screen, attached to the deploy's own
+event stream from its first event: packing (a tar.gz without ``.git`` and ``node_modules``) and the
+streamed multipart upload happen in that screen's worker, never on the UI loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, Input, Label, Select, Static, Switch
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+DIRECTORY = "__directory__"
+
+
+class PathSuggester(Suggester):
+    """Completes a directory path from the filesystem (the first sub-directory matching the prefix)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return await asyncio.to_thread(complete_directory, value)
+
+
+def complete_directory(value: str) -> str | None:
+    """``~/pro`` → ``~/projects/``: the first directory starting with what was typed, or None."""
+    if not value:
+        return None
+    expanded = os.path.expanduser(value)
+    parent, prefix = os.path.split(expanded)
+    try:
+        names = sorted(os.listdir(parent or "."))
+    except OSError:
+        return None
+    for name in names:
+        if name.startswith(prefix) and (prefix or not name.startswith(".")) and os.path.isdir(os.path.join(parent or ".", name)):
+            completed = name[len(prefix):]
+            if not completed and not prefix:
+                continue
+            return value + completed + ("/" if not completed.endswith("/") else "")
+    return None
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What the form asks for: a directory and the deploy_component fields."""
+
+    path: Path
+    project: str
+    install_command: str | None
+    restart: bool
+
+    def fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"project": self.project, "restart": self.restart}
+        if self.install_command:
+            fields["install_command"] = self.install_command
+        return fields
+
+
+def pack(path: Path) -> bytes:
+    """The directory as a tar.gz (``deploytui.client.pack``: no .git, no node_modules)."""
+    from deploytui.client.pack import pack_directory
+
+    return pack_directory(path)
+
+
+def stream_opener(api: Any, request: DeployRequest) -> Any:
+    """An async context manager factory: pack, upload, and yield the deploy's event stream."""
+
+    @asynccontextmanager
+    async def open_stream() -> AsyncIterator[Any]:
+        payload = await asyncio.to_thread(pack, request.path)
+        async with api.deploy_stream(request.fields(), payload) as stream:
+            yield stream
+
+    return open_stream
+
+
+class DeployFormScreen(ModalScreen["DeployRequest | None"]):
+    """Deploy a directory or a bundled demo; ``ctrl+d``/the button deploys, ``escape`` cancels."""
+
+    DEFAULT_CSS = """
+    DeployFormScreen { align: center middle; }
+    DeployFormScreen > Vertical {
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    DeployFormScreen .form--title { text-style: bold; color: $accent; height: 1; }
+    DeployFormScreen Label { margin-top: 1; height: 1; color: $foreground-muted; }
+    DeployFormScreen Input { height: 3; }
+    DeployFormScreen Select { height: 3; }
+    DeployFormScreen .form--row { height: 3; margin-top: 1; }
+    DeployFormScreen .form--row Label { margin-top: 1; width: auto; padding-right: 1; }
+    DeployFormScreen .form--row Static { width: 1fr; }
+    DeployFormScreen #form-error { color: $error; height: auto; }
+    DeployFormScreen #form-buttons { height: 3; align-horizontal: right; }
+    DeployFormScreen #form-buttons Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="deploy_form.cancel"),
+        Binding("ctrl+d", "submit", "Deploy", id="deploy_form.submit"),
+    ]
+
+    def __init__(self, demos: list[Any] | None = None, *, start: str | None = None) -> None:
+        super().__init__()
+        self.demos = demos
+        self.start = start or os.getcwd()
+        self._project_touched = False
+
+    def compose(self) -> ComposeResult:
+        demos = self.demos if self.demos is not None else self.app.demos()  # type: ignore[attr-defined]
+        self.demos = demos
+        options = [("A directory on this machine", DIRECTORY)] + [(f"Demo: {d.name} — {d.description}", d.name) for d in demos]
+        with Vertical():
+            yield Static(Text("Deploy a component"), classes="form--title")
+            yield Label("What")
+            yield Select(options, value=DIRECTORY, allow_blank=False, id="source")
+            yield Label("Directory (→ accepts the completion)")
+            yield Input(self._start_value(), id="path", suggester=PathSuggester())
+            yield Label("Project")
+            yield Input(Path(self.start).name, id="project", placeholder="project name")
+            yield Label("Install command (empty: npm install when there is a package.json)")
+            yield Input("", id="install", placeholder="e.g. npm ci --omit=dev")
+            with Horizontal(classes="form--row"):
+                yield Label("Restart after deploy")
+                yield Switch(False, id="restart")
+                yield Static("")
+            yield Static("", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Deploy (ctrl+d)", id="deploy", variant="primary")
+
+    def _start_value(self) -> str:
+        home = str(Path.home())
+        start = self.start
+        return "~" + start[len(home):] if start.startswith(home) else start
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    @on(Select.Changed, "#source")
+    def _source_changed(self, event: Select.Changed) -> None:
+        spec = next((d for d in self.demos or [] if d.name == event.value), None)
+        path, project, install = self.query_one("#path", Input), self.query_one("#project", Input), self.query_one("#install", Input)
+        if spec is None:
+            path.disabled = False
+            return
+        path.value = str(spec.path)
+        path.disabled = True
+        project.value = spec.name
+        install.value = spec.install_command
+        self._project_touched = False
+
+    @on(Input.Changed, "#path")
+    def _path_changed(self, event: Input.Changed) -> None:
+        if not self._project_touched:
+            name = Path(os.path.expanduser(event.value.rstrip("/"))).name
+            project = self.query_one("#project", Input)
+            with project.prevent(Input.Changed):
+                project.value = name
+
+    @on(Input.Changed, "#project")
+    def _project_changed(self) -> None:
+        self._project_touched = True
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "path":
+            self.query_one("#project", Input).focus()
+        else:
+            self.action_submit()
+
+    @on(Button.Pressed, "#deploy")
+    def action_submit(self) -> None:
+        request, problem = self.read_form()
+        error = self.query_one("#form-error", Static)
+        if problem:
+            error.update(Text(problem))
+            return
+        self.dismiss(request)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def read_form(self) -> tuple[DeployRequest | None, str | None]:
+        """The request, or why the form is not complete."""
+        raw = self.query_one("#path", Input).value.strip()
+        path = Path(os.path.expanduser(raw)) if raw else None
+        if path is None or not path.is_dir():
+            return None, f"not a directory: {raw or '(empty)'}"
+        project = self.query_one("#project", Input).value.strip() or path.resolve().name
+        install = self.query_one("#install", Input).value.strip() or None
+        restart = self.query_one("#restart", Switch).value
+        return DeployRequest(path.resolve(), project, install, restart), None

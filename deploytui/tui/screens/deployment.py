@@ -1,0 +1,385 @@
+"""The deployment screen: one deployment's header, phases, live output, events and peers.
+
+An async worker attaches to the deployment's stream (replay, then live, resumed on reconnect),
+folds every event into a :class:`~deploytui.client.view.DeploymentView`, and posts at most one
+:class:`StreamBatch` per frame. Only the batch handler touches widgets: it appends the new install
+lines in one call, adds the batch to the Events tab, and redraws what changed. A failed deploy
+leads with its error panel; ``e`` jumps to the first error line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from deploytui.client.view import DeploymentView
+from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.messages import DeploymentStarted, HistoryLoaded, OperationDone, OperationFailed, RowFetched, StreamBatch, StreamStateChanged
+from deploytui.tui.screens import deployment_actions as actions
+from deploytui.tui.widgets.deployment_header import DeploymentHeader
+from deploytui.tui.widgets.error_panel import ErrorPanel
+from deploytui.tui.widgets.events_table import EventsTable
+from deploytui.tui.widgets.formatting import clean
+from deploytui.tui.widgets.install_log import InstallLog
+from deploytui.tui.widgets.peers_table import PeersTable
+from deploytui.tui.widgets.phase_timeline import PhaseTimeline
+from deploytui.tui.widgets.stream_status import StreamStatus
+
+if TYPE_CHECKING:
+    from deploytui.tui.app import DeploytuiApp
+
+FRAME = 1 / 30
+"""At most one batch of events reaches the widgets per frame."""
+
+
+class DeploymentScreen(Screen):
+    """One deployment, attached live. ``opener`` (a deploy's own stream) attaches from its first event."""
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back", id="deployment.back"),
+        Binding("e", "first_error", "1st error", show=False, id="deployment.first_error"),
+        Binding("y", "copy_line", "Copy line", id="deployment.copy_line"),
+        Binding("Y", "copy_all", "Copy log", id="deployment.copy_all"),
+        Binding("ctrl+s", "save", "Save log", id="deployment.save"),
+        Binding("R", "revert", "Revert", id="deployment.revert"),
+        Binding("X", "delete_payload", "Delete payload", id="deployment.delete_payload"),
+        Binding("1", "tab('output')", "Output", show=False, id="deployment.tab_output"),
+        Binding("2", "tab('events')", "Events", show=False, id="deployment.tab_events"),
+        Binding("3", "tab('peers')", "Peers", show=False, id="deployment.tab_peers"),
+        Binding("r", "reattach", "Reattach", show=False, id="deployment.reattach"),
+    ]
+
+    def __init__(self, deployment_id: str | None, *, row: dict[str, Any] | None = None, opener: Any = None) -> None:
+        super().__init__()
+        self.deployment_id = deployment_id
+        self.row: dict[str, Any] = dict(row or {})
+        self.opener = opener
+        self.view = DeploymentView(deployment_id)
+        self.stream_state: Any = None
+        self.can_revert = False
+        self._pending: list[Any] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._lines_shown = 0
+        self._gaps_shown = 0
+        self._error_shown = False
+        self.batches = 0
+        """How many batches reached the widgets (tests check that lines arrive batched)."""
+
+    @property
+    def dash(self) -> DeploytuiApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="deployment-top"):
+            yield DeploymentHeader(now=self.dash.now, id="header")
+            yield PhaseTimeline(animate=self.dash.animate, id="timeline")
+        yield ErrorPanel(id="error-panel")
+        yield StreamStatus(id="stream-status")
+        with TabbedContent(initial="output", id="tabs"):
+            with TabPane("Output", id="output"):
+                yield InstallLog(id="install-log")
+            with TabPane("Events", id="events"):
+                yield EventsTable(id="events-table")
+            with TabPane("Peers", id="peers"):
+                yield PeersTable(id="peers-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.row:
+            self.query_one(DeploymentHeader).show(self.row)
+        self._redraw_phases()
+        self.set_class(self.app.size.width < 110, "-narrow")
+        self.query_one(InstallLog).view.focus()
+        self.set_interval(1.0, self._tick, name="deployment-tick")
+        self.attach_stream()
+
+    def _tick(self) -> None:
+        self.query_one(DeploymentHeader).tick()
+
+    def on_resize(self, event: Any) -> None:
+        self.set_class(event.size.width < 110, "-narrow")
+
+    # ------------------------------------------------------------------ the attach worker
+
+    @work(exclusive=True, group="attach", exit_on_error=False)
+    async def attach_stream(self) -> None:
+        """Attach to the deployment and fold its events; the only place that reads the stream."""
+        from deploytui.client.errors import DeploytuiError
+
+        app = self.dash
+        try:
+            async with AsyncExitStack() as stack:
+                initial = None
+                if self.opener is not None:
+                    self.post_message(StreamStateChanged(_State("connecting")))
+                    initial = await stack.enter_async_context(self.opener())
+                    self.opener = None  # a reattach goes through get_deployment
+                    found = initial.response.headers.get("x-deployment-id") if hasattr(initial, "response") else None
+                    if not found:
+                        raise DeploytuiError("the server did not name the new deployment (no X-Deployment-Id)")
+                    self.deployment_id = found
+                    self.view.deployment_id = found
+                    self.post_message(DeploymentStarted(found))
+                if not self.row and self.deployment_id:
+                    self.post_message(RowFetched(await app.api.get_deployment(self.deployment_id)))
+                attachment = app.attach(
+                    self.deployment_id, on_state=lambda s: self.post_message(StreamStateChanged(s)), initial_stream=initial
+                )
+                stack.push_async_callback(attachment.aclose)
+                async for event in attachment:
+                    self.view.apply(event, received_at=int(app.now() * 1000))
+                    self._pending.append(event)
+                    if self._flush_handle is None:
+                        self._flush_handle = asyncio.get_running_loop().call_later(FRAME, self._post_batch)
+                final = getattr(attachment, "final_row", None)
+                if isinstance(final, dict):
+                    self.view.apply_row(final)
+                    self.post_message(RowFetched(final))
+        except DeploytuiError as exc:
+            self.post_message(StreamStateChanged(_State("failed", message=exc.message)))
+        except Exception as exc:
+            self.post_message(StreamStateChanged(_State("failed", message=f"{type(exc).__name__}: {exc}")))
+        finally:
+            self._post_batch(final=True)
+
+    def _post_batch(self, final: bool = False) -> None:
+        """Hand the events folded since the last batch to the screen (runs on the event loop)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        events, self._pending = self._pending, []
+        if events or final:
+            self.post_message(StreamBatch(events, final))
+
+    # ------------------------------------------------------------------ handlers
+
+    @on(StreamBatch)
+    def _batch(self, message: StreamBatch) -> None:
+        view = self.view
+        self.batches += 1
+        log = self.query_one(InstallLog)
+        new = view.total_lines - self._lines_shown
+        if new > 0:
+            held = len(view.lines)
+            log.append_lines(list(islice(view.lines, max(0, held - new), held)))
+            self._lines_shown = view.total_lines
+        for gap in view.gaps[self._gaps_shown :]:
+            log.add_gap(gap)
+        self._gaps_shown = len(view.gaps)
+        if message.events:
+            self.query_one(EventsTable).add_events(message.events)
+        if view.peers:
+            self.query_one(PeersTable).show_peers((node, p.status, p.error) for node, p in view.peers.items())
+            self.query_one("#tabs", TabbedContent).get_tab("peers").label = f"Peers ({len(view.peers)})"
+        self.query_one("#tabs", TabbedContent).get_tab("events").label = f"Events ({self.query_one(EventsTable).count})"
+        self._redraw_phases()
+        self._redraw_header()
+        self._show_error()
+        self.query_one(StreamStatus).lines = view.total_lines
+        if message.final:
+            self.refresh_bindings()
+            self._check_revert()
+
+    @on(StreamStateChanged)
+    def _state(self, message: StreamStateChanged) -> None:
+        self.stream_state = message.state
+        self.query_one(StreamStatus).state = message.state
+
+    @on(RowFetched)
+    def _row(self, message: RowFetched) -> None:
+        self.row.update(message.row)
+        if not self.view.events:
+            self.view.apply_row(message.row)
+        self._redraw_header()
+        self._show_error()
+        self._redraw_phases()
+        self.refresh_bindings()
+        self._check_revert()
+
+    @on(DeploymentStarted)
+    def _started(self, message: DeploymentStarted) -> None:
+        self.deployment_id = message.deployment_id
+        self.row.setdefault("deployment_id", message.deployment_id)
+        self._redraw_header()
+
+    @on(InstallLog.FollowChanged)
+    def _follow(self, message: InstallLog.FollowChanged) -> None:
+        self.query_one(StreamStatus).follow = message.follow
+
+    @on(InstallLog.SearchChanged)
+    def _search(self, message: InstallLog.SearchChanged) -> None:
+        status = self.query_one(StreamStatus)
+        status.search = f"/{message.query} {message.label}".strip() if message.query else ""
+
+    @on(InstallLog.LoadHistoryRequested)
+    def _load_history(self) -> None:
+        if self.deployment_id:
+            self.notify("Loading the full history…", timeout=2)
+            self.load_history()
+
+    @work(exclusive=True, group="history", exit_on_error=False)
+    async def load_history(self) -> None:
+        """Read every event the server kept (``get_deployment_events``) into a fresh view."""
+        await actions.load_history(self, self.dash.api, self.deployment_id)
+
+    @on(HistoryLoaded)
+    def _history(self, message: HistoryLoaded) -> None:
+        view = DeploymentView(self.deployment_id)
+        view.apply_all(message.events)
+        log = self.query_one(InstallLog)
+        log.replace_lines(list(view.lines), view.gaps)
+        self.notify(f"Loaded {view.total_lines} install lines of {len(message.events)} events", timeout=3)
+
+    @on(OperationDone)
+    def _done(self, message: OperationDone) -> None:
+        self.notify(Text(message.message).plain, title=message.title, markup=False)
+        if isinstance(message.result, dict) and message.result.get("open"):
+            self.dash.switch_screen(DeploymentScreen(message.result["open"]))
+
+    @on(OperationFailed)
+    def _failed(self, message: OperationFailed) -> None:
+        self.notify(message.message, title=message.title, severity="error", markup=False, timeout=8)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _redraw_header(self) -> None:
+        row = dict(self.row)
+        if self.view.row:
+            row.update(self.view.row)
+        row.setdefault("deployment_id", self.deployment_id)
+        self.query_one(DeploymentHeader).show(row, status=self.view.status if self.view.events else row.get("status"))
+
+    def _redraw_phases(self) -> None:
+        now = self.dash.now
+        import time
+
+        frozen = None if now is time.time else int(now() * 1000)
+        self.query_one(PhaseTimeline).update_phases(self.view.phases, now_ms=frozen)
+
+    def _show_error(self) -> None:
+        error = self.view.error
+        if error is None:
+            return
+        tail: list[str] = []
+        output = error.install_output or {}
+        for line in (output.get("lines") or [])[-3:]:
+            if isinstance(line, dict) and isinstance(line.get("line"), str):
+                tail.append(line["line"])
+        if not tail:
+            tail = [line.text.text for line in list(self.view.lines)[-3:]]
+        self.query_one(ErrorPanel).show_error(error.message, phase=error.phase, code=error.code, tail=tail)
+        if not self._error_shown:
+            self._error_shown = True
+            self.query_one("#tabs", TabbedContent).active = "output"
+
+    # ------------------------------------------------------------------ actions
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.dismiss()
+
+    def action_first_error(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "output"
+        log = self.query_one(InstallLog)
+        if not log.jump_to_first_error():
+            self.notify("No error lines in the output", timeout=2)
+        log.view.focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        if tab == "output":
+            self.query_one(InstallLog).view.focus()
+        else:
+            self.query_one(EventsTable if tab == "events" else PeersTable).focus()
+
+    def action_copy_line(self) -> None:
+        text = self.query_one(InstallLog).current_line_text()
+        if not text:
+            self.notify("Nothing to copy", timeout=2)
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied 1 line ({len(text)} chars)", timeout=2)
+
+    def action_copy_all(self) -> None:
+        text = self.query_one(InstallLog).all_text()
+        if not text:
+            self.notify("Nothing to copy", timeout=2)
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {text.count(chr(10)) + 1} lines to the clipboard (OSC 52)", timeout=3)
+
+    def default_log_name(self) -> str:
+        project = "".join(c if c.isalnum() or c in "-_." else "_" for c in clean(self.row.get("project") or self.view.project, "deploy"))
+        return f"deploytui-{project}-{clean(self.deployment_id)[:8]}.log"
+
+    def action_save(self) -> None:
+        from deploytui.tui.screens.confirm import PromptScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.save_log(Path(path).expanduser(), self.query_one(InstallLog).all_text())
+
+        self.app.push_screen(PromptScreen("Save the install output", "File to write:", f"./{self.default_log_name()}"), chosen)
+
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    def save_log(self, path: Path, text: str) -> None:
+        """Write the log in a thread (a slow disk never freezes the UI)."""
+        try:
+            path.write_text(text + ("\n" if text else ""), encoding="utf-8")
+        except OSError as exc:
+            self.post_message(OperationFailed("Save log", f"cannot write {path}: {exc.strerror or exc}"))
+            return
+        self.post_message(OperationDone("Save log", f"Saved {text.count(chr(10)) + 1 if text else 0} lines to {path}"))
+
+    def action_revert(self) -> None:
+        actions.confirm_revert(self)
+
+    def action_delete_payload(self) -> None:
+        actions.confirm_delete_payload(self)
+
+    def action_reattach(self) -> None:
+        self.attach_stream()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        status = self.view.status if self.view.events else self.row.get("status")
+        row = {**self.row, **(self.view.row or {})}
+        if action == "revert":
+            return status == "success" and self.can_revert
+        if action == "delete_payload":
+            return is_terminal(status) and row.get("payload_blob_present") is not False
+        return True
+
+    def _check_revert(self) -> None:
+        if (self.view.status or self.row.get("status")) == "success" and not self.can_revert:
+            self.check_revert()
+
+    @work(exclusive=True, group="revertable", exit_on_error=False)
+    async def check_revert(self) -> None:
+        """Is there an earlier successful release of this project to go back to?"""
+        self.can_revert = await actions.has_previous_release(self.dash.api, self.row, self.deployment_id)
+        self.refresh_bindings()
+
+
+class _State:
+    """A stand-in AttachState for states the screen itself knows (opening a deploy, a failure)."""
+
+    def __init__(self, kind: str, *, message: str | None = None) -> None:
+        self.kind = kind
+        self.message = message
+        self.attempt = 0
+        self.next_retry_s = None
+        self.backfilled = 0
+        self.ids = True

@@ -1,0 +1,288 @@
+"""The deployments screen: every deployment of the server, newest first, live.
+
+A worker polls ``list_deployments`` (every ``poll_interval`` seconds, faster while something runs)
+and posts the rows; the table updates in place. The top bar names the server, its version and its
+health; when the server stops answering a banner says so and the poll keeps retrying with backoff
+until it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.messages import ConnectionChanged, DeploymentsFetched
+from deploytui.tui.widgets.deployments_table import SORTS, WIDE_MIN_WIDTH, DeploymentsTable
+from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
+
+if TYPE_CHECKING:
+    from textual import events
+
+    from deploytui.tui.app import DeploytuiApp
+
+LIST_LIMIT = 500
+
+
+class FilterBar(Horizontal):
+    """The ``/`` filter input above the table; text matches project, id, status, phase, user, origin."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: 1; display: none; background: $panel; }
+    FilterBar.-open { display: block; }
+    FilterBar > Label { width: 2; color: $accent; text-style: bold; padding-left: 1; }
+    FilterBar > Input { width: 1fr; height: 1; border: none; padding: 0; background: $panel; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("/")
+        yield Input(placeholder="filter: project, id, status, user… (enter: keep, esc: clear)", compact=True, id="filter-input")
+
+
+class ListStatus(Static):
+    """One line under the table: shown/total, the status filter, the sort."""
+
+    DEFAULT_CSS = """
+    ListStatus { height: 1; padding: 0 1; color: $foreground-muted; background: $surface; }
+    """
+
+
+class EmptyState(Static):
+    """What an empty server shows: how to get a first deployment (the demos: one key)."""
+
+    DEFAULT_CSS = """
+    EmptyState { height: auto; margin: 1 2; padding: 1 2; border: round $accent; display: none; }
+    EmptyState.-visible { display: block; }
+    """
+
+
+class DeploymentsScreen(Screen):
+    """The list of deployments (the home screen)."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="deployments.open"),
+        Binding("slash", "filter", "Filter", id="deployments.filter"),
+        Binding("1", "status_filter('all')", "All", show=False, id="deployments.show_all"),
+        Binding("2", "status_filter('running')", "Running", show=False, id="deployments.show_running"),
+        Binding("3", "status_filter('failed')", "Failed", show=False, id="deployments.show_failed"),
+        Binding("4", "status_filter('success')", "Success", show=False, id="deployments.show_success"),
+        Binding("s", "cycle_sort", "Sort", id="deployments.sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False, id="deployments.sort_reverse"),
+        Binding("d", "deploy", "Deploy", id="deployments.deploy"),
+        Binding("D", "demos", "Demos", id="deployments.demos"),
+        Binding("r", "refresh", "Refresh", show=False, id="deployments.refresh"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="deployments.clear_filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fetched = False
+        self._healthy: bool | None = None
+
+    @property
+    def dash(self) -> DeploytuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield ServerStatus(id="server-status")
+        yield ConnectionBanner(id="banner")
+        yield FilterBar(id="filter-bar")
+        yield DeploymentsTable(now=self.dash.now, id="deployments")
+        yield EmptyState(id="empty")
+        yield ListStatus(id="list-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        status = self.query_one(ServerStatus)
+        status.url = self.dash.server_url
+        status.label = self.dash.server_label
+        table = self.query_one(DeploymentsTable)
+        table.set_wide(self.app.size.width >= WIDE_MIN_WIDTH)
+        table.focus()
+        self._update_status_line()
+        self.set_interval(1.0, self._tick, name="deployments-tick")
+        self.poll()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(DeploymentsTable).set_wide(event.size.width >= WIDE_MIN_WIDTH)
+
+    # ------------------------------------------------------------------ worker
+
+    @work(exclusive=True, group="poll", exit_on_error=False)
+    async def poll(self) -> None:
+        """Poll ``list_deployments`` forever; back off while the server does not answer."""
+        from deploytui.client.errors import DeploytuiError
+
+        app = self.dash
+        version: str | None = None
+        failures = 0
+        while True:
+            try:
+                if version is None:
+                    info = await app.api.registration_info()
+                    version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
+                data = await app.api.list_deployments(limit=LIST_LIMIT)
+            except DeploytuiError as exc:
+                failures += 1
+                version = None
+                self.post_message(ConnectionChanged(False, exc.message))
+                await asyncio.sleep(min(5.0, app.fast_poll_interval * 2 ** min(failures, 4)))
+                continue
+            except Exception as exc:  # a bug or an unexpected answer: say it, keep going
+                failures += 1
+                self.post_message(ConnectionChanged(False, f"{type(exc).__name__}: {exc}"))
+                await asyncio.sleep(5.0)
+                continue
+            failures = 0
+            rows = data.get("deployments") if isinstance(data, dict) else None
+            rows = [r for r in rows or [] if isinstance(r, dict)]
+            self.post_message(ConnectionChanged(True, None, version))
+            self.post_message(DeploymentsFetched(rows, int(data.get("total") or len(rows))))
+            running = any(not is_terminal(r.get("status")) for r in rows)
+            await asyncio.sleep(app.fast_poll_interval if running else app.poll_interval)
+
+    # ------------------------------------------------------------------ handlers
+
+    @on(DeploymentsFetched)
+    def _fetched_rows(self, message: DeploymentsFetched) -> None:
+        self._fetched = True
+        table = self.query_one(DeploymentsTable)
+        table.update_rows(message.rows)
+        self.query_one(ServerStatus).summary = f"{message.total} deployment{'s' if message.total != 1 else ''}"
+        self._update_empty()
+        self._update_status_line()
+
+    @on(ConnectionChanged)
+    def _connection_changed(self, message: ConnectionChanged) -> None:
+        status = self.query_one(ServerStatus)
+        banner = self.query_one(ConnectionBanner)
+        status.healthy = message.ok
+        if message.ok:
+            if message.version:
+                status.version = message.version
+            if self._healthy is False:
+                self.notify("The server is back", title="Connection", severity="information", timeout=3)
+            banner.clear_problem()
+        else:
+            banner.show_problem(message.message)
+        self._healthy = message.ok
+
+    def _tick(self) -> None:
+        self.query_one(DeploymentsTable).tick()
+
+    def _update_empty(self) -> None:
+        table = self.query_one(DeploymentsTable)
+        empty = self.query_one(EmptyState)
+        nothing = self._fetched and not table.rows_by_id
+        if nothing:
+            text = Text("No deployments yet.\n\n", style="bold")
+            if self.dash.demos():
+                text.append("Press ", style="")
+                text.append(" D ", style="reverse bold")
+                text.append(" to deploy the bundled demo components (a quick success, a chatty install,\n"
+                            "a failing install, a broken config, a slow one), or ")
+            else:
+                text.append("Press ")
+            text.append(" d ", style="reverse bold")
+            text.append(" to deploy a directory.")
+            empty.update(text)
+        empty.set_class(nothing, "-visible")
+        table.display = not nothing
+
+    def _update_status_line(self) -> None:
+        table = self.query_one(DeploymentsTable)
+        shown, total = table.row_count, len(table.rows_by_id)
+        parts = [f"{shown}/{total} shown"]
+        filters = {"all": "1 all", "running": "2 running", "failed": "3 failed", "success": "4 success"}
+        parts.append("status: " + filters[table.status_filter])
+        arrow = "↓" if table._reverse else "↑"
+        parts.append(f"sort: {table.sort_column} {arrow}")
+        if table.text_filter:
+            parts.append(f"filter: {table.text_filter}")
+        self.query_one(ListStatus).update(Text(" · ".join(parts)))
+
+    # ------------------------------------------------------------------ actions
+
+    @on(DataTable.RowSelected, "#deployments")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._open(event.row_key.value)
+
+    def action_open(self) -> None:
+        self._open(self.query_one(DeploymentsTable).selected_id)
+
+    def _open(self, deployment_id: str | None) -> None:
+        if deployment_id:
+            table = self.query_one(DeploymentsTable)
+            self.dash.open_deployment(deployment_id, table.rows_by_id.get(deployment_id))
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.add_class("-open")
+        self.query_one("#filter-input", Input).focus()
+
+    @on(Input.Changed, "#filter-input")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        table = self.query_one(DeploymentsTable)
+        table.text_filter = event.value
+        table.update_rows(list(table.rows_by_id.values()))
+        self._update_status_line()
+
+    @on(Input.Submitted, "#filter-input")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DeploymentsTable).focus()
+        if not event.value:
+            self.query_one(FilterBar).remove_class("-open")
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter-input", Input)
+        field.value = ""
+        self.query_one(FilterBar).remove_class("-open")
+        self.query_one(DeploymentsTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return self.query_one(FilterBar).has_class("-open")
+        if action == "demos":
+            return bool(self.dash.demos())
+        return True
+
+    def action_status_filter(self, which: str) -> None:
+        table = self.query_one(DeploymentsTable)
+        table.status_filter = which
+        table.update_rows(list(table.rows_by_id.values()))
+        self._update_status_line()
+
+    def action_cycle_sort(self) -> None:
+        table = self.query_one(DeploymentsTable)
+        table.sort_index = (table.sort_index + 1) % len(SORTS)
+        table.sort_reverse = False
+        table.update_rows(list(table.rows_by_id.values()))
+        self._update_status_line()
+
+    def action_reverse_sort(self) -> None:
+        table = self.query_one(DeploymentsTable)
+        table.sort_reverse = not table.sort_reverse
+        table.update_rows(list(table.rows_by_id.values()))
+        self._update_status_line()
+
+    def action_deploy(self) -> None:
+        self.dash.action_deploy_form()
+
+    def action_demos(self) -> None:
+        self.dash.action_deploy_demos()
+
+    def action_refresh(self) -> None:
+        self.poll()
+
+    def rows(self) -> dict[str, Any]:
+        """The rows of the last poll by id (for tests and commands)."""
+        return self.query_one(DeploymentsTable).rows_by_id

@@ -1,0 +1,114 @@
+"""The ``?`` help screen: every key binding of the screen underneath, with what it does and its id.
+
+Bindings are read from the live DOM — the app, the screen, and every widget on it — so the list is
+always what the keys really do (a user keymap included). The id column is what a keymap remaps.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+    from textual.screen import Screen
+
+_WHERE = {
+    "DeploytuiApp": "everywhere",
+    "DeploymentsScreen": "deployments",
+    "DeploymentScreen": "deployment",
+    "DeploymentsTable": "list",
+    "InstallLogLines": "output",
+    "InstallLog": "output",
+    "SearchBar": "search bar",
+    "EventsTable": "events",
+    "PeersTable": "peers",
+}
+_SKIP_CLASSES = {"Input", "TabbedContent", "Tabs", "ContentTabs", "Footer", "HelpScreen", "ScrollableContainer"}
+
+
+def collect_bindings(screen: Screen) -> list[tuple[str, str, str, str]]:
+    """``(keys, description, where, id)`` for every described binding reachable on ``screen``."""
+    nodes: list[DOMNode] = [screen.app, screen]
+    seen_classes: set[str] = set()
+    for widget in screen.query("*"):
+        name = type(widget).__name__
+        if name in seen_classes or name in _SKIP_CLASSES or not widget._bindings.key_to_bindings:
+            continue
+        seen_classes.add(name)
+        nodes.append(widget)
+    rows: list[tuple[str, str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    app = screen.app
+    for node in nodes:
+        where = _WHERE.get(type(node).__name__, type(node).__name__)
+        by_action: dict[tuple[str, str], list[str]] = {}
+        order: list[tuple[str, str]] = []
+        for key, bindings in node._bindings.key_to_bindings.items():
+            for binding in bindings:
+                if not binding.description:
+                    continue
+                ident = (binding.action, binding.description)
+                if ident not in by_action:
+                    by_action[ident] = []
+                    order.append(ident)
+                by_action[ident].append(app.get_key_display(binding.with_key(key)) if hasattr(binding, "with_key") else key)
+        for ident in order:
+            keys = " ".join(dict.fromkeys(by_action[ident]))
+            binding = next(b for bs in node._bindings.key_to_bindings.values() for b in bs if (b.action, b.description) == ident)
+            marker = (where, ident[0])
+            if marker in seen:
+                continue
+            seen.add(marker)
+            rows.append((keys, ident[1], where, binding.id or ""))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every binding of the screen below, as a table; ``escape``, ``q`` or ``?`` close it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 90%; max-width: 110; height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    HelpScreen #help-title { height: 1; text-style: bold; color: $accent; }
+    HelpScreen #help-hint { height: 1; color: $foreground-muted; }
+    HelpScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="help.close"),
+    ]
+
+    def __init__(self, target: Screen) -> None:
+        super().__init__()
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(f"Keys of the {_WHERE.get(type(self.target).__name__, 'current')} screen"), id="help-title")
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            yield Static(
+                Text("Remap any key by its id (App.set_keymap) · ctrl+p: command palette · esc: close"),
+                id="help-hint",
+            )
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("Key", key="key", width=16)
+        table.add_column("Action", key="action", width=24)
+        table.add_column("Where", key="where", width=12)
+        table.add_column("Id", key="id")
+        for keys, description, where, ident in collect_bindings(self.target):
+            table.add_row(Text(keys, style="bold"), Text(description), Text(where, style="dim"), Text(ident, style="dim"))
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss()

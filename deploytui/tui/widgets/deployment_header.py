@@ -1,0 +1,84 @@
+"""The top of the deployment screen: what was deployed, by whom, when, and how it stands.
+
+Every value comes from the server and is shown literally (rich ``Text``, control characters
+stripped). The status badge and the running duration use the app's clock, so they tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.widgets import formatting as fmt
+
+
+class DeploymentHeader(Static):
+    """Project, status badge, id; user, origin, started/completed, duration; payload, restart, package."""
+
+    DEFAULT_CSS = """
+    DeploymentHeader { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, *, now: Callable[[], float], id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.now = now
+        self.row: dict[str, Any] = {}
+        self.status: str | None = None
+
+    def show(self, row: dict[str, Any], status: str | None = None) -> None:
+        """Show ``row`` (``status`` overrides the row's while the stream knows better)."""
+        self.row = dict(row)
+        self.status = status or row.get("status")
+        self.update(self._render_row())
+
+    def tick(self) -> None:
+        if self.row and not is_terminal(self.status):
+            self.update(self._render_row())
+
+    def _render_row(self) -> Table:
+        row, status = self.row, self.status
+        variables = self.app.theme_variables if self.is_attached else None
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(fmt.clean(row.get("project"), "?"), style="bold")
+        title.append("  ")
+        title.append_text(fmt.status_badge(status, variables))
+        title.append("  ")
+        title.append(fmt.clean(row.get("deployment_id")), style="dim")
+        if row.get("rollback_of"):
+            title.append(f"  revert of {fmt.short_id(row.get('rollback_of'))}", style="magenta")
+        now = self.now()
+        who = Text(no_wrap=True, overflow="ellipsis")
+        who.append("by ", style="dim")
+        who.append(fmt.clean(row.get("user"), "-"))
+        who.append(" on ", style="dim")
+        who.append(fmt.clean(row.get("origin_node"), "-"))
+        if row.get("restart_mode"):
+            who.append(" · restart ", style="dim")
+            who.append(fmt.clean(row.get("restart_mode")))
+        when = Text(no_wrap=True, overflow="ellipsis")
+        when.append(fmt.clock(row.get("started_at"), with_date=True))
+        when.append(" → ", style="dim")
+        completed = row.get("completed_at")
+        when.append(fmt.clock(completed, with_date=True)[11:] if completed else "running", style="" if completed else "bold yellow")
+        when.append(f"  {fmt.duration(row.get('started_at'), completed, now)}", style="bold" if not is_terminal(status) else "")
+        payload = Text(no_wrap=True, overflow="ellipsis")
+        payload.append(fmt.size(row.get("payload_size")))
+        if row.get("payload_hash"):
+            payload.append(f" · sha256 {fmt.clean(row.get('payload_hash'))[:12]}", style="dim")
+        if row.get("payload_blob_present") is False:
+            payload.append(" · payload deleted", style="italic yellow")
+        package = Text(no_wrap=True, overflow="ellipsis")
+        if row.get("package_identifier"):
+            package.append("package ", style="dim")
+            package.append(fmt.clean(row.get("package_identifier")))
+        outer = Table.grid(expand=True)
+        outer.add_column(no_wrap=True, overflow="ellipsis")
+        for line in (title, who, when, payload, package):
+            if line.plain:
+                outer.add_row(line)
+        return outer

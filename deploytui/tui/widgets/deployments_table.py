@@ -1,0 +1,229 @@
+"""The deployments list: a DataTable kept in step with the server's rows, in place.
+
+Rows are keyed by deployment id. A poll is diffed against what is shown: new rows are added,
+vanished or filtered-out rows removed, and changed cells updated with ``update_cell`` — never a
+clear-and-rebuild, so nothing flickers and the cursor stays on its deployment. Sorting and the
+filters are applied here too; columns that matter less drop out on narrow terminals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.widgets import formatting as fmt
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int | None
+    wide_only: bool = False
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("status", " ", 2),
+    Column("project", "Project", 18),
+    Column("id", "ID", 8),
+    Column("phase", "Phase", 10),
+    Column("user", "User", 10, wide_only=True),
+    Column("origin", "Origin", 14, wide_only=True),
+    Column("started", "Started", 8),
+    Column("duration", "Duration", 8),
+    Column("size", "Size", 9, wide_only=True),
+)
+WIDE_MIN_WIDTH = 110
+"""Below this many columns, the User, Origin and Size columns are hidden."""
+
+SORTS: tuple[tuple[str, str], ...] = (
+    ("started", "started"),
+    ("project", "project"),
+    ("status", "status"),
+    ("duration", "duration"),
+    ("size", "size"),
+    ("user", "user"),
+)
+STATUS_FILTERS: dict[str, Callable[[str], bool] | None] = {
+    "all": None,
+    "running": lambda status: not is_terminal(status),
+    "failed": lambda status: status in ("failed", "rolled_back"),
+    "success": lambda status: status == "success",
+}
+
+
+class IdCell(Text):
+    """The short-id cell; carries the full id so sorting can find the row's data."""
+
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(fmt.short_id(deployment_id), style="dim", no_wrap=True)
+        self.deployment_id = deployment_id
+
+
+def _search_blob(row: dict[str, Any]) -> str:
+    fields = ("project", "deployment_id", "status", "phase", "user", "origin_node", "package_identifier")
+    return " ".join(fmt.clean(row.get(name)) for name in fields).lower()
+
+
+class DeploymentsTable(DataTable):
+    """The list of deployments; call :meth:`update_rows` with each poll's rows."""
+
+    DEFAULT_CSS = """
+    DeploymentsTable { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="deployments.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="deployments.up"),
+        Binding("g", "scroll_top", "Top", show=False, id="deployments.top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="deployments.bottom"),
+    ]
+
+    def __init__(self, *, now: Callable[[], float], id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.now = now
+        self.rows_by_id: dict[str, dict[str, Any]] = {}
+        """Every row of the last poll, filtered or not."""
+        self.text_filter = ""
+        self.status_filter = "all"
+        self.sort_index = 0
+        self.sort_reverse = False
+        self.wide: bool | None = None
+        self._cells: dict[str, dict[str, str]] = {}
+
+    # ------------------------------------------------------------------ columns
+
+    def set_wide(self, wide: bool) -> None:
+        """Show or hide the less important columns; rebuilds only when the choice changes."""
+        if wide == self.wide:
+            return
+        self.wide = wide
+        selected = self.selected_id
+        self.clear(columns=True)
+        self._cells.clear()
+        for column in COLUMNS:
+            if wide or not column.wide_only:
+                self.add_column(column.label, key=column.key, width=column.width if column.key != "project" or not wide else 24)
+        self._sync(selected)
+
+    @property
+    def column_keys(self) -> list[str]:
+        return [c.key for c in COLUMNS if self.wide or not c.wide_only]
+
+    # ------------------------------------------------------------------ data
+
+    @property
+    def selected_id(self) -> str | None:
+        """The deployment id under the cursor, or None."""
+        if not self.row_count:
+            return None
+        try:
+            key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:
+            return None
+        return key.value
+
+    def update_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Take a poll's rows and bring the table in step with them, in place."""
+        self.rows_by_id = {str(r.get("deployment_id")): r for r in rows if r.get("deployment_id")}
+        self._sync(self.selected_id)
+
+    def tick(self) -> None:
+        """Refresh the time cells (relative start, running durations)."""
+        self._sync(self.selected_id, resort=False)
+
+    def visible_ids(self) -> list[str]:
+        """Ids of the rows that pass the filters, in display order."""
+        keep = STATUS_FILTERS[self.status_filter]
+        needle = self.text_filter.lower().strip()
+        ids = [
+            key
+            for key, row in self.rows_by_id.items()
+            if (keep is None or keep(str(row.get("status")))) and (not needle or needle in _search_blob(row))
+        ]
+        ids.sort(key=self._sort_key, reverse=self._reverse)
+        return ids
+
+    @property
+    def sort_column(self) -> str:
+        return SORTS[self.sort_index][0]
+
+    @property
+    def _reverse(self) -> bool:
+        # "started" sorts newest first by default; the rest ascending.
+        default = self.sort_column in ("started", "duration", "size")
+        return default != self.sort_reverse
+
+    def _sort_key(self, deployment_id: str) -> tuple[Any, ...]:
+        row = self.rows_by_id[deployment_id]
+        column = self.sort_column
+        started = row.get("started_at") or 0
+        if column == "started":
+            value: Any = started
+        elif column == "duration":
+            end = row.get("completed_at") or self.now() * 1000
+            value = end - started
+        elif column == "size":
+            value = row.get("payload_size") or 0
+        elif column == "status":
+            value = str(row.get("status"))
+        else:
+            value = fmt.clean(row.get("project" if column == "project" else column)).lower()
+        # Ties: newest first, then id (list_deployments' own tie break).
+        return (value, started, deployment_id)
+
+    def cells_for(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Each column's renderable for one row (server text shown literally)."""
+        now = self.now()
+        status = str(row.get("status") or "")
+        running = not is_terminal(status)
+        return {
+            "status": fmt.status_glyph(status, self.app.theme_variables),
+            "project": fmt.safe(row.get("project"), "bold", "-"),
+            "id": IdCell(str(row.get("deployment_id"))),
+            "phase": fmt.safe(row.get("phase"), fmt.status_style(status) if running or status == "failed" else ""),
+            "user": fmt.safe(row.get("user"), "", "-"),
+            "origin": fmt.safe(row.get("origin_node"), "dim", "-"),
+            "started": Text(fmt.relative_time(row.get("started_at"), now), style="dim"),
+            "duration": Text(
+                fmt.duration(row.get("started_at"), row.get("completed_at"), now),
+                style="bold yellow" if running else "",
+                justify="right",
+            ),
+            "size": Text(fmt.size(row.get("payload_size")), justify="right", style="dim"),
+        }
+
+    def _sync(self, selected: str | None, *, resort: bool = True) -> None:
+        if self.wide is None:
+            return
+        wanted = self.visible_ids()
+        wanted_set = set(wanted)
+        for key in [k for k in self._cells if k not in wanted_set]:
+            self.remove_row(key)
+            del self._cells[key]
+        keys = self.column_keys
+        for deployment_id in wanted:
+            cells = self.cells_for(self.rows_by_id[deployment_id])
+            signature = {k: cells[k].plain if isinstance(cells[k], Text) else str(cells[k]) for k in keys}
+            signature["~style"] = str(self.rows_by_id[deployment_id].get("status"))
+            old = self._cells.get(deployment_id)
+            if old is None:
+                self.add_row(*(cells[k] for k in keys), key=deployment_id)
+            else:
+                for k in keys:
+                    if old.get(k) != signature[k] or (k in ("status", "phase") and old["~style"] != signature["~style"]):
+                        self.update_cell(deployment_id, k, cells[k])
+            self._cells[deployment_id] = signature
+        current = [row.key.value for row in self.ordered_rows]
+        if resort and current != wanted:
+            rank = {key: i for i, key in enumerate(wanted)}
+            self.sort("id", key=lambda cell: rank[cell.deployment_id])
+        if selected is not None and selected in wanted_set:
+            index = self.get_row_index(selected)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False, scroll=False)

@@ -1,0 +1,51 @@
+"""The Peers tab: replication per node — node, status, error, times (literal server text)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from deploytui.tui.widgets import formatting as fmt
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return fmt.clean(error.get("message") or error)
+    return fmt.clean(error)
+
+
+class PeersTable(DataTable):
+    """One row per peer node, keyed by node name and updated in place."""
+
+    DEFAULT_CSS = """
+    PeersTable { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.add_column(" ", key="glyph", width=2)
+        self.add_column("Node", key="node", width=24)
+        self.add_column("Status", key="status", width=10)
+        self.add_column("Error", key="error")
+
+    def show_peers(self, peers: Iterable[tuple[str, str, Any]]) -> None:
+        """``(node, status, error)`` for each peer."""
+        variables = self.app.theme_variables
+        for node, status, error in peers:
+            key = fmt.clean(node) or "unknown"
+            cells = (
+                fmt.status_glyph(status, variables),
+                fmt.safe(node, "bold", "unknown"),
+                Text(fmt.clean(status)),
+                Text(_error_text(error) if error else "", style="red"),
+            )
+            if key in self.rows:
+                for column, cell in zip(("glyph", "node", "status", "error"), cells):
+                    self.update_cell(key, column, cell)
+            else:
+                self.add_row(*cells, key=key)
