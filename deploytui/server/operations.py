@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .app import ServerContext
 
 SSE_OPERATIONS = frozenset({"deploy_component", "get_deployment"})
-NO_AUTH_OPERATIONS = frozenset({"create_authentication_tokens"})
+# These check their own credentials (a password, or a refresh token).
+NO_AUTH_OPERATIONS = frozenset({"create_authentication_tokens", "refresh_operation_token"})
 
 
 class OperationError(Exception):
