@@ -29,6 +29,17 @@ from typing import Any
 
 from deploytui.protocol.deployment import TERMINAL_STATUSES
 
+from .store_writer import (
+    _BARRIER,
+    _EVENT,
+    _INSERT,
+    _STOP,
+    _UPDATE,
+    Done,
+    Transaction,
+    to_json,
+)
+
 log = logging.getLogger(__name__)
 
 # Columns of the deployments table, in DeploymentRow order. Keys not listed here (e.g.
@@ -63,19 +74,13 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 """
 
-# Writer queue operations: plain tuples, because emit() queues one per install line.
-_EVENT, _INSERT, _UPDATE, _BARRIER, _STOP = range(5)
 # A single transaction never holds more than this many queued operations.
 MAX_BATCH = 20_000
 READER_THREADS = 4
 
-Done = Callable[[BaseException | None], None]
 CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
 
 
-# Compact JSON text, as stored and as sent on the wire. One encoder for every call: json.dumps
-# with non-default options would build a new one each time.
-to_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def strip_row(row: dict) -> dict:
@@ -237,7 +242,7 @@ class Store:
         If the transaction fails, its operations are retried one per transaction, so a bad one
         (a duplicate insert) fails alone and the rest of the burst is still stored.
         """
-        txn = _Transaction(conn)
+        txn = Transaction(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
@@ -374,76 +379,3 @@ def _filters(**conditions: Any) -> tuple[str, list]:
             clauses.append(sql[name])
             params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-class _Transaction:
-    """The operations of one writer transaction, and whom to tell once it commits.
-
-    Events go in with one ``executemany``; updates of one row merge into one statement (only the
-    last value of a field matters); an insert first applies the updates queued before it.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.stop = False
-        self.dones: list[Done] = []
-        self._events: list[tuple] = []
-        self._updates: dict[str, dict[str, Any]] = {}
-
-    def apply(self, op: tuple) -> None:
-        kind = op[0]
-        if kind == _EVENT:
-            self._events.append(op)
-            return
-        if kind == _UPDATE:
-            fields = self._updates.setdefault(op[1], {})
-            extra = {**fields.get("extra", {}), **op[2].get("extra", {})}  # merges key by key
-            fields.update(op[2])
-            if extra:
-                fields["extra"] = extra
-        elif kind == _INSERT:
-            self._flush_updates()
-            self._insert(op[1])
-        self.stop = self.stop or kind == _STOP
-        if op[-1] is not None:
-            self.dones.append(op[-1])
-
-    def finish(self) -> list[tuple]:
-        """Run what was deferred; returns the stored events, for the commit listeners."""
-        self._flush_updates()
-        self.conn.executemany(
-            "INSERT INTO events (deployment_id, seq, t, event, data) VALUES (?, ?, ?, ?, ?)",
-            (e[1:6] for e in self._events),
-        )
-        return [(e[1], e[2], e[3], e[4], e[6]) for e in self._events]
-
-    def _insert(self, encoded: dict[str, Any]) -> None:
-        values = dict(encoded)
-        if "extra" in values:
-            pairs = (f"{to_json(k)}:{v}" for k, v in values["extra"].items())
-            values["extra"] = "{" + ",".join(pairs) + "}"
-        columns = ",".join(f'"{c}"' for c in values)
-        marks = ",".join("?" * len(values))
-        sql = f"INSERT INTO deployments ({columns}) VALUES ({marks})"
-        self.conn.execute(sql, list(values.values()))
-
-    def _update(self, deployment_id: str, encoded: dict[str, Any]) -> None:
-        assignments: list[str] = []
-        params: list[Any] = []
-        for column, value in encoded.items():
-            if column == "extra":  # json_set replaces each key; a JSON patch would deep-merge
-                paths = ", ".join("?, json(?)" for _ in value)
-                assignments.append(f"extra = json_set(COALESCE(extra, '{{}}'), {paths})")
-                for key, text in value.items():
-                    params += ['$."' + key.replace('"', "") + '"', text]
-            else:
-                assignments.append(f'"{column}" = ?')
-                params.append(value)
-        if assignments:
-            sql = f"UPDATE deployments SET {', '.join(assignments)} WHERE deployment_id = ?"
-            self.conn.execute(sql, [*params, deployment_id])
-
-    def _flush_updates(self) -> None:
-        for deployment_id, fields in self._updates.items():
-            self._update(deployment_id, fields)
-        self._updates.clear()
