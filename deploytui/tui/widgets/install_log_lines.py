@@ -14,8 +14,7 @@ can take several rows; a prefix sum of row counts is built lazily for the curren
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from textual.cache import LRUCache
@@ -25,6 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from deploytui.tui.widgets import install_log_render as R
+from deploytui.tui.widgets.install_log_rows import WrappedRows
 from deploytui.tui.widgets.install_log_search import SearchIndex
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _line_index(line: InstallLine) -> int:
 class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
     """Renders install lines on demand; owns follow, wrap, timestamps, search and filter state."""
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "install-log--gutter-stdout",
         "install-log--gutter-stderr",
         "install-log--stderr",
@@ -105,8 +105,8 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
         self._max_cells = 0
         self._items: list[int] = []
         self._filtered: list[int] | None = None
-        self._row_starts: list[int] | None = None
-        self._row_width = -1
+        self._filtered_max = 0
+        self._wrapped = WrappedRows()
         self._search = SearchIndex()
         self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(2048)
         self._styles: R.LineStyles | None = None
@@ -133,7 +133,8 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
             shown = [R.line_item(index) for index in matched]
         if self._filtered is not None:
             self._filtered.extend(shown)
-        self._extend_rows(shown)
+            self._filtered_max = max(self._filtered_max, *(self._cells[item >> 1] for item in shown), 0)
+        self._wrapped.extend(shown, self._cells)
         self._content_changed(len(shown))
         if self._pending_gaps:
             self._place_pending_gaps()
@@ -156,7 +157,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             self._items.insert(at, item)
             if self._filtered is None:
-                self._row_starts = None
+                self._wrapped.invalidate()
         self._content_changed(0)
 
     def _place_pending_gaps(self) -> None:
@@ -177,7 +178,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
         self._max_cells = self.stderr_count = self.error_count = 0
         self._filtered = [] if self._filtered is not None else None
         self._search.reset(self._search.query, [])
-        self._row_starts = None
+        self._wrapped.invalidate()
         self._cache.clear()
         self.cursor_line = None
         self.new_lines_waiting = 0
@@ -201,26 +202,9 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
         """Cells available to a line's text when wrapping."""
         return max(1, self.scrollable_content_region.width - self.prefix_width)
 
-    def _item_rows(self, item: int, width: int) -> int:
-        return 1 if item & 1 else R.wrapped_rows(self._cells[item >> 1], width)
-
-    def _extend_rows(self, added: list[int]) -> None:
-        if self._row_starts is None or not added:
-            return
-        width = self._row_width
-        last = self._row_starts[-1]
-        self._row_starts.extend(accumulate((self._item_rows(item, width) for item in added), initial=last))
-        del self._row_starts[-len(added) - 1]  # ``initial`` repeated the old total
-
     def _ensure_rows(self) -> list[int] | None:
-        """The wrapped-row prefix sums for the current width, rebuilt only when stale."""
-        if not self.wrap:
-            return None
-        width = self.body_width
-        if self._row_starts is None or self._row_width != width:
-            self._row_width = width
-            self._row_starts = list(accumulate((self._item_rows(i, width) for i in self.items), initial=0))
-        return self._row_starts
+        """The wrapped-row prefix sums for the current width, or None without wrap."""
+        return self._wrapped.starts(self.items, self._cells, self.body_width) if self.wrap else None
 
     @property
     def row_count(self) -> int:
@@ -236,10 +220,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
     def position_of_row(self, row: int) -> tuple[int, int]:
         """``(item position, row within the item)`` of a virtual row."""
         rows = self._ensure_rows()
-        if rows is None:
-            return row, 0
-        position = bisect_right(rows, row) - 1
-        return position, row - rows[position]
+        return (row, 0) if rows is None else WrappedRows.locate(rows, row)
 
     def position_of_line(self, index: int) -> int | None:
         """Position of line ``index`` in :attr:`items`, or None when it is filtered out."""
@@ -248,7 +229,8 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
         return position if position < len(items) and items[position] == R.line_item(index) else None
 
     def _update_virtual_size(self) -> None:
-        width = 0 if self.wrap else self.prefix_width + self._max_cells
+        widest = self._max_cells if self._filtered is None else self._filtered_max
+        width = 0 if self.wrap else self.prefix_width + widest
         self.virtual_size = Size(width, self.row_count)
 
     def _content_changed(self, shown: int) -> None:
@@ -262,7 +244,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
     def _relayout(self) -> None:
         """Re-measure after a toggle, keeping the top line in place unless following."""
         top = self.position_of_row(round(self.scroll_y))[0] if self.items else 0
-        self._row_starts = None
+        self._wrapped.invalidate()
         self._cache.clear()
         self._update_virtual_size()
         if self.follow:
@@ -298,8 +280,11 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _filter_items(self) -> list[int]:
         if not self._search.query.active:
-            return [item for item in self._items if not item & 1]
-        return [R.line_item(index) for index in self._search.lines]
+            items = [item for item in self._items if not item & 1]
+        else:
+            items = [R.line_item(index) for index in self._search.lines]
+        self._filtered_max = max((self._cells[item >> 1] for item in items), default=0)
+        return items
 
     def watch_search_query(self) -> None:
         self._apply_search()
@@ -368,26 +353,9 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
             edge = self.scrollable_content_region.height - 1 if delta < 0 else 0
             position = min(self.position_of_row(round(self.scroll_y) + edge)[0], len(items) - 1)
             delta = 0
-        step = -1 if delta < 0 else 1
-        remaining = abs(delta)
-        while remaining and 0 <= position + step < len(items):
-            position += step
-            if not items[position] & 1:
-                remaining -= 1
-        landed = self._nearest_line(position, step)
+        landed = R.walk_lines(items, position, delta)
         if landed is not None:
             self.show_line(landed)
-
-    def _nearest_line(self, position: int, step: int) -> int | None:
-        """Line index at ``position``, or the nearest line item (``step`` direction first)."""
-        items = self.items
-        for direction in (step, -step):
-            probe = position
-            while 0 <= probe < len(items):
-                if not items[probe] & 1:
-                    return items[probe] >> 1
-                probe += direction
-        return None
 
     def on_click(self, event: events.Click) -> None:
         """Clicking a line makes it the current line."""
@@ -405,50 +373,33 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _line_styles(self) -> R.LineStyles:
         if self._styles is None:
-            get = self.get_component_rich_style
-            self._styles = R.LineStyles(
-                base=self.rich_style,
-                gutter_stdout=get("install-log--gutter-stdout"),
-                gutter_stderr=get("install-log--gutter-stderr"),
-                stderr=get("install-log--stderr"),
-                error=get("install-log--error"),
-                warning=get("install-log--warning"),
-                timestamp=get("install-log--timestamp"),
-                match=get("install-log--match"),
-                match_current=get("install-log--match-current"),
-                cursor=get("install-log--cursor"),
-                gap=get("install-log--gap"),
-            )
+            self._styles = R.resolve_line_styles(self.get_component_rich_style, self.rich_style)
         return self._styles
 
     def _render_item(self, item: int, width: int) -> list[Strip]:
-        """Rows of one item: one full-length strip, or several when wrapping at ``width``."""
+        """Rows of one item (cached): one full-length strip, or several when wrapping at ``width``."""
         index = item >> 1
         is_cursor = not item & 1 and index == self.cursor_line
         current = self._search.current_in_line(index)
         key = (item, width if self.wrap else 0, self.timestamps, self._search.generation, is_cursor, current)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        styles = self._line_styles()
-        console = self.app.console
-        if item & 1:
-            text = R.gap_text(self.gaps.get(index, 0), self.scrollable_content_region.width, styles.gap)
-            rows = [Strip(text.render(console))]
-        else:
-            line = self.lines[index]
-            body = Strip(R.line_body(line, styles, self._search.query, current).render(console))
-            prefix = Strip(R.line_prefix(line, styles, self.timestamps).render(console))
-            if not self.wrap or body.cell_length <= width:
-                rows = [Strip.join([prefix, body])]
+        rows = self._cache.get(key)
+        if rows is None:
+            styles = self._line_styles()
+            if item & 1:
+                gap = R.gap_text(self.gaps.get(index, 0), self.scrollable_content_region.width, styles.gap)
+                rows = [Strip(gap.render(self.app.console)).apply_style(styles.base)]
             else:
-                more = Strip(R.line_prefix(line, styles, self.timestamps, first=False).render(console))
-                pieces = body.divide(range(width, body.cell_length, width))
-                rows = [Strip.join([prefix if n == 0 else more, piece]) for n, piece in enumerate(pieces)]
-            if is_cursor:
-                rows = [row.apply_style(styles.cursor) for row in rows]
-        rows = [row.apply_style(styles.base) for row in rows]
-        self._cache[key] = rows
+                rows = R.line_rows(
+                    self.app.console,
+                    self.lines[index],
+                    styles,
+                    timestamps=self.timestamps,
+                    query=self._search.query,
+                    current_match=current,
+                    cursor=is_cursor,
+                    wrap_width=width if self.wrap else None,
+                )
+            self._cache[key] = rows
         return rows
 
     def render_line(self, y: int) -> Strip:

@@ -9,6 +9,7 @@ rules be tested without an app.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -16,9 +17,12 @@ from typing import TYPE_CHECKING, Protocol
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from rich.console import Console
 
 GUTTER_STDOUT = "│"
 """Gutter mark of a stdout line (the Harper CLI prints ``|`` there)."""
@@ -115,6 +119,7 @@ class LineStyles:
     gutter_stderr: Style
     stderr: Style
     error: Style
+    error_on_cursor: Style
     warning: Style
     timestamp: Style
     match: Style
@@ -130,7 +135,7 @@ class SearchQuery:
     half-finished pattern never raises.
     """
 
-    __slots__ = ("text", "regex", "error", "_pattern")
+    __slots__ = ("_pattern", "error", "regex", "text")
 
     def __init__(self, text: str, regex: bool = False) -> None:
         self.text = text
@@ -174,10 +179,10 @@ def line_prefix(line: LineLike, styles: LineStyles, timestamps: bool, *, first: 
     return prefix
 
 
-def line_tint(line: LineLike, styles: LineStyles) -> Style | None:
-    """The whole-line style: errors over warnings over stderr."""
+def line_tint(line: LineLike, styles: LineStyles, cursor: bool = False) -> Style | None:
+    """The whole-line style: errors over warnings over stderr (no error background under the cursor)."""
     if line.is_error:
-        return styles.error
+        return styles.error_on_cursor if cursor else styles.error
     if line.is_warning:
         return styles.warning
     if line.stream == "stderr":
@@ -190,6 +195,8 @@ def line_body(
     styles: LineStyles,
     query: SearchQuery | None,
     current_match: int | None = None,
+    *,
+    cursor: bool = False,
 ) -> Text:
     """The line's text with its SGR spans and search highlights, never parsed as markup.
 
@@ -200,7 +207,7 @@ def line_body(
     if cut:
         plain = plain[:MAX_RENDER_CHARS]
     body = Text(plain, no_wrap=True, end="")
-    tint = line_tint(line, styles)
+    tint = line_tint(line, styles, cursor)
     if tint is not None:
         body.stylize(tint)  # a span, not ``Text.style``: ``Text.render`` drops the latter when no span exists
     for span in line.text.spans:
@@ -235,3 +242,86 @@ def wrapped_rows(cells: int, width: int) -> int:
     if width <= 0 or cells <= width:
         return 1
     return -(-cells // width)
+
+
+def _foreground(style: Style) -> Style:
+    """``style`` without its background."""
+    return Style(
+        color=style.color,
+        bold=style.bold,
+        dim=style.dim,
+        italic=style.italic,
+        underline=style.underline,
+        strike=style.strike,
+        reverse=style.reverse,
+    )
+
+
+def resolve_line_styles(get: Callable[..., Style], base: Style) -> LineStyles:
+    """:class:`LineStyles` from a widget's ``get_component_rich_style``.
+
+    Only errors and search highlights keep a background, so the cursor's background shows through
+    everything else.
+    """
+    error = get("install-log--error")
+    return LineStyles(
+        base=base,
+        gutter_stdout=_foreground(get("install-log--gutter-stdout")),
+        gutter_stderr=_foreground(get("install-log--gutter-stderr")),
+        stderr=_foreground(get("install-log--stderr")),
+        error=error,
+        error_on_cursor=_foreground(error),
+        warning=_foreground(get("install-log--warning")),
+        timestamp=_foreground(get("install-log--timestamp")),
+        match=get("install-log--match"),
+        match_current=get("install-log--match-current"),
+        cursor=Style(bgcolor=get("install-log--cursor").bgcolor),
+        gap=_foreground(get("install-log--gap")),
+    )
+
+
+def line_rows(
+    console: Console,
+    line: LineLike,
+    styles: LineStyles,
+    *,
+    timestamps: bool,
+    query: SearchQuery | None,
+    current_match: int | None,
+    cursor: bool,
+    wrap_width: int | None,
+) -> list[Strip]:
+    """A line as strips: one full-length strip, or one per ``wrap_width`` cells of text.
+
+    Continuation rows repeat the gutter mark (so stderr stays visible) and indent under the text.
+    """
+    body = Strip(line_body(line, styles, query, current_match, cursor=cursor).render(console))
+    prefix = Strip(line_prefix(line, styles, timestamps).render(console))
+    if wrap_width is None or body.cell_length <= wrap_width:
+        rows = [Strip.join([prefix, body])]
+    else:
+        more = Strip(line_prefix(line, styles, timestamps, first=False).render(console))
+        pieces = body.divide([*range(wrap_width, body.cell_length, wrap_width), body.cell_length])
+        rows = [Strip.join([prefix if n == 0 else more, piece]) for n, piece in enumerate(pieces)]
+    base = styles.base + styles.cursor if cursor else styles.base
+    return [row.apply_style(base) for row in rows]
+
+
+def walk_lines(items: Sequence[int], position: int, delta: int) -> int | None:
+    """The line index ``delta`` lines away from ``items[position]``, skipping gap items.
+
+    Stops at either end; lands on the nearest line when ``position`` is a gap.
+    """
+    step = -1 if delta < 0 else 1
+    remaining = abs(delta)
+    while remaining and 0 <= position + step < len(items):
+        position += step
+        if not items[position] & 1:
+            remaining -= 1
+    for direction in (step, -step):
+        probe = position
+        while 0 <= probe < len(items):
+            if not items[probe] & 1:
+                return items[probe] >> 1
+            probe += direction
+    return None

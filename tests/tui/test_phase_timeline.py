@@ -1,0 +1,139 @@
+"""Tests of the phase timeline and the status glyphs."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+
+from deploytui.client.view import Phase
+from deploytui.protocol.deployment import ONE_SHOT_PHASES, TWO_PHASE_PHASES, Status
+from deploytui.tui.widgets.phase_timeline import (
+    PhaseTimeline,
+    bar_cells,
+    format_duration,
+)
+from deploytui.tui.widgets.status_glyphs import (
+    SPINNER,
+    glyph_for,
+    phase_glyph,
+    status_content,
+)
+
+T0 = 1_700_000_000_000
+
+
+class TimelineApp(App[None]):
+    def __init__(self, *, animate: bool = False) -> None:
+        super().__init__()
+        self.animate = animate
+
+    def compose(self) -> ComposeResult:
+        yield PhaseTimeline(animate=self.animate)
+
+
+def rows(timeline: PhaseTimeline) -> list[str]:
+    return ["".join(segment.text for segment in timeline.render_line(y)).rstrip() for y in range(timeline.size.height)]
+
+
+def one_shot_failed() -> list[Phase]:
+    return [
+        Phase("prepare", "done", T0, T0 + 12_400),
+        Phase("load", "done", T0 + 12_400, T0 + 13_000),
+        Phase("replicate", "failed", T0 + 13_000, T0 + 20_000),
+        Phase("restart", "skipped"),
+        Phase("success", "pending"),
+    ]
+
+
+async def test_one_row_per_phase_with_icons_and_durations() -> None:
+    app = TimelineApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        timeline = app.query_one(PhaseTimeline)
+        timeline.update_phases(one_shot_failed(), now_ms=T0 + 21_000)
+        await pilot.pause()
+        assert timeline.size.height == 5
+        text = rows(timeline)
+        assert text[0].startswith("✓ prepare") and "12.4s" in text[0] and "█" in text[0]
+        assert text[2].startswith("✗ replicate") and "7.0s" in text[2]
+        assert text[3].startswith("– restart")
+        assert text[4].startswith("○ success")
+        assert "█" not in text[3] + text[4]
+        # shared axis: replicate's bar starts where load's ends, and reaches the right edge
+        assert text[2].index("█") > text[0].rindex("█")
+        assert text[2].endswith("█")
+
+
+async def test_running_phase_ticks_and_timer_stops_when_done() -> None:
+    app = TimelineApp(animate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        timeline = app.query_one(PhaseTimeline)
+        phases = [Phase("stage", "done", T0, T0 + 5_000), Phase("load", "running", T0 + 5_000), Phase("staged")]
+        timeline.update_phases(phases, now_ms=T0 + 65_000)
+        await pilot.pause()
+        assert timeline._timer is not None
+        assert "1m00s" in rows(timeline)[1]
+        first = rows(timeline)[1][0]
+        assert first in SPINNER
+        await pilot.pause(0.35)
+        assert rows(timeline)[1][0] in SPINNER and timeline._frame > 0
+        phases[1] = Phase("load", "done", T0 + 5_000, T0 + 66_000)
+        timeline.update_phases(phases, now_ms=T0 + 66_000)
+        await pilot.pause()
+        assert timeline._timer is None
+
+
+async def test_no_animation_means_static_glyph_and_no_timer_when_time_is_frozen() -> None:
+    app = TimelineApp(animate=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        timeline = app.query_one(PhaseTimeline)
+        timeline.update_phases([Phase("prepare", "running", T0)], now_ms=T0 + 1_500)
+        await pilot.pause()
+        assert timeline._timer is None
+        assert rows(timeline)[0].startswith("● prepare") and "1.5s" in rows(timeline)[0]
+        timeline.update_phases([Phase("prepare", "running", T0)])  # wall clock: a slow timer ticks
+        assert timeline._timer is not None
+
+
+@pytest.mark.parametrize("names", [ONE_SHOT_PHASES, TWO_PHASE_PHASES])
+async def test_phase_name_sets(names: tuple[str, ...]) -> None:
+    app = TimelineApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        timeline = app.query_one(PhaseTimeline)
+        timeline.update_phases([Phase(n, "done", T0 + i * 1000, T0 + i * 1000 + 900) for i, n in enumerate(names)], now_ms=T0 + 10_000)
+        await pilot.pause()
+        text = rows(timeline)
+        assert [row.split()[1] for row in text] == list(names)
+        assert all(len(row) <= 80 for row in text)
+
+
+def test_format_duration() -> None:
+    assert format_duration(None) == ""
+    assert format_duration(400) == "0.4s"
+    assert format_duration(12_345) == "12.3s"
+    assert format_duration(65_000) == "1m05s"
+    assert format_duration(2 * 3_600_000 + 180_000) == "2h03m"
+
+
+def test_bar_cells() -> None:
+    assert bar_cells(0, 4, 8) == "████    "
+    assert bar_cells(2, 2, 8) == "  ▏     "  # a zero-length phase still shows
+    assert bar_cells(0, 2.5, 4) == "██▌ "
+    assert len(bar_cells(3.7, 100, 10)) == 10
+
+
+def test_glyph_for_every_status() -> None:
+    for status in Status:
+        glyph, colour = glyph_for(status)
+        ascii_glyph, _ = glyph_for(status, ascii=True)
+        assert len(glyph) == 1 and colour.startswith("$")
+        assert ascii_glyph.isascii()
+    assert glyph_for(Status.SUCCESS) == ("✓", "$success")
+    assert glyph_for(Status.FAILED) == ("✗", "$error")
+    assert glyph_for(Status.ROLLED_BACK)[0] == "↺"
+    assert glyph_for(Status.PENDING)[0] == "○"
+    assert glyph_for(Status.INSTALLING) == ("●", "$accent")
+    assert glyph_for(Status.INSTALLING, frame=3)[0] == SPINNER[3]
+    assert glyph_for("from-the-future")[0] == "?"
+    assert phase_glyph("failed") == ("✗", "$error")
+    assert phase_glyph("skipped")[0] == "–"
+    assert status_content(Status.ROLLED_BACK).plain == "↺ rolled back"
