@@ -102,6 +102,7 @@ class DeploytuiApp(App[int]):
         fast_poll_interval: float = 0.5,
         demos: Callable[[], list[Any]] | None = None,
         animate: bool = True,
+        deploy_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -115,6 +116,8 @@ class DeploytuiApp(App[int]):
         self.fast_poll_interval = fast_poll_interval
         self.demos = demos or bundled_demos
         self.animate = animate
+        self.deploy_dir = deploy_dir
+        """Where the deploy form starts (the working directory by default)."""
 
     # ------------------------------------------------------------------ connection
 
@@ -194,7 +197,7 @@ class DeploytuiApp(App[int]):
                 row = {"project": request.project, "status": "pending", "user": getattr(self.settings, "user", None)}
                 self.open_deployment(None, row, opener=stream_opener(self.api, request))
 
-        self.push_screen(DeployFormScreen(), submitted)
+        self.push_screen(DeployFormScreen(start=self.deploy_dir), submitted)
 
     def action_open_by_id(self) -> None:
         """Ask for a deployment id (or its first characters) and open it."""

@@ -99,18 +99,16 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     DEFAULT_CSS = """
     DeployFormScreen { align: center middle; }
     DeployFormScreen > Vertical {
-        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        width: 80; max-width: 100%; height: auto; max-height: 100%;
         border: thick $accent; background: $surface; padding: 0 1;
     }
-    DeployFormScreen .form--title { text-style: bold; color: $accent; height: 1; }
-    DeployFormScreen Label { margin-top: 1; height: 1; color: $foreground-muted; }
-    DeployFormScreen Input { height: 3; }
-    DeployFormScreen Select { height: 3; }
-    DeployFormScreen .form--row { height: 3; margin-top: 1; }
-    DeployFormScreen .form--row Label { margin-top: 1; width: auto; padding-right: 1; }
-    DeployFormScreen .form--row Static { width: 1fr; }
+    DeployFormScreen .form--title { text-style: bold; color: $accent; height: 1; margin-bottom: 1; }
+    DeployFormScreen .form--row { height: auto; margin-bottom: 1; }
+    DeployFormScreen .form--row > Label { width: 12; height: 1; color: $foreground-muted; }
+    DeployFormScreen .form--row > Input, DeployFormScreen .form--row > Select { width: 1fr; }
+    DeployFormScreen .form--hint { height: 1; color: $foreground-muted; margin-bottom: 1; padding-left: 12; }
     DeployFormScreen #form-error { color: $error; height: auto; }
-    DeployFormScreen #form-buttons { height: 3; align-horizontal: right; }
+    DeployFormScreen #form-buttons { height: auto; align-horizontal: right; }
     DeployFormScreen #form-buttons Button { margin-left: 2; }
     """
     BINDINGS = [
@@ -130,22 +128,26 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         options = [("A directory on this machine", DIRECTORY)] + [(f"Demo: {d.name} — {d.description}", d.name) for d in demos]
         with Vertical():
             yield Static(Text("Deploy a component"), classes="form--title")
-            yield Label("What")
-            yield Select(options, value=DIRECTORY, allow_blank=False, id="source")
-            yield Label("Directory (→ accepts the completion)")
-            yield Input(self._start_value(), id="path", suggester=PathSuggester())
-            yield Label("Project")
-            yield Input(Path(self.start).name, id="project", placeholder="project name")
-            yield Label("Install command (empty: npm install when there is a package.json)")
-            yield Input("", id="install", placeholder="e.g. npm ci --omit=dev")
             with Horizontal(classes="form--row"):
-                yield Label("Restart after deploy")
+                yield Label("What")
+                yield Select(options, value=DIRECTORY, allow_blank=False, id="source", compact=True)
+            with Horizontal(classes="form--row"):
+                yield Label("Directory")
+                yield Input(self._start_value(), id="path", suggester=PathSuggester(), compact=True)
+            yield Static("→ accepts the completion; .git and node_modules are left out", classes="form--hint")
+            with Horizontal(classes="form--row"):
+                yield Label("Project")
+                yield Input(Path(self.start).name, id="project", placeholder="project name", compact=True)
+            with Horizontal(classes="form--row"):
+                yield Label("Install")
+                yield Input("", id="install", placeholder="empty: npm install when there is a package.json", compact=True)
+            with Horizontal(classes="form--row"):
+                yield Label("Restart")
                 yield Switch(False, id="restart")
-                yield Static("")
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
-                yield Button("Cancel (esc)", id="cancel")
-                yield Button("Deploy (ctrl+d)", id="deploy", variant="primary")
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+                yield Button("Deploy (ctrl+d)", id="deploy", variant="primary", compact=True)
 
     def _start_value(self) -> str:
         home = str(Path.home())
