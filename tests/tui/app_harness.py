@@ -150,3 +150,35 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 20
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+# ---------------------------------------------------------------- real-server helpers
+
+HOSTILE = "[bold red]x[/]\x1b]0;pwned\x07\x1b[2J"
+"""Markup, an OSC window title and a clear-screen: all must show as inert text."""
+
+
+def deploy_sync(server: Any, project: str, directory: Path | str, install_command: str | None = None) -> dict[str, Any]:
+    """A blocking JSON ``deploy_component`` of a ``file:`` package (returns the answer's JSON)."""
+    import httpx
+
+    body = {"operation": "deploy_component", "project": project, "package": f"file:{Path(directory).resolve()}", "restart": False}
+    if install_command:
+        body["install_command"] = install_command
+    return httpx.post(server.url + "/", json=body, auth=(server.user, server.password), timeout=120).json()
+
+
+def demo_dir(name: str) -> Path:
+    from deploytui.server.demos import demo_spec
+
+    return demo_spec(name).path
+
+
+async def deploy(server: Any, project: str, directory: Path | str | None = None, install_command: str | None = "python3 install.py") -> dict[str, Any]:
+    """Deploy in a thread (the app keeps running meanwhile); ``directory`` defaults to the demo ``project``."""
+    return await asyncio.to_thread(deploy_sync, server, project, directory or demo_dir(project), install_command)
+
+
+def screen_text(app: Any) -> str:
+    """Everything on screen as plain text (what a person would read)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
