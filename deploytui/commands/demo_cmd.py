@@ -21,6 +21,7 @@ from deploytui.client.api import OperationsClient
 from deploytui.client.pack import scan_directory
 from deploytui.commands.common import EXIT_OK, CommandError, StatusLine, fail, outcome, run_client_command
 from deploytui.commands.deploy_cmd import open_deploy
+from deploytui.commands.fmt import now_ms
 from deploytui.protocol.events import DoneEvent, ErrorEvent
 
 __all__ = ["run"]
@@ -72,14 +73,12 @@ async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width:
                     break
             print(f"{label}  {deployment_id or '(id not reported)'}", flush=True)
             return EXIT_OK
-        if deployment_id is None:
-            from deploytui.commands.deploy_cmd import _newest_deployment
-
-            deployment_id = await _newest_deployment(client, spec.name)
-        print(f"{label}  {deployment_id}", flush=True)
+        if deployment_id is not None:
+            print(f"{label}  {deployment_id}", flush=True)
         error: ErrorEvent | None = None
         saw_done = False
-        attachment = attach(client, deployment_id, initial_stream=stream)
+        attachment = attach(client, deployment_id, initial_stream=stream, project=spec.name,
+                            started_after_ms=now_ms() - 5_000)
         try:
             async for event in attachment:
                 if isinstance(event, ErrorEvent) and error is None:
@@ -88,6 +87,7 @@ async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width:
         finally:
             await attachment.aclose()
     code = outcome(attachment.final_row, saw_error=error is not None, saw_done=saw_done)
+    deployment_id = attachment.deployment_id or deployment_id or "(id not reported)"
     print(f"{label}  {deployment_id}  {_result_text(attachment.final_row, error, code)}", flush=True)
     return code
 

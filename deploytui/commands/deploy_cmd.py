@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from deploytui.client.api import OperationsClient
-from deploytui.client.errors import ProtocolError
 from deploytui.client.pack import PackPlan, pack_directory, scan_directory
 from deploytui.client.sse import EventStream
 from deploytui.commands.common import StatusLine, run_client_command
-from deploytui.commands.fmt import human_bytes
+from deploytui.commands.fmt import human_bytes, now_ms
 from deploytui.commands.follow import follow_deployment
 
 __all__ = ["run", "UploadProgress", "open_deploy"]
@@ -85,19 +84,13 @@ def run(args: argparse.Namespace) -> int:
             "restart": True if args.restart else None,
         }
         status.note(f"packed {plan.file_count} files ({human_bytes(plan.total_bytes)}) from {path}")
+        started = now_ms() - 5_000  # some slack for clock skew between here and the server
         async with open_deploy(client, plan, fields, status=status) as (stream, deployment_id):
-            if deployment_id is None:
-                deployment_id = await _newest_deployment(client, fields["project"])
-            status.note(f"deployment {deployment_id}")
-            return await follow_deployment(client, deployment_id, as_json=args.json, initial_stream=stream)
+            if deployment_id is not None:
+                status.note(f"deployment {deployment_id}")
+            return await follow_deployment(
+                client, deployment_id, as_json=args.json, initial_stream=stream,
+                project=fields["project"], started_after_ms=started,
+            )
 
     return run_client_command(args, main, prepare=prepare)
-
-
-async def _newest_deployment(client: OperationsClient, project: str) -> str:
-    """Harper names no deployment on the stream: the newest row of the project is ours (§2.2)."""
-    listing = await client.list_deployments(project=project, limit=1)
-    rows = listing.get("deployments") if isinstance(listing, dict) else None
-    if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("deployment_id"), str):
-        raise ProtocolError(f"the server started a deploy of {project} but lists no deployment for it")
-    return rows[0]["deployment_id"]

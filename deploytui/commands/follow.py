@@ -45,15 +45,22 @@ def describe_state(state: Any) -> tuple[str, bool] | None:
 
 async def follow_deployment(
     client: OperationsClient,
-    deployment_id: str,
+    deployment_id: str | None,
     *,
     as_json: bool,
     out: IO[str] | None = None,
     initial_stream: EventStream | None = None,
+    project: str | None = None,
+    started_after_ms: int | None = None,
 ) -> int:
-    """Stream ``deployment_id`` to ``out`` until it ends; the exit code (0 success, 1 failed, 2 lost)."""
+    """Stream ``deployment_id`` to ``out`` until it ends; the exit code (0 success, 1 failed, 2 lost).
+
+    With a deploy's ``initial_stream`` the id may be None (Harper names none): ``attach()`` finds it
+    from ``project`` and ``started_after_ms`` if the stream drops.
+    """
     from deploytui.client.attach import attach
     from deploytui.client.render import LineRenderer, json_line
+    from deploytui.client.view import DeploymentView
 
     out = sys.stdout if out is None else out
     status = StatusLine()
@@ -67,9 +74,14 @@ async def follow_deployment(
         else:
             status.update(said[0])
 
-    renderer = None if as_json else LineRenderer(out, color=use_color(out), show_time=False)
+    renderer = None
+    if not as_json:
+        view = DeploymentView(deployment_id)
+        view.project = project  # a deploy's stream never names its project; the summary should
+        renderer = LineRenderer(out, color=use_color(out), show_time=False, view=view)
     saw_error = saw_done = False
-    attachment = attach(client, deployment_id, on_state=on_state, initial_stream=initial_stream)
+    attachment = attach(client, deployment_id, on_state=on_state, initial_stream=initial_stream,
+                        project=project, started_after_ms=started_after_ms)
     try:
         async for event in attachment:
             status.clear()
@@ -86,7 +98,7 @@ async def follow_deployment(
         return code
     state = attachment.state
     reason = state.message if state.kind == "failed" and state.message else "the stream ended before the deployment finished"
-    fail(f"lost deployment {deployment_id}: {reason}")
+    fail(f"lost deployment {attachment.deployment_id or deployment_id or '(unknown id)'}: {reason}")
     return EXIT_USAGE
 
 

@@ -101,7 +101,7 @@ def render_table(rows: list[dict[str, Any]], *, width: int, color: bool, unicode
     columns = [
         Column("", [" " for _ in rows], min_width=1),
         Column("ID", [_text(r.get("deployment_id")) for r in rows]),
-        Column("PROJECT", [_text(r.get("project")) for r in rows], shrinkable=True, min_width=10),
+        Column("PROJECT", [_text(r.get("project")) for r in rows], shrinkable=True),
         Column("STATUS", statuses, drop_priority=1),
         Column("PHASE", [_text(r.get("phase")) for r in rows], shrinkable=True, drop_priority=3),
         Column("STARTED", [relative_time(r.get("started_at"), now) for r in rows], drop_priority=2),

@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     async def main(client: OperationsClient) -> int:
         if args.raw:
             return await watch_raw(client, args.deployment_id)
+        # One plain request first: an unreachable server, refused credentials or an unknown id
+        # are reported at once instead of being retried by attach() as if the stream had dropped.
+        await client.get_deployment(args.deployment_id)
         return await follow_deployment(client, args.deployment_id, as_json=args.json)
 
     return run_client_command(args, main)
