@@ -113,7 +113,7 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="deploy_form.cancel"),
-        Binding("ctrl+d", "submit", "Deploy", id="deploy_form.submit"),
+        Binding("ctrl+d", "submit", "Deploy", priority=True, id="deploy_form.submit"),
     ]
 
     def __init__(self, demos: list[Any] | None = None, *, start: str | None = None) -> None:

@@ -256,9 +256,7 @@ class DeploymentScreen(Screen):
     # ------------------------------------------------------------------ drawing
 
     def _redraw_header(self) -> None:
-        row = dict(self.row)
-        if self.view.row:
-            row.update(self.view.row)
+        row = {**(self.view.row or {}), **self.row}
         row.setdefault("deployment_id", self.deployment_id)
         self.query_one(DeploymentHeader).show(row, status=self.view.status if self.view.events else row.get("status"))
 
@@ -355,7 +353,7 @@ class DeploymentScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.view.status if self.view.events else self.row.get("status")
-        row = {**self.row, **(self.view.row or {})}
+        row = {**(self.view.row or {}), **self.row}
         if action == "revert":
             return status == "success" and self.can_revert
         if action == "delete_payload":

@@ -1,0 +1,192 @@
+"""Pilot tests of the deployment screen and the deploy form against a real embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from deploytui.tui.screens.confirm import ConfirmScreen, PromptScreen
+from deploytui.tui.screens.deploy_form import DeployFormScreen
+from deploytui.tui.screens.deployment import DeploymentScreen
+from deploytui.tui.screens.help import HelpScreen
+from deploytui.tui.widgets.deployments_table import DeploymentsTable
+from deploytui.tui.widgets.error_panel import ErrorPanel
+from deploytui.tui.widgets.install_log import InstallLog
+from deploytui.tui.widgets.stream_status import StreamStatus
+from tests.tui.app_harness import HOSTILE, deploy, live_app, screen_text, wait_for
+
+
+async def open_first(pilot, app, count: int = 1) -> DeploymentScreen:
+    await wait_for(pilot, lambda: app.screen.query_one(DeploymentsTable).row_count >= count, what="rows")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="detail")
+    return app.screen
+
+
+def log_of(screen) -> InstallLog:
+    return screen.query_one(InstallLog)
+
+
+def done(screen) -> bool:
+    return screen.stream_state is not None and screen.stream_state.kind == "done"
+
+
+async def test_running_deploy_shows_phases_and_output_arriving_in_batches(server):
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        running = asyncio.ensure_future(deploy(server, "slow"))
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: screen.view.phase("prepare").state == "running", what="prepare running")
+        await wait_for(pilot, lambda: len(log_of(screen).lines) >= 5, what="first lines")
+        seen = len(log_of(screen).lines)
+        await wait_for(pilot, lambda: len(log_of(screen).lines) > seen + 5, what="more lines")
+        assert screen.stream_state.kind == "live"
+        await running
+        await wait_for(pilot, lambda: done(screen), what="done")
+        assert screen.view.status == "success"
+        assert [p.state for p in screen.view.phases if p.name in ("prepare", "success")] == ["done", "done"]
+        assert len(log_of(screen).lines) == screen.view.total_lines
+        assert screen.batches < screen.view.total_lines  # lines reach the widget in batches
+        assert "done" in screen_text(app)
+
+
+async def test_failed_deploy_leads_with_error_and_e_jumps(server):
+    await deploy(server, "broken-install")
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: done(screen), what="done")
+        panel = screen.query_one(ErrorPanel)
+        await wait_for(pilot, lambda: panel.has_class("-visible"), what="error panel")
+        assert "failed in prepare" in screen_text(app)
+        assert "Install command failed" in screen_text(app)
+        log = log_of(screen)
+        first_error = next(i for i, line in enumerate(log.lines) if line.is_error)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: log.view.cursor_line == first_error, what="cursor on the first error")
+        assert not log.follow
+
+
+async def test_follow_pause_badge_search_copy_and_save(server, tmp_path, monkeypatch):
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        running = asyncio.ensure_future(deploy(server, "slow"))
+        screen = await open_first(pilot, app)
+        log = log_of(screen)
+        await wait_for(pilot, lambda: len(log.lines) >= 12, what="lines")
+        await pilot.press("g")  # top: follow pauses
+        status = screen.query_one(StreamStatus)
+        await wait_for(pilot, lambda: not log.follow and status.follow is False, what="paused")
+        await wait_for(pilot, lambda: log.badge.has_class("-visible"), what="+N badge")
+        assert "paused" in screen_text(app)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: log.follow and not log.badge.has_class("-visible"), what="following again")
+        await running
+        await wait_for(pilot, lambda: done(screen), what="done")
+        # search
+        await pilot.press("slash", *"reify:sharp", "enter")
+        await wait_for(pilot, lambda: log.view.search.total > 0, what="matches")
+        assert "/reify:sharp" in screen_text(app)
+        await pilot.press("escape")
+        # copy: one line, then the whole log (OSC 52 through App.copy_to_clipboard)
+        await pilot.press("y")
+        assert app.clipboard == log.current_line_text() and app.clipboard
+        await pilot.press("Y")
+        assert app.clipboard == log.all_text() and app.clipboard.count("\n") == len(log.lines) - 1
+        # save to a file
+        monkeypatch.chdir(tmp_path)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="prompt")
+        default = app.screen.query_one("#prompt-input").value
+        assert default == f"./deploytui-slow-{screen.deployment_id[:8]}.log"
+        await pilot.press("enter")
+        saved = tmp_path / default[2:]
+        await wait_for(pilot, lambda: saved.exists() and saved.read_text().count("\n") == len(log.lines), what="file")
+
+
+async def test_revert_and_delete_payload_with_confirmation(server):
+    await deploy(server, "hello")
+    second = await deploy(server, "hello")
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_first(pilot, app, count=2)
+        assert screen.deployment_id == second["deployment_id"]
+        await wait_for(pilot, lambda: done(screen) and screen.can_revert, what="revertable")
+        # Delete payload: cancel first, then confirm.
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="cancelled")
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.row.get("payload_blob_present") is False, what="payload deleted")
+        assert screen.check_action("delete_payload", ()) is False
+        # Revert.
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm revert")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen is not screen, what="revert screen")
+        revert = app.screen
+        await wait_for(pilot, lambda: done(revert), what="revert done")
+        assert revert.view.status == "rolled_back"
+
+
+async def test_deploy_form_submits_a_directory_and_lands_on_its_live_screen(server, tmp_path):
+    component = tmp_path / "my-component"
+    component.mkdir()
+    (component / "package.json").write_text('{"name": "my-component", "version": "1.0.0"}')
+    (component / "config.yaml").write_text("rest: true\n")
+    (component / ".git").mkdir()
+    (component / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    app = live_app(server, deploy_dir=str(component))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployFormScreen), what="form")
+        form = app.screen
+        assert form.query_one("#project").value == "my-component"
+        form.query_one("#install").value = "python3 -c \"print('installed from the form')\""
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="deployment screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: done(screen), what="done")
+        assert screen.deployment_id and len(screen.deployment_id) == 36
+        assert screen.view.status == "success"
+        assert any("installed from the form" in line.text.text for line in log_of(screen).lines)
+        assert screen.view.events[0].name == "phase"  # attached from the first event
+
+
+async def test_hostile_server_text_is_shown_literally(server):
+    command = "python3 -c \"import sys; print(sys.argv[1]); sys.exit(3)\" '" + HOSTILE.replace("'", "") + "'"
+    await deploy(server, "hello", install_command=command)
+    app = live_app(server)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: screen.query_one(ErrorPanel).has_class("-visible"), what="error")
+        text = screen_text(app)
+        assert "[bold red]x[/]" in text  # markup shown, not applied
+        assert "\x1b" not in text and "\x07" not in text
+        assert "pwned" not in text  # the OSC title sequence is dropped whole
+        svg = app.export_screenshot()
+        assert "\x1b" not in svg
+
+
+async def test_help_lists_every_binding_with_ids(server):
+    await deploy(server, "hello")
+    app = live_app(server)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_first(pilot, app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        text = screen_text(app)
+        for ident in ("deployment.copy_line", "deployment.save", "log.follow", "log.search", "app.help"):
+            assert ident in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="closed")
+
+
+async def test_no_color_is_honoured(server, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)):
+        assert app.no_color
