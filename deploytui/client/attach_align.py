@@ -1,0 +1,343 @@
+"""Exactly-once stitching without event ids: aligning a Harper replay with what was delivered.
+
+Pure: no I/O. :mod:`deploytui.client.attach` feeds every event of a connection that carries no
+``id:`` (Harper, or our server's ``--wire harper``) through a :class:`ReplayAligner`, which says
+which events are new. The final row's ``event_log`` is compared with the delivered history by
+:func:`missing_from_log` to backfill what a stream missed (contract §6.2).
+
+The model
+---------
+A deployment's history is a sequence ``E[0], E[1], …`` of ``(event, data)`` pairs. We have
+delivered a prefix of it, ``D = E[0..n)`` (kept by :class:`DeliveredLog`: its first 20 entries
+and the last :data:`WINDOW`, plus the count ``n``). Every Harper reconnect sends the row's bounded
+``event_log`` and then live events, so the new connection's stream is one of:
+
+* untruncated: ``E[0..m)`` then ``E[m..]`` live — one contiguous run from position 0;
+* truncated: ``E[0..20)``, a ``truncated`` marker, ``E[s..s+179)`` (``s = m - 179``), then live.
+
+Our own server in ``--wire harper`` replays its full events table, which is the first shape.
+
+The algorithm
+-------------
+1. **Positions first.** Events are numbered by stream position from 0. While ``pos < n`` the event
+   must equal ``D[pos]`` and is skipped; from ``pos >= n`` on everything is new and delivered.
+   Identical lines are no problem here: a repeated line is skipped or delivered by its *position*,
+   never by its content (the comparison with ``D[pos]`` only checks that we are still in step).
+2. **The marker** at stream position 20 is a known discontinuity: the tail starts at an unknown
+   history position ``s``.
+
+   * When the marker's count is cumulative (our server: ``dropped_events = s - 20``) and so is
+     *trusted*, ``s`` is exact: continue positionally from ``pos = s``. If ``s > n`` the events
+     ``E[n..s)`` are not in this replay: a :class:`Gap` asks the caller to fetch them (our server's
+     ``get_deployment_events``), or to report them as missing.
+   * Harper's count is useless (it always reads 2), so ``s`` is found by content: buffer the tail
+     and find the **longest overlap** ``o`` such that the tail's first ``o`` events equal the last
+     ``o`` delivered ones (``o <= 179`` and ``o <= n - 20``); then ``s = n - o`` and step 1 goes on.
+     Candidates are filtered as tail events arrive, and a decision is taken as soon as the longest
+     surviving candidate is fully checked, so at most 179 events wait.
+3. **Losing step.** If an event at ``pos < n`` differs from ``D[pos]`` (a Harper ``event_log``
+   lagging behind what it streamed, or a read-before-subscribe hole), the same longest-overlap
+   search runs against the last :data:`WINDOW` delivered events, starting with that event.
+4. **After the end**, :func:`missing_from_log` diffs the final ``event_log`` (head and tail apart)
+   against the delivered head and tail window with :class:`difflib.SequenceMatcher` (no
+   auto-junk, so repeated lines count; the tail is matched from the end backwards, since both end
+   at the last persisted event). What the log has and we lack is backfilled.
+
+Limits
+------
+* Content alignment (Harper's marker, step 2; and step 3) cannot tell identical events apart. With a
+  run of identical lines straddling the reconnect, the longest overlap assumes as many of them were
+  already delivered as possible: never a duplicate, but lines of such a run may be dropped. A
+  ``truncated`` marker is then delivered when no overlap was found, to say that events may be
+  missing where the log was cut. Our server avoids both with its cumulative count and
+  ``get_deployment_events``.
+* Events evicted from a truncated ``event_log`` while we were disconnected cannot be recovered
+  from Harper at all (only our server keeps them); they are reported by the marker.
+* Backfilled events are delivered at the end, not in their original place; the caller sees them
+  marked ``backfilled=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
+
+from deploytui.protocol.event_log import EVENT_LOG_HEAD_KEEP, EVENT_LOG_TAIL_KEEP
+from deploytui.protocol.events import Event, TruncatedEvent, event_name, parse_event
+
+__all__ = [
+    "WINDOW",
+    "EventKey",
+    "event_key",
+    "DeliveredLog",
+    "Deliver",
+    "Gap",
+    "ReplayAligner",
+    "history_count",
+    "missing_from_log",
+]
+
+# How many of the latest delivered events are kept for alignment (> 179, Harper's tail).
+WINDOW = 512
+
+EventKey = tuple[str, str]
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr).encode
+
+
+def event_key(event: Event) -> EventKey:
+    """What identifies an event on the wire: its name and its payload (without our ``t``)."""
+    raw = event.raw
+    return event_name(event), raw if isinstance(raw, str) else _encode(raw)
+
+
+class DeliveredLog:
+    """The history delivered so far, by position: its count, first 20 and last :data:`WINDOW`.
+
+    A ``None`` entry is a placeholder for an event known to exist but never seen (a gap that could
+    not be filled); it matches nothing.
+    """
+
+    def __init__(self, head_keep: int = EVENT_LOG_HEAD_KEEP, window: int = WINDOW) -> None:
+        self.count = 0
+        self._head_keep = head_keep
+        self._head: list[Event | None] = []
+        self._tail: deque[Event | None] = deque(maxlen=window)
+
+    def append(self, event: Event | None) -> None:
+        """Record the event at position :attr:`count`."""
+        if len(self._head) < self._head_keep:
+            self._head.append(event)
+        self._tail.append(event)
+        self.count += 1
+
+    def extend(self, events: Iterable[Event | None]) -> None:
+        for event in events:
+            self.append(event)
+
+    def kept(self, index: int) -> bool:
+        """True when position ``index`` is still held (so it can be compared)."""
+        return 0 <= index < len(self._head) or self.count - len(self._tail) <= index < self.count
+
+    def get(self, index: int) -> Event | None:
+        """The event at a kept position (``None`` for a placeholder). IndexError if not kept."""
+        if 0 <= index < len(self._head):
+            return self._head[index]
+        offset = index - (self.count - len(self._tail))
+        if 0 <= offset < len(self._tail) and index < self.count:
+            return self._tail[offset]
+        raise IndexError(index)
+
+    def key(self, index: int) -> EventKey | None:
+        """The key at a kept position; ``None`` for a placeholder."""
+        event = self.get(index)
+        return None if event is None else event_key(event)
+
+    def keys(self, start: int, stop: int) -> list[EventKey | None]:
+        """Keys of the kept positions in ``[start, stop)``."""
+        return [self.key(i) for i in range(start, stop) if self.kept(i)]
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Deliver this event: it is new (its position is the log's current count)."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """History positions ``[start, stop)`` are not in this replay (evicted from the bounded log).
+
+    The caller fills them (appending ``stop - start`` entries to the log, events or placeholders)
+    before handling the next decision. ``marker`` is the replay's ``truncated`` event.
+    """
+
+    start: int
+    stop: int
+    marker: TruncatedEvent
+
+
+Decision = Deliver | Gap
+
+
+class _Overlap:
+    """Longest-overlap search: which prefix of the incoming events repeats the delivered suffix.
+
+    Candidate overlaps ``o`` (``lo <= o <= hi``) survive while the incoming events seen so far
+    match ``D[n - o ..]``. Decided once the longest survivor is fully checked.
+    """
+
+    def __init__(self, log: DeliveredLog, hi: int, *, include_zero: bool = True) -> None:
+        self.n = log.count
+        hi = max(0, min(hi, self.n))
+        # Only overlaps whose delivered side is still kept can be checked.
+        while hi > 0 and not log.kept(self.n - hi):
+            hi -= 1
+        self._log = log
+        self.candidates = list(range(hi, -1 if include_zero else 0, -1))  # longest first
+        self.buffer: list[Event] = []
+
+    def feed(self, event: Event) -> int | None:
+        """Add the next incoming event; return the overlap once decided."""
+        j = len(self.buffer)
+        self.buffer.append(event)
+        key = event_key(event)
+        self.candidates = [o for o in self.candidates if o <= j or self._log.key(self.n - o + j) == key]
+        return self.decided()
+
+    def decided(self) -> int | None:
+        if not self.candidates:
+            return 0
+        best = self.candidates[0]
+        return best if best <= len(self.buffer) else None
+
+    def best_guess(self) -> int:
+        """The longest candidate still consistent with everything buffered (at a terminal event)."""
+        return self.candidates[0] if self.candidates else 0
+
+
+class ReplayAligner:
+    """Decides, event by event, what of one id-less connection is new (see the module docstring).
+
+    Create one per connection with the shared :class:`DeliveredLog`; :meth:`feed` every event
+    except ``done``; apply the returned decisions in order (append delivered events to the log).
+    ``pos`` is the history position of the next incoming event.
+    """
+
+    def __init__(self, log: DeliveredLog, *, trust_marker_count: bool,
+                 head_keep: int = EVENT_LOG_HEAD_KEEP, tail_keep: int = EVENT_LOG_TAIL_KEEP) -> None:
+        self.log = log
+        self.trust_marker_count = trust_marker_count
+        self.head_keep = head_keep
+        self.tail_keep = tail_keep
+        self.pos = 0
+        self.received = 0  # events fed on this connection
+        self.skipped = 0  # events recognised as already delivered
+        self._overlap: _Overlap | None = None
+        self._marker: TruncatedEvent | None = None  # an untrusted marker awaiting its tail's overlap
+
+    @property
+    def aligning(self) -> bool:
+        """True while events are buffered for a content alignment."""
+        return self._overlap is not None
+
+    def feed(self, event: Event) -> list[Decision]:
+        """The decisions for the next incoming event (possibly several, once a buffer resolves)."""
+        index = self.received
+        self.received += 1
+        if self._overlap is not None:
+            overlap = self._overlap.feed(event)
+            return [] if overlap is None else self._resolve(overlap)
+        if isinstance(event, TruncatedEvent) and index == self.head_keep and self.pos == self.head_keep:
+            return self._on_marker(event)
+        return self._positional(event)
+
+    def flush(self) -> list[Decision]:
+        """At a terminal event: settle a pending alignment with what was seen."""
+        if self._overlap is None:
+            return []
+        return self._resolve(self._overlap.best_guess())
+
+    def _positional(self, event: Event) -> list[Decision]:
+        pos = self.pos
+        if pos >= self.log.count:
+            self.pos += 1
+            return [Deliver(event)]
+        if not self.log.kept(pos) or self.log.key(pos) == event_key(event):
+            self.pos += 1  # already delivered (unverifiable when no longer kept: trust positions)
+            self.skipped += 1
+            return []
+        # Out of step: find where this event continues the delivered history.
+        self._overlap = _Overlap(self.log, WINDOW)
+        overlap = self._overlap.feed(event)
+        return [] if overlap is None else self._resolve(overlap)
+
+    def _on_marker(self, marker: TruncatedEvent) -> list[Decision]:
+        if self.trust_marker_count:
+            start = self.head_keep + marker.dropped_events
+            if start >= self.log.count - self.tail_keep:  # plausible: the tail reaches what we have
+                return self._jump(start, marker)
+        n = self.log.count
+        self._marker = marker
+        self._overlap = _Overlap(self.log, min(self.tail_keep, n - self.head_keep))
+        decided = self._overlap.decided()
+        return [] if decided is None else self._resolve(decided)
+
+    def _jump(self, start: int, marker: TruncatedEvent) -> list[Decision]:
+        n = self.log.count
+        self.pos = start
+        return [Gap(n, start, marker)] if start > n else []
+
+    def _resolve(self, overlap: int) -> list[Decision]:
+        assert self._overlap is not None
+        buffered, n = self._overlap.buffer, self._overlap.n
+        self._overlap = None
+        decisions: list[Decision] = []
+        if self._marker is not None:
+            if overlap == 0:  # nothing in common: events may be missing where the log was cut
+                decisions.append(Deliver(self._marker))
+            self._marker = None
+        self.pos = n - overlap
+        for event in buffered:
+            if self._overlap is not None:  # lost step again inside the buffer
+                more = self._overlap.feed(event)
+                if more is not None:
+                    decisions += self._resolve(more)
+                continue
+            decisions += self._positional(event)
+        return decisions
+
+
+def history_count(event_log: Sequence[dict[str, Any]], *, trust_marker_count: bool) -> int | None:
+    """How many events a row's history holds, from its ``event_log``; None when unknowable
+    (a truncated Harper log, whose marker count is not cumulative)."""
+    head = EVENT_LOG_HEAD_KEEP
+    if len(event_log) > head and event_log[head].get("event") == TruncatedEvent.name:
+        if not trust_marker_count:
+            return None
+        dropped = (event_log[head].get("data") or {}).get("dropped_events")
+        return len(event_log) - 1 + dropped if isinstance(dropped, int) else None
+    return len(event_log)
+
+
+def _parse_entries(entries: Iterable[dict[str, Any]]) -> list[Event]:
+    return [parse_event(str(e.get("event")), e.get("data"), t=e.get("t") if isinstance(e.get("t"), int) else None)
+            for e in entries if isinstance(e, dict)]
+
+
+def _inserted(delivered: list[Any], logged: list[EventKey]) -> list[int]:
+    """Indices of ``logged`` entries that ``delivered`` lacks (SequenceMatcher inserts/replaces)."""
+    matcher = SequenceMatcher(None, delivered, logged, autojunk=False)
+    return [j for tag, _, _, j1, j2 in matcher.get_opcodes() if tag in ("insert", "replace") for j in range(j1, j2)]
+
+
+def missing_from_log(log: DeliveredLog, event_log: Sequence[dict[str, Any]], *,
+                     slack: int = 64) -> list[Event]:
+    """Events of a final ``event_log`` that were never delivered, in log order, as typed events.
+
+    Placeholders in the delivered history never match, so a gap the log does cover is backfilled.
+    Truncated logs are handled head and tail apart; a delivered position no longer kept is skipped.
+    """
+    head_keep = EVENT_LOG_HEAD_KEEP
+    entries = _parse_entries(event_log)
+    truncated = len(entries) > head_keep and isinstance(entries[head_keep], TruncatedEvent)
+    head = entries[:head_keep] if truncated else entries
+    tail = entries[head_keep + 1:] if truncated else []
+    missing: list[Event] = []
+
+    def sentinel_keys(keys: list[EventKey | None]) -> list[Any]:
+        return [k if k is not None else ("\0placeholder", str(i)) for i, k in enumerate(keys)]
+
+    head_span = min(log.count, len(head) + (slack if not truncated else 0))
+    d_head = sentinel_keys(log.keys(0, head_span))
+    missing += [head[j] for j in _inserted(d_head, [event_key(e) for e in head])]
+    if tail:
+        start = max(head_keep, log.count - len(tail) - slack)
+        d_tail = sentinel_keys(log.keys(start, log.count))[::-1]
+        tail_keys = [event_key(e) for e in tail][::-1]
+        missing += [tail[len(tail) - 1 - j] for j in sorted(_inserted(d_tail, tail_keys), reverse=True)]
+    return missing
