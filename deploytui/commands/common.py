@@ -17,7 +17,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from deploytui.client.api import ConnectionSettings, OperationsClient
 from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError, NotFoundError
@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "EXIT_BROKEN_PIPE",
     "CommandError",
     "fail",
     "describe_error",
@@ -40,9 +41,6 @@ __all__ = [
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader went away (e.g. `| head`)
-
-T = TypeVar("T")
-
 
 class CommandError(DeploytuiError):
     """A usage problem found by a command itself (a bad path, an unknown demo): exit 2."""

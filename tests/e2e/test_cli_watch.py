@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from deploytui.client.pack import pack_directory
 from deploytui.server.demos import demo_spec
 from tests.e2e.cli_support import (
     PY,
@@ -21,7 +23,7 @@ from tests.e2e.cli_support import (
     python_command,
     run_cli,
 )
-from tests.conftest import make_tarball, op
+from tests.conftest import op
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J[bold]x[/]"
 
@@ -66,9 +68,6 @@ def test_watch_hostile_install_output_cannot_reach_the_terminal(server) -> None:
 
 def test_watch_chatty_demo_with_colours_has_no_escapes_in_a_pipe(server) -> None:
     spec = demo_spec("chatty")
-    from deploytui.client.pack import pack_directory
-    import base64
-
     response = op(server, {"operation": "deploy_component", "project": "chatty", "install_command": spec.install_command,
                            "payload": base64.b64encode(pack_directory(spec.path)).decode()})
     assert response.status_code == 200, response.text
