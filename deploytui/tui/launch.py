@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,22 @@ def resolve_connection(args: argparse.Namespace) -> ConnectionSettings | None:
 
 class LaunchError(Exception):
     """The dashboard cannot start; the message says why, for stderr."""
+
+
+def _exit_on_signals() -> None:
+    """Turn SIGHUP/SIGTERM (a closed terminal, a tmux kill, ``kill``) into SystemExit, so the
+    ``finally`` that stops the embedded server runs (``atexit`` alone does not run on a signal death)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for name in ("SIGHUP", "SIGTERM"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, OSError):  # not the main thread
+                pass
 
 
 class ServerGuard:
@@ -129,6 +146,7 @@ def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None =
             print("deploytui: try `deploytui serve` to see its output, or connect elsewhere with --url", file=sys.stderr)
             return EXIT_FAILED
         guard = ServerGuard(server)
+        _exit_on_signals()
         from deploytui.client.api import ConnectionSettings
 
         settings = ConnectionSettings(url=server.url, user=server.user, password=server.password)

@@ -59,7 +59,7 @@ class EmptyState(Static):
     """What an empty server shows: how to get a first deployment (the demos: one key)."""
 
     DEFAULT_CSS = """
-    EmptyState { height: auto; margin: 1 2; padding: 1 2; border: round $accent; display: none; }
+    EmptyState { height: 1fr; margin: 1 2; padding: 1 2; border: round $accent; display: none; content-align: center middle; }
     EmptyState.-visible { display: block; }
     """
 
@@ -110,6 +110,11 @@ class DeploymentsScreen(Screen):
         self._update_status_line()
         self.set_interval(1.0, self._tick, name="deployments-tick")
         self.poll()
+
+    def on_screen_resume(self) -> None:
+        """Back from a deployment: the keys go to the table again (not to a closed filter)."""
+        if not self.query_one(FilterBar).has_class("-open"):
+            self.query_one(DeploymentsTable).focus()
 
     def on_resize(self, event: events.Resize) -> None:
         self.query_one(DeploymentsTable).set_wide(event.size.width >= WIDE_MIN_WIDTH)
@@ -187,7 +192,7 @@ class DeploymentsScreen(Screen):
             if self.dash.demos():
                 text.append("Press ", style="")
                 text.append(" D ", style="reverse bold")
-                text.append(" to deploy the bundled demo components (a quick success, a chatty install,\n"
+                text.append(" to deploy the bundled demo components (a quick success, a chatty install, "
                             "a failing install, a broken config, a slow one), or ")
             else:
                 text.append("Press ")

@@ -15,7 +15,7 @@ from deploytui.client.ansi import sanitize_lines
 from deploytui.tui.widgets.formatting import clean
 
 MAX_MESSAGE_LINES = 3
-MAX_TAIL_LINES = 3
+MAX_TAIL_LINES = 2
 
 
 class ErrorPanel(Static):
@@ -24,7 +24,7 @@ class ErrorPanel(Static):
     DEFAULT_CSS = """
     ErrorPanel {
         height: auto;
-        max-height: 9;
+        max-height: 7;
         padding: 0 1;
         border: round $error;
         border-title-color: $error;
@@ -49,7 +49,7 @@ class ErrorPanel(Static):
             text.append(line + "\n", style="bold")
         if len(lines) > MAX_MESSAGE_LINES:
             text.append(f"… {len(lines) - MAX_MESSAGE_LINES} more lines\n", style="dim")
-        for line in (tail or [])[-MAX_TAIL_LINES:]:
+        for line in [t for t in tail or [] if clean(t).strip()][-MAX_TAIL_LINES:]:
             text.append("│ ", style="dim")
             text.append(clean(line) + "\n", style="")
         text.rstrip()
