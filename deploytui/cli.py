@@ -100,7 +100,8 @@ def _is_loopback(host: str) -> bool:
 def run_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .server.config import MiB, ServerConfig, default_data_dir
+    from .protocol.local import default_data_dir
+    from .server.config import MiB, ServerConfig
     from .server.runner import run
 
     if not _is_loopback(args.host) and not args.allow_remote:

@@ -33,6 +33,7 @@ from typing import Any
 
 from deploytui.client.api import ConnectionSettings
 from deploytui.client.errors import DeploytuiError
+from deploytui.protocol.local import default_data_dir
 
 __all__ = [
     "ConfigError",
@@ -119,20 +120,6 @@ def config_path(environ: os._Environ[str] | dict[str, str] | None = None) -> Pat
     from platformdirs import user_config_path
 
     return user_config_path("deploytui", appauthor=False) / "contexts.toml"
-
-
-def default_data_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
-    """The embedded server's data dir: ``$DEPLOYTUI_DATA_DIR``, else the per-user data dir.
-
-    The same rule as ``deploytui.server.config.default_data_dir``, restated so that clients never
-    import the server package.
-    """
-    environ = os.environ if environ is None else environ
-    if environ.get("DEPLOYTUI_DATA_DIR"):
-        return Path(environ["DEPLOYTUI_DATA_DIR"]).expanduser()
-    from platformdirs import user_data_path
-
-    return user_data_path("deploytui", appauthor=False)
 
 
 # -- the file ------------------------------------------------------------------------------------
@@ -325,8 +312,9 @@ def _settings(levels: list[_Source], environ: os._Environ[str] | dict[str, str])
     )
 
 
-def local_connection(data_dir: Path) -> ConnectionSettings:
-    """The embedded server running on ``data_dir``, with the credentials it stored there.
+def local_connection(data_dir: Path, *, user: str | None = None, password: str | None = None) -> ConnectionSettings:
+    """The embedded server running on ``data_dir``, with the credentials it stored there (or the
+    given ones, for a server started with ``--user/--password``).
 
     Raises :class:`NoLocalServer` (one line, with what to do) when none is running.
     """
@@ -338,6 +326,13 @@ def local_connection(data_dir: Path) -> ConnectionSettings:
             f"no deploytui server is running on {data_dir}; start one with `deploytui serve` or open the "
             "dashboard (or point at a server with --url / --context)"
         )
+    if user and password:
+        return ConnectionSettings(url=server.url, user=user, password=password)
+    if not server.password:
+        raise NoLocalServer(
+            f"the deploytui server on {data_dir} was started with its own --user/--password; give the "
+            "same with --user/--password or DEPLOYTUI_USER/DEPLOYTUI_PASSWORD"
+        )
     return ConnectionSettings(url=server.url, user=server.user, password=server.password)
 
 
@@ -348,4 +343,8 @@ def connection_for(args: argparse.Namespace) -> ConnectionSettings:
     if settings is not None:
         return settings
     data_dir = getattr(args, "data_dir", None)
-    return local_connection(Path(data_dir).expanduser() if data_dir else default_data_dir())
+    return local_connection(
+        Path(data_dir).expanduser() if data_dir else default_data_dir(),
+        user=getattr(args, "user", None) or os.environ.get("DEPLOYTUI_USER"),
+        password=getattr(args, "password", None) or os.environ.get("DEPLOYTUI_PASSWORD"),
+    )

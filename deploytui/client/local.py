@@ -73,17 +73,17 @@ def _pid_alive(pid: int) -> bool:
 
 
 def find_running_server(data_dir: Path) -> LocalServer | None:
-    """The server running on ``data_dir`` (its server.json names a live pid), with stored credentials."""
+    """The server running on ``data_dir`` (its server.json names a live pid), with its stored
+    credentials (empty when it was started with explicit ones)."""
     try:
         info = json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(info, dict) or not _pid_alive(int(info.get("pid", 0))):
         return None
-    creds = read_credentials(data_dir)
-    if creds is None:
-        return None
-    return LocalServer(url=str(info["url"]), user=creds[0], password=creds[1], data_dir=data_dir)
+    # A server started with --user/--password stores no credentials: the caller must supply them.
+    user, password = read_credentials(data_dir) or ("", "")
+    return LocalServer(url=str(info["url"]), user=user, password=password, data_dir=data_dir)
 
 
 def _pump(stream, lines: queue.Queue[str | None], keep: list[str]) -> None:

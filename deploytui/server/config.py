@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -13,16 +12,6 @@ Wire = Literal["deploytui", "harper"]
 
 DEFAULT_PORT = 9925
 MiB = 1024 * 1024
-
-
-def default_data_dir() -> Path:
-    """The per-user data dir (platformdirs), overridable with ``DEPLOYTUI_DATA_DIR``."""
-    env = os.environ.get("DEPLOYTUI_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_path
-
-    return user_data_path("deploytui", appauthor=False)
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,9 @@ async def _spawn(
     loop = asyncio.get_running_loop()
     options = dict(
         cwd=os.fspath(cwd),
-        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        # DEPLOYTUI_PYTHON lets a component's install run Python without knowing where it lives
+        # (the bundled demos use it, so they work whichever client deploys them).
+        env={**os.environ, "DEPLOYTUI_PYTHON": sys.executable, **(env or {}), "PYTHONUNBUFFERED": "1"},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

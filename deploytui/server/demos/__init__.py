@@ -6,8 +6,6 @@ only the Python running the server: no network, no npm. Deploy one with its ``in
 
 from __future__ import annotations
 
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +32,9 @@ class DemoSpec:
 
 def demo_specs() -> list[DemoSpec]:
     """Every bundled demo, in a sensible order for a first look."""
-    python = shlex.quote(sys.executable)
+    # The server sets DEPLOYTUI_PYTHON for installs, so this works whoever sends the command.
     return [
-        DemoSpec(name, DEMOS_DIR / name, f"{python} install.py", description)
+        DemoSpec(name, DEMOS_DIR / name, '"${DEPLOYTUI_PYTHON:-python3}" install.py', description)
         for name, description in _DESCRIPTIONS.items()
     ]
 
