@@ -483,11 +483,12 @@ class Attachment:
         if seq <= self._last_seq:
             self.duplicates += 1
             return []
-        out: list[Event] = []
-        if seq > self._last_seq + 1:
-            out += await self._fetch_events(self._last_seq, seq - 1) or []
+        if seq == self._last_seq + 1:
+            self._last_seq = seq
+            return self._deliver([event])
+        filled = await self._fetch_events(self._last_seq, seq - 1) or []
         self._last_seq = seq
-        return self._deliver(out) + self._deliver([event])
+        return self._deliver([*filled, event])
 
     async def _apply(self, decisions: list[Deliver | Gap]) -> list[Event]:
         out: list[Event] = []

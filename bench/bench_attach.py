@@ -1,0 +1,111 @@
+"""Events per second through attach() (+ the DeploymentView reducer) vs bare httpx-sse iteration.
+
+Starts an embedded server on loopback, deploys the ``chatty`` demo (~5 000 events), waits for it to
+finish, then replays that deployment's ``get_deployment`` event stream several times each way:
+
+* ``httpx-sse``: ``httpx_sse.aconnect_sse`` over the same request, counting ``aiter_sse()`` events;
+* ``attach``: :func:`deploytui.client.attach.attach` (typed events, dedupe/alignment, reconcile);
+* ``attach+view``: the same folded into a :class:`~deploytui.client.view.DeploymentView`.
+
+Run: ``python bench/bench_attach.py [--runs 7] [--wire deploytui|harper|both]``. Prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import httpx_sse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deploytui.client.api import ConnectionSettings, OperationsClient  # noqa: E402
+from deploytui.client.attach import attach  # noqa: E402
+from deploytui.client.local import LocalServer, spawn_server  # noqa: E402
+from deploytui.client.view import DeploymentView  # noqa: E402
+from deploytui.server.demos import demo_spec  # noqa: E402
+from deploytui.server.tarball import pack_directory  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-password"
+
+
+async def deploy_chatty(api: OperationsClient) -> str:
+    spec = demo_spec("chatty")
+    fields = {"project": "chatty", "install_command": spec.install_command}
+    async with api.deploy_stream(fields, pack_directory(spec.path)) as stream:
+        deployment_id = stream.response.headers.get("x-deployment-id")
+        async for message in stream:
+            if message.event == "done":
+                deployment_id = deployment_id or message.json()["result"]["deployment_id"]  # type: ignore[index]
+    return deployment_id
+
+
+async def bare_httpx_sse(srv: LocalServer, deployment_id: str) -> int:
+    body = {"operation": "get_deployment", "deployment_id": deployment_id}
+    async with httpx.AsyncClient(auth=(srv.user, srv.password), timeout=None) as http:
+        async with httpx_sse.aconnect_sse(http, "POST", srv.url + "/", json=body) as source:
+            return sum([1 async for _ in source.aiter_sse()])
+
+
+async def through_attach(api: OperationsClient, deployment_id: str) -> int:
+    return sum([1 async for _ in attach(api, deployment_id)])
+
+
+async def through_attach_and_view(api: OperationsClient, deployment_id: str) -> int:
+    view = DeploymentView(deployment_id)
+    count = 0
+    async for event in attach(api, deployment_id):
+        view.apply(event)
+        count += 1
+    return count
+
+
+async def measure(runs: int, fn: Callable[[], Awaitable[int]]) -> tuple[float, int]:
+    """Median events/s over ``runs`` (after one warm-up), and the event count."""
+    count = await fn()
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        count = await fn()
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates), count
+
+
+async def bench(wire: str, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = spawn_server(Path(tmp) / "data", wire=wire, user=USER, password=PASSWORD)
+        try:
+            settings = ConnectionSettings(srv.url, user=srv.user, password=srv.password)
+            async with OperationsClient(settings) as api:
+                deployment_id = await deploy_chatty(api)
+                results = {
+                    "httpx-sse (bare)": await measure(runs, lambda: bare_httpx_sse(srv, deployment_id)),
+                    "attach": await measure(runs, lambda: through_attach(api, deployment_id)),
+                    "attach + DeploymentView": await measure(runs, lambda: through_attach_and_view(api, deployment_id)),
+                }
+        finally:
+            srv.stop()
+    base = results["httpx-sse (bare)"][0]
+    print(f"\nwire={wire}: replay of a finished chatty deployment, median of {runs} runs")
+    for name, (rate, count) in results.items():
+        print(f"  {name:<26} {count:>6} events  {rate:>10,.0f} events/s  {rate / base:5.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--wire", choices=["deploytui", "harper", "both"], default="both")
+    args = parser.parse_args()
+    for wire in ("deploytui", "harper") if args.wire == "both" else (args.wire,):
+        asyncio.run(bench(wire, args.runs))
+
+
+if __name__ == "__main__":
+    main()
