@@ -26,12 +26,12 @@ import httpx_sse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploytui.client.api import ConnectionSettings, OperationsClient  # noqa: E402
-from deploytui.client.attach import attach  # noqa: E402
-from deploytui.client.local import LocalServer, spawn_server  # noqa: E402
-from deploytui.client.view import DeploymentView  # noqa: E402
-from deploytui.server.demos import demo_spec  # noqa: E402
-from deploytui.server.tarball import pack_directory  # noqa: E402
+from deploytui.client.api import ConnectionSettings, OperationsClient
+from deploytui.client.attach import attach
+from deploytui.client.local import LocalServer, spawn_server
+from deploytui.client.view import DeploymentView
+from deploytui.server.demos import demo_spec
+from deploytui.server.tarball import pack_directory
 
 USER, PASSWORD = "bench", "bench-password"
 
@@ -49,9 +49,9 @@ async def deploy_chatty(api: OperationsClient) -> str:
 
 async def bare_httpx_sse(srv: LocalServer, deployment_id: str) -> int:
     body = {"operation": "get_deployment", "deployment_id": deployment_id}
-    async with httpx.AsyncClient(auth=(srv.user, srv.password), timeout=None) as http:
-        async with httpx_sse.aconnect_sse(http, "POST", srv.url + "/", json=body) as source:
-            return sum([1 async for _ in source.aiter_sse()])
+    async with httpx.AsyncClient(auth=(srv.user, srv.password), timeout=None) as http, \
+            httpx_sse.aconnect_sse(http, "POST", srv.url + "/", json=body) as source:
+        return sum([1 async for _ in source.aiter_sse()])
 
 
 async def through_attach(api: OperationsClient, deployment_id: str) -> int:

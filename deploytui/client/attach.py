@@ -37,17 +37,19 @@ No Textual here: this module is used by the dashboard and the headless commands 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import httpx
 
 from deploytui.client.api import OperationsClient
 from deploytui.client.attach_align import (
-    DeliveredLog,
     Deliver,
+    DeliveredLog,
     Gap,
     ReplayAligner,
     history_count,
@@ -57,12 +59,19 @@ from deploytui.client.errors import (
     ConnectionFailed,
     DeploytuiError,
     NotSupported,
+    ProtocolError,
     ServerError,
     StreamClosed,
 )
 from deploytui.client.sse import EventStream, backoff_delays, connection_failed
 from deploytui.protocol.deployment import is_terminal
-from deploytui.protocol.events import DoneEvent, ErrorEvent, Event, TruncatedEvent, parse_event
+from deploytui.protocol.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    TruncatedEvent,
+    parse_event,
+)
 from deploytui.protocol.sse import SSEMessage
 
 __all__ = ["AttachState", "Attachment", "RetryPolicy", "attach", "find_deployment_id"]
@@ -169,6 +178,8 @@ class _Connection:
         except (httpx.TransportError, httpx.StreamError) as exc:
             url = self.stream.response.url if self.stream else "the server"
             await self._queue.put(_Failure(connection_failed(exc, str(url), doing="keep reading from"), opened))
+        except Exception as exc:  # noqa: BLE001 - a bug must reach the reader, not die with the task
+            await self._queue.put(_Failure(ProtocolError(f"reading the event stream failed: {exc!r}"), opened))
 
     async def _read(self, stream: EventStream) -> None:
         response = stream.response
@@ -195,10 +206,8 @@ class _Connection:
 
     async def close(self) -> None:
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except (asyncio.CancelledError, Exception):
-            pass
         if not self._owned and self.stream is not None:
             await self.stream.aclose()
 
@@ -267,7 +276,7 @@ class Attachment:
             await self._conn.close()
             self._conn = None
 
-    async def __aenter__(self) -> Attachment:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -349,7 +358,7 @@ class Attachment:
                     return row
                 body = {"operation": "get_deployment", "deployment_id": deployment_id}
                 resume = str(self._last_seq) if self._last_seq else None
-                conn = _Connection(lambda: self.client.stream_events(body, last_event_id=resume))
+                conn = _Connection(functools.partial(self.client.stream_events, body, last_event_id=resume))
                 self._plan_replay(conn, row)
                 return conn
             except DeploytuiError as exc:

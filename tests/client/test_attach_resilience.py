@@ -11,6 +11,7 @@ import pytest
 from deploytui.client.attach import AttachState, RetryPolicy, attach
 from deploytui.client.local import LocalServer
 from deploytui.protocol.events import DoneEvent, ErrorEvent, Event, InstallEvent
+from tests.client import test_attach
 from tests.client.tcp_proxy import TcpProxy
 from tests.client.test_attach import (
     FAST,
@@ -23,11 +24,11 @@ from tests.client.test_attach import (
     start_demo,
     start_deploy,
     wait_terminal,
-    wired_server,  # noqa: F401  (fixture)
 )
 from tests.conftest import start_server
 
 pytestmark = pytest.mark.timeout(90)
+wired_server = test_attach.wired_server  # the shared fixture: a fresh server in each wire mode
 
 
 @pytest.mark.parametrize("wire,cut", [
@@ -81,7 +82,7 @@ async def test_server_killed_and_restarted_on_the_same_data_dir(tmp_path: Path) 
                 deployment_id = await start_deploy(through, "crashy", command)
                 states: list[AttachState] = []
 
-                async def crash(event: Event, count: int) -> None:
+                async def crash(event: Event, count: int, data: Path = data, wire: str = wire) -> None:
                     nonlocal srv
                     if isinstance(event, InstallEvent) and event.line == "before line 490":
                         srv.kill()
