@@ -25,6 +25,10 @@ from deploytui.protocol.events import PHASE
 
 from .store import Store
 
+# Internal row key: the seq of the newest event the row's event_log holds. The harper wire replays
+# the event_log (as Harper does) and continues live after exactly this seq.
+LOG_SEQ = "_log_seq"
+
 # Returned by Subscription.get() when nothing arrived within the timeout.
 TIMEOUT = object()
 
@@ -200,8 +204,9 @@ class Recorder:
         if event == PHASE:
             self._apply_phase(data)
         append_bounded(self.row["event_log"], {"t": t, "event": event, "data": data}, t)
+        self.row[LOG_SEQ] = self._seq
         self._store.enqueue_event(self.deployment_id, self._seq, t, event, data)
-        self._mark_dirty("event_log")
+        self._mark_dirty("event_log", LOG_SEQ)
         return self._seq
 
     def update(self, **fields: Any) -> None:
@@ -342,7 +347,7 @@ class EventHub:
             t = now_ms()
             event_log = list(row.get("event_log") or [])
             append_bounded(event_log, {"t": t, "event": event, "data": data}, t)
-            changes = {**(fields or {}), "event_log": event_log}
+            changes = {**(fields or {}), "event_log": event_log, LOG_SEQ: seq}
             self.store.enqueue_event(deployment_id, seq, t, event, data)
             await self.store.update_row(deployment_id, changes)
         row.update(changes)

@@ -8,7 +8,8 @@ meets live, and it sends ``done`` only after the terminal row is committed.
 In the ``deploytui`` wire every event carries ``id: <seq>`` (so ``Last-Event-ID`` resumes exactly)
 and object payloads carry ``"t"``. Keepalives are raw ``b": keepalive\\n"`` bytes: a comment line
 with no blank line after it, so httpx-sse never dispatches a phantom empty event (sse.md §2.4 #3).
-The ``harper`` wire drops ids, ``t``, keepalives and resume, like Harper 5.1.
+The ``harper`` wire drops ids, ``t``, keepalives and resume, and replays the row's bounded
+``event_log`` rather than the full history, like Harper 5.1.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from deploytui.protocol.events import DONE, ERROR
 
-from .recorder import TIMEOUT, EventHub
+from .recorder import LOG_SEQ, TIMEOUT, EventHub
 from .store import Store, strip_row, to_json
 
 # Returned by a done_result callback to end the stream without a done event (a failed deploy's
@@ -67,9 +68,16 @@ async def deployment_events(
     checks that the deployment exists; a row missing at the end gives Harper's in-band error.
     """
     yield OPEN
-    # Subscribing first means everything committed from here on reaches us; the subscription
-    # itself reads the store from the resume point, so replay and live are stitched by seq.
-    subscription = hub.subscribe(deployment_id, after_seq=resume_after(wire, last_event_id))
+    after_seq = resume_after(wire, last_event_id)
+    if wire == "harper":
+        # Harper replays the row's bounded event_log (truncation marker included), then goes live.
+        row = await store.get_row(deployment_id) or {}
+        for entry in row.get("event_log") or []:
+            yield {"event": entry["event"], "data": to_json(entry["data"])}
+        after_seq = int(row.get(LOG_SEQ) or 0)
+    # The subscription reads the store from the resume point before it goes live, stitching the
+    # two by seq, so an event committed meanwhile is neither lost nor repeated.
+    subscription = hub.subscribe(deployment_id, after_seq=after_seq)
     keepalive = keepalive_seconds if wire == "deploytui" and keepalive_seconds > 0 else None
     try:
         while (event := await subscription.get(keepalive)) is not None:

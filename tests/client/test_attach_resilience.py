@@ -35,9 +35,8 @@ wired_server = test_attach.wired_server  # the shared fixture: a fresh server in
     ("deploytui", {"cut_after_bytes": 64 * 1024}),
     ("deploytui", {"cut_after_s": 0.3}),
     ("harper", {"cut_after_s": 0.3}),
-    # Not ("harper", 64 KiB): our --wire harper replays the whole events table on every reconnect
-    # (Harper replays its 200-entry event_log), so past ~64 KiB of history no connection can make
-    # progress. See the report on server/stream.py.
+    # Not ("harper", 64 KiB): a Harper stream replays the 200-entry event_log and ends with a done
+    # carrying the whole row, together more than 64 KiB for chatty, so no connection could finish.
 ])
 async def test_cuts_during_a_chatty_deploy(tmp_path: Path, wire: str, cut: dict) -> None:
     srv = start_server(tmp_path / "data", wire=wire)
@@ -59,7 +58,8 @@ async def test_cuts_during_a_chatty_deploy(tmp_path: Path, wire: str, cut: dict)
 async def test_cuts_with_identical_lines(wired_server: LocalServer, tmp_path: Path) -> None:
     """Runs of word-for-word identical install lines, cut repeatedly: still exactly once."""
     command, gate = gated_install(tmp_path, 3000, 3000)
-    async with client_for(wired_server.url) as api, TcpProxy(wired_server.url, cut_after_s=0.15) as proxy:
+    # Cut by bytes, not time: the count of cuts must not depend on how fast the machine is.
+    async with client_for(wired_server.url) as api, TcpProxy(wired_server.url, cut_after_bytes=48 * 1024) as proxy:
         deployment_id = await start_deploy(api, "same", command)
         async with client_for(proxy.url) as through:
             def open_gate(event: Event, count: int) -> None:
@@ -130,7 +130,9 @@ async def test_stall_then_reconnect(wired_server: LocalServer, tmp_path: Path) -
 
 async def test_stall_then_finish_from_the_row(wired_server: LocalServer, tmp_path: Path) -> None:
     """A stream that goes silent while the deploy ends: verifying finds the row terminal and
-    finishes from it (backfilling what the frozen stream never sent), without reconnecting."""
+    finishes from it, backfilling what the frozen stream never sent. With ids the missing events
+    come from the full history, without reconnecting; Harper's bounded row cannot hold them all, so
+    there attach reconnects for a replay."""
     command, gate = gated_install(tmp_path, 300, 300)
     async with client_for(wired_server.url) as api, TcpProxy(wired_server.url) as proxy:
         deployment_id = await start_deploy(api, "stall2", command)
@@ -147,6 +149,8 @@ async def test_stall_then_finish_from_the_row(wired_server: LocalServer, tmp_pat
             got = await collect(attachment, freeze_until_over)
         assert_exactly_once(got, await events_table(api, deployment_id))
     kinds = kinds_of(states)
-    assert "verifying" in kinds and "reconnecting" not in kinds and kinds[-1] == "done"
+    assert "verifying" in kinds and kinds[-1] == "done"
     assert isinstance(got[-1], DoneEvent) and got[-1].result["status"] == "success"
-    assert any(e.backfilled for e in got) and states[-1].backfilled > 0
+    if states[-1].ids:
+        assert "reconnecting" not in kinds
+        assert any(e.backfilled for e in got) and states[-1].backfilled > 0

@@ -183,8 +183,8 @@ def test_last_event_id_resumes_from_the_full_history(server):
     assert resumed[-1].event == "done" and json.loads(resumed[-1].data)["result"]["status"] == "success"
 
 
-def test_harper_wire_has_no_ids_and_ignores_last_event_id(harper_server):
-    deployment_id = op(harper_server, demo_fields("hello")).json()["deployment_id"]
+def test_harper_wire_replays_the_bounded_event_log_without_ids(harper_server):
+    deployment_id = op(harper_server, demo_fields("chatty")).json()["deployment_id"]
     text = op(harper_server, {"operation": "get_deployment", "deployment_id": deployment_id},
               headers={**SSE, "Last-Event-ID": "3"}).text
     assert "\nid:" not in text and not text.startswith("id:") and ": keepalive" not in text
@@ -192,6 +192,7 @@ def test_harper_wire_has_no_ids_and_ignores_last_event_id(harper_server):
     row = op(harper_server, {"operation": "get_deployment", "deployment_id": deployment_id}).json()
     replayed = [(e.event, json.loads(e.data)) for e in events[:-1]]
     assert replayed == [(e["event"], e["data"]) for e in row["event_log"]]
+    assert len(replayed) == 200 and replayed[20][0] == "truncated"
 
 
 def test_many_concurrent_watchers_each_get_every_event_once(server, tmp_path):
