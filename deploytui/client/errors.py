@@ -37,7 +37,8 @@ class DeploytuiError(Exception):
     """Base of every client error.
 
     ``message`` is one line for a human; ``status_code`` is the HTTP status when there was one;
-    ``details`` holds the decoded response body (a dict for Harper's JSON errors) or ``None``.
+    ``details`` holds the decoded response body (a dict for Harper's JSON errors) or ``None``;
+    a failed deploy's body also names its ``phase`` and ``deployment_id``.
     """
 
     retryable: bool = False  # would the same request, later, plausibly succeed?
@@ -50,6 +51,19 @@ class DeploytuiError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def phase(self) -> str | None:
+        """The deploy phase that failed, when the body says."""
+        d = self.details
+        return d.get("phase") if isinstance(d, dict) and isinstance(d.get("phase"), str) else None
+
+    @property
+    def deployment_id(self) -> str | None:
+        """The deployment row recording the failure, when the body says."""
+        d = self.details
+        value = d.get("deployment_id") if isinstance(d, dict) else None
+        return value if isinstance(value, str) else None
 
 
 class AuthError(DeploytuiError):
@@ -74,20 +88,8 @@ class BadRequestError(DeploytuiError):
 
 class ServerError(DeploytuiError):
     """5xx: the server failed. ``details`` keeps the JSON body, e.g. Harper's deploy failure
-    ``{error, phase, install_output, deployment_id, failed_peers}``."""
-
-    @property
-    def phase(self) -> str | None:
-        """The deploy phase that failed, when the body says."""
-        d = self.details
-        return d.get("phase") if isinstance(d, dict) and isinstance(d.get("phase"), str) else None
-
-    @property
-    def deployment_id(self) -> str | None:
-        """The deployment row recording the failure, when the body says."""
-        d = self.details
-        value = d.get("deployment_id") if isinstance(d, dict) else None
-        return value if isinstance(value, str) else None
+    ``{error, phase, install_output, deployment_id, failed_peers}`` (see ``phase`` and
+    ``deployment_id``; a 4xx deploy failure, such as a broken config, carries them too)."""
 
 
 class ConnectionFailed(DeploytuiError):

@@ -36,6 +36,17 @@ def is_terminal(status: str | None) -> bool:
     return status in TERMINAL_STATUSES
 
 
+def is_underway(status: str | None, phase: str | None) -> bool:
+    """True while a deployment's pipeline is running.
+
+    Harper maps no status to the one-shot ``prepare`` phase, so a row reads ``pending`` all through
+    extract and install (contract §3.2); its ``phase`` tells that work has begun.
+    """
+    if is_terminal(status):
+        return False
+    return status != Status.PENDING or (phase or "pending") != "pending"
+
+
 # The one-shot pipeline, in the order Harper emits it (contract §4.4).
 ONE_SHOT_PHASES: tuple[str, ...] = ("prepare", "load", "replicate", "restart", "success")
 # The two-phase pipeline (late Harper): stage, then activate across the cluster.

@@ -11,6 +11,7 @@ run the real screens on recorded data with a frozen time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,42 +40,6 @@ def bundled_demos() -> list[Any]:
         return [spec for spec in demo_specs() if Path(spec.path).is_dir()]
     except Exception:
         return []
-
-
-class _PlainAttachment:
-    """A minimal stand-in for ``client.attach``: one ``get_deployment`` stream, no reconnect."""
-
-    def __init__(self, api: Any, deployment_id: str, initial: Any, on_state: Any) -> None:
-        self.api, self.deployment_id, self.initial, self.on_state = api, deployment_id, initial, on_state
-        self.final_row: dict[str, Any] | None = None
-        self._cm: Any = None
-
-    def _state(self, kind: str) -> None:
-        if self.on_state is not None:
-            from types import SimpleNamespace
-
-            self.on_state(SimpleNamespace(kind=kind, attempt=0, next_retry_s=None, backfilled=0, message=None, ids=True))
-
-    async def __aiter__(self) -> Any:
-        from deploytui.protocol.events import DoneEvent, parse_event
-
-        stream = self.initial
-        if stream is None:
-            self._cm = self.api.stream_events({"operation": "get_deployment", "deployment_id": self.deployment_id})
-            stream = await self._cm.__aenter__()
-        self._state("live")
-        async for message in stream:
-            seq = int(message.id) if message.id.isdigit() else None
-            event = parse_event(message.event, message.data, seq=seq)
-            yield event
-            if isinstance(event, DoneEvent) and isinstance(event.result, dict):
-                self.final_row = event.result
-        self._state("done")
-
-    async def aclose(self) -> None:
-        if self._cm is not None:
-            await self._cm.__aexit__(None, None, None)
-            self._cm = None
 
 
 class DeploytuiApp(App[int]):
@@ -148,10 +113,8 @@ class DeploytuiApp(App[int]):
         """``attach(api, deployment_id, ...)`` — the stitched replay-then-live stream."""
         if self.attach_fn is not None:
             return self.attach_fn(self.api, deployment_id, **kwargs)
-        try:
-            from deploytui.client.attach import attach
-        except ImportError:  # the stitched attach is not installed: one plain stream, no resume
-            return _PlainAttachment(self.api, deployment_id, kwargs.get("initial_stream"), kwargs.get("on_state"))
+        from deploytui.client.attach import attach
+
         return attach(self.api, deployment_id, **kwargs)
 
     # ------------------------------------------------------------------ lifecycle
@@ -190,7 +153,11 @@ class DeploytuiApp(App[int]):
 
     def action_deploy_form(self) -> None:
         """Open the deploy form; a submitted form opens the new deployment, attached from its start."""
-        from deploytui.tui.screens.deploy_form import DeployFormScreen, DeployRequest, stream_opener
+        from deploytui.tui.screens.deploy_form import (
+            DeployFormScreen,
+            DeployRequest,
+            stream_opener,
+        )
 
         def submitted(request: DeployRequest | None) -> None:
             if request is not None:
@@ -244,18 +211,19 @@ class DeploytuiApp(App[int]):
     @work(group="demos", exit_on_error=False)
     async def deploy_demos(self, specs: list[Any]) -> None:
         """Deploy demos concurrently (one per project); the list shows their progress."""
-        import asyncio
 
-        from deploytui.client.errors import DeploytuiError, ServerError
+        from deploytui.client.errors import DeploytuiError
+        from deploytui.client.pack import pack_directory
 
         async def one(spec: Any) -> None:
             try:
-                await self.api.deploy_component_json(
-                    project=spec.name, package=f"file:{spec.path}", install_command=spec.install_command, restart=False
-                )
-            except ServerError:
-                pass  # some demos fail on purpose; their rows say how
+                # Uploaded like any directory, so the demos work on a remote server too.
+                payload = await asyncio.to_thread(pack_directory, spec.path)
+                fields = {"project": spec.name, "install_command": spec.install_command, "restart": False}
+                await self.api.deploy_component_multipart(fields, payload)
             except DeploytuiError as exc:
+                if exc.deployment_id:
+                    return  # a recorded deploy failure (some demos fail on purpose): the list shows it
                 self.notify(f"{spec.name}: {exc.message}", title="Demo deploy", severity="error", markup=False)
 
         await asyncio.gather(*(one(spec) for spec in specs))

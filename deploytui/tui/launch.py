@@ -5,20 +5,20 @@ free port, the default data dir and its stored credentials) and stops it on exit
 exception, or interpreter shutdown (try/finally plus ``atexit``), so no server is left behind.
 ``--url``/``--context`` connect to that server instead and start nothing.
 
-The TUI never imports server code: the data dir default is recomputed here the same way the server
-computes it (``DEPLOYTUI_DATA_DIR`` or the platformdirs user data dir).
+The TUI never imports server code: the data dir rule lives in :mod:`deploytui.protocol.local`.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from deploytui.protocol.local import default_data_dir
 
 if TYPE_CHECKING:
     from deploytui.client.api import ConnectionSettings
@@ -27,44 +27,10 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def default_data_dir() -> Path:
-    """The embedded server's default data dir: ``$DEPLOYTUI_DATA_DIR`` or the per-user data dir."""
-    env = os.environ.get("DEPLOYTUI_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_path
-
-    return user_data_path("deploytui", appauthor=False)
-
-
-def _resolve_from_flags(args: argparse.Namespace) -> ConnectionSettings | None:
-    """``--url``/``--user``/``--password``/``--token``/``--insecure`` → settings; None without a URL."""
-    from deploytui.client.api import ConnectionSettings
-
-    url = getattr(args, "url", None)
-    if not url:
-        return None
-    return ConnectionSettings(
-        url=url,
-        user=getattr(args, "user", None),
-        password=getattr(args, "password", None),
-        token=getattr(args, "token", None),
-        verify_tls=not getattr(args, "insecure", False),
-    )
-
-
 def resolve_connection(args: argparse.Namespace) -> ConnectionSettings | None:
-    """The server the flags, environment or ``--context`` name; None means "use the embedded server".
+    """The server the flags, environment or ``--context`` name; None means "use the embedded server"."""
+    from deploytui.config import resolve_connection as from_config
 
-    Delegates to :func:`deploytui.config.resolve_connection` when that module exists, else reads the
-    connection flags directly.
-    """
-    try:
-        from deploytui.config import resolve_connection as from_config
-    except ImportError:
-        if getattr(args, "context", None):
-            raise LaunchError("--context needs the contexts file support (deploytui.config), not installed") from None
-        return _resolve_from_flags(args)
     return from_config(args)
 
 
