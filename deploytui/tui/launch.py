@@ -11,6 +11,7 @@ The TUI never imports server code: the data dir rule lives in :mod:`deploytui.pr
 from __future__ import annotations
 
 import argparse
+import gc
 import atexit
 import signal
 import sys
@@ -89,8 +90,20 @@ def start_embedded_server(data_dir: Path) -> LocalServer:
         raise LaunchError(f"cannot start the embedded server: {exc}") from None
 
 
+def tune_gc() -> None:
+    """Collect the young generation less often in the dashboard's process.
+
+    A chatty install holds a hundred thousand small line objects; with CPython's default
+    thresholds, full collections walking them stalled the UI for 150+ ms at a time while lines
+    poured in (bench/bench_dashboard_install.py). The line objects hold no reference cycles, so
+    collecting less often frees nothing later than it should.
+    """
+    gc.set_threshold(50_000, 20, 100)
+
+
 def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None = None) -> int:
     """Entry point of ``deploytui`` without a subcommand; returns the process exit code."""
+    tune_gc()
     try:
         settings = resolve_connection(args)
     except LaunchError as exc:

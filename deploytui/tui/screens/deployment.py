@@ -10,6 +10,7 @@ leads with its error panel; ``e`` jumps to the first error line.
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from itertools import islice
 from pathlib import Path
@@ -19,17 +20,25 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from deploytui.client.view import DeploymentView
 from deploytui.protocol.deployment import is_terminal
-from deploytui.tui.messages import DeploymentStarted, HistoryLoaded, OperationDone, OperationFailed, RowFetched, StreamBatch, StreamStateChanged
+from deploytui.tui.messages import (
+    DeploymentStarted,
+    HistoryLoaded,
+    OperationDone,
+    OperationFailed,
+    RowFetched,
+    StreamBatch,
+    StreamStateChanged,
+)
 from deploytui.tui.screens import deployment_actions as actions
 from deploytui.tui.widgets.deployment_header import DeploymentHeader
 from deploytui.tui.widgets.error_panel import ErrorPanel
-from deploytui.tui.widgets.events_table import EventsTable
+from deploytui.tui.widgets.events_log import EventsLog
 from deploytui.tui.widgets.formatting import clean
 from deploytui.tui.widgets.install_log import InstallLog
 from deploytui.tui.widgets.peers_table import PeersTable
@@ -40,6 +49,14 @@ if TYPE_CHECKING:
     from deploytui.tui.app import DeploytuiApp
 
 FRAME = 1 / 30
+# While events pour in (a big batch last time), hand them over ten times a second instead: every
+# hand-over repaints the followed output, and nobody reads 10 000 lines a second anyway.
+BUSY_FRAME = 1 / 10
+BUSY_BATCH = 300
+# Tab labels carry counts; relabelling a tab reflows the tab bar, so do it at most this often.
+LABEL_INTERVAL = 0.5
+# The attach worker gives the event loop a turn at least this often (seconds).
+YIELD_AFTER = 0.008
 """At most one batch of events reaches the widgets per frame."""
 
 
@@ -70,6 +87,8 @@ class DeploymentScreen(Screen):
         self.can_revert = False
         self._pending: list[Any] = []
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_batch_size = 0
+        self._labels_at = 0.0
         self._lines_shown = 0
         self._gaps_shown = 0
         self._error_shown = False
@@ -92,7 +111,7 @@ class DeploymentScreen(Screen):
             with TabPane("Output", id="output"):
                 yield InstallLog(id="install-log")
             with TabPane("Events", id="events"):
-                yield EventsTable(id="events-table")
+                yield EventsLog(id="events-table")
             with TabPane("Peers", id="peers"):
                 yield PeersTable(id="peers-table")
         yield Footer()
@@ -139,11 +158,18 @@ class DeploymentScreen(Screen):
                     self.deployment_id, on_state=lambda s: self.post_message(StreamStateChanged(s)), initial_stream=initial
                 )
                 stack.push_async_callback(attachment.aclose)
+                yielded = time.monotonic()
                 async for event in attachment:
                     self.view.apply(event, received_at=int(app.now() * 1000))
+                    if time.monotonic() - yielded > YIELD_AFTER:
+                        # A replay hands over thousands of ready events without ever suspending;
+                        # let the UI draw and take keys in between.
+                        await asyncio.sleep(0)
+                        yielded = time.monotonic()
                     self._pending.append(event)
                     if self._flush_handle is None:
-                        self._flush_handle = asyncio.get_running_loop().call_later(FRAME, self._post_batch)
+                        interval = BUSY_FRAME if self._last_batch_size > BUSY_BATCH else FRAME
+                        self._flush_handle = asyncio.get_running_loop().call_later(interval, self._post_batch)
                 final = getattr(attachment, "final_row", None)
                 if isinstance(final, dict):
                     self.view.apply_row(final)
@@ -161,6 +187,7 @@ class DeploymentScreen(Screen):
             self._flush_handle.cancel()
             self._flush_handle = None
         events, self._pending = self._pending, []
+        self._last_batch_size = len(events)
         if events or final:
             self.post_message(StreamBatch(events, final))
 
@@ -173,18 +200,22 @@ class DeploymentScreen(Screen):
         log = self.query_one(InstallLog)
         new = view.total_lines - self._lines_shown
         if new > 0:
-            held = len(view.lines)
-            log.append_lines(list(islice(view.lines, max(0, held - new), held)))
+            # Take the newest lines from the right: slicing from the left would walk the whole deque.
+            log.append_lines(list(islice(reversed(view.lines), min(new, len(view.lines))))[::-1])
             self._lines_shown = view.total_lines
         for gap in view.gaps[self._gaps_shown :]:
             log.add_gap(gap)
         self._gaps_shown = len(view.gaps)
         if message.events:
-            self.query_one(EventsTable).add_events(message.events)
+            self.query_one(EventsLog).add_events(message.events)
         if view.peers:
             self.query_one(PeersTable).show_peers((node, p.status, p.error) for node, p in view.peers.items())
-            self.query_one("#tabs", TabbedContent).get_tab("peers").label = f"Peers ({len(view.peers)})"
-        self.query_one("#tabs", TabbedContent).get_tab("events").label = f"Events ({self.query_one(EventsTable).count})"
+        if message.final or time.monotonic() - self._labels_at >= LABEL_INTERVAL:
+            self._labels_at = time.monotonic()
+            tabs = self.query_one("#tabs", TabbedContent)
+            tabs.get_tab("events").label = f"Events ({self.query_one(EventsLog).count})"
+            if view.peers:
+                tabs.get_tab("peers").label = f"Peers ({len(view.peers)})"
         self._redraw_phases()
         self._redraw_header()
         self._show_error()
@@ -301,7 +332,7 @@ class DeploymentScreen(Screen):
         if tab == "output":
             self.query_one(InstallLog).view.focus()
         else:
-            self.query_one(EventsTable if tab == "events" else PeersTable).focus()
+            self.query_one(EventsLog if tab == "events" else PeersTable).focus()
 
     def action_copy_line(self) -> None:
         text = self.query_one(InstallLog).current_line_text()

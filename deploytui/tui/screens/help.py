@@ -27,7 +27,7 @@ _WHERE = {
     "InstallLogLines": "output",
     "InstallLog": "output",
     "SearchBar": "search bar",
-    "EventsTable": "events",
+    "EventsLog": "events",
     "PeersTable": "peers",
 }
 _SKIP_CLASSES = {"Input", "TabbedContent", "Tabs", "ContentTabs", "Footer", "HelpScreen", "ScrollableContainer"}
