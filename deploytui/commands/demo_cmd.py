@@ -18,10 +18,10 @@ import asyncio
 from typing import Any
 
 from deploytui.client.api import OperationsClient
+from deploytui.client.humanize import now_ms
 from deploytui.client.pack import scan_directory
 from deploytui.commands.common import EXIT_OK, CommandError, StatusLine, fail, outcome, run_client_command
 from deploytui.commands.deploy_cmd import open_deploy
-from deploytui.commands.fmt import now_ms
 from deploytui.protocol.events import DoneEvent, ErrorEvent
 
 __all__ = ["run"]

@@ -13,16 +13,17 @@ a directory included).
 from __future__ import annotations
 
 import argparse
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from deploytui.client.api import OperationsClient
+from deploytui.client.humanize import now_ms
+from deploytui.client.humanize import size as human_bytes
 from deploytui.client.pack import PackPlan, pack_directory, scan_directory
 from deploytui.client.sse import EventStream
 from deploytui.commands.common import StatusLine, run_client_command
-from deploytui.commands.fmt import human_bytes, now_ms
 from deploytui.commands.follow import follow_deployment
 
 __all__ = ["run", "UploadProgress", "open_deploy"]

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
+from deploytui.client.humanize import duration, now_ms, relative_time
 from deploytui.commands.common import EXIT_OK, run_client_command, use_color
-from deploytui.commands.fmt import human_duration, now_ms, relative_time
 
 __all__ = ["run", "render_table", "Column"]
 
@@ -60,10 +60,10 @@ def _duration(row: dict[str, Any], now: int) -> str:
     if not isinstance(started, (int, float)):
         return "-"
     if isinstance(completed, (int, float)):
-        return human_duration((completed - started) / 1000)
+        return duration(completed - started)
     if row.get("status") in ("success", "failed", "rolled_back"):
         return "-"
-    return f"running {human_duration((now - started) / 1000)}"
+    return f"running {duration(now - started)}"
 
 
 def _text(value: Any) -> str:

@@ -59,7 +59,7 @@ def test_render_table_running_rows_tick() -> None:
             {"deployment_id": "d2", "project": "p", "status": "success", "phase": "success",
              "started_at": now - 3 * 60_000, "completed_at": now - 3 * 60_000 + 4_200}]
     header, first, second = render_table(rows, width=120, color=False, unicode_ok=True, now=now)
-    assert first.endswith("running 12s") and "12s ago" in first
+    assert first.endswith("running 12.0s") and "12s ago" in first
     assert second.endswith("4.2s") and "3m ago" in second
     coloured = render_table(rows, width=120, color=True, unicode_ok=True, now=now)
     assert "\x1b[32m✓\x1b[0m" in coloured[2]

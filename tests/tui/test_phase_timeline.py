@@ -108,7 +108,7 @@ async def test_phase_name_sets(names: tuple[str, ...]) -> None:
 
 def test_format_duration() -> None:
     assert format_duration(None) == ""
-    assert format_duration(400) == "0.4s"
+    assert format_duration(400) == "400ms"
     assert format_duration(12_345) == "12.3s"
     assert format_duration(65_000) == "1m05s"
     assert format_duration(2 * 3_600_000 + 180_000) == "2h03m"

@@ -53,7 +53,8 @@ FRAME = 1 / 30
 # hand-over repaints the followed output, and nobody reads 10 000 lines a second anyway.
 BUSY_FRAME = 1 / 10
 BUSY_BATCH = 300
-# Tab labels carry counts; relabelling a tab reflows the tab bar, so do it at most this often.
+# Tab labels carry counts; relabelling a tab reflows the tab bar, so a busy stream does it at
+# most this often.
 LABEL_INTERVAL = 0.5
 # The attach worker gives the event loop a turn at least this often (seconds).
 YIELD_AFTER = 0.008
@@ -210,7 +211,8 @@ class DeploymentScreen(Screen):
             self.query_one(EventsLog).add_events(message.events)
         if view.peers:
             self.query_one(PeersTable).show_peers((node, p.status, p.error) for node, p in view.peers.items())
-        if message.final or time.monotonic() - self._labels_at >= LABEL_INTERVAL:
+        busy = len(message.events) > BUSY_BATCH
+        if message.final or not busy or time.monotonic() - self._labels_at >= LABEL_INTERVAL:
             self._labels_at = time.monotonic()
             tabs = self.query_one("#tabs", TabbedContent)
             tabs.get_tab("events").label = f"Events ({self.query_one(EventsLog).count})"

@@ -8,13 +8,13 @@ markup parsing (so ``[bold red]x[/]`` stays those characters).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from collections.abc import Mapping
-
 from rich.text import Text
 
+from deploytui.client import humanize
 from deploytui.client.ansi import strip_controls
 from deploytui.tui.widgets.status_glyphs import glyph_for
 
@@ -74,49 +74,16 @@ def short_id(deployment_id: str | None) -> str:
 
 
 def relative_time(t_ms: int | float | None, now_s: float) -> str:
-    """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago``; ``-`` when unknown."""
-    if not isinstance(t_ms, (int, float)):
-        return "-"
-    delta = now_s - t_ms / 1000
-    if delta < 0:
-        delta = 0
-    if delta < 60:
-        return f"{int(delta)}s ago"
-    if delta < 3600:
-        return f"{int(delta // 60)}m ago"
-    if delta < 86400:
-        return f"{int(delta // 3600)}h ago"
-    return f"{int(delta // 86400)}d ago"
+    """``12s ago``, ``5m ago`` … (:func:`deploytui.client.humanize.relative_time`); ``now_s`` in seconds."""
+    return humanize.relative_time(t_ms, now_s * 1000)
 
 
 def duration(start_ms: int | float | None, end_ms: int | float | None, now_s: float) -> str:
-    """``850ms``, ``4.2s``, ``3m07s``, ``1h02m``; measured to now while the deploy runs."""
-    if not isinstance(start_ms, (int, float)):
-        return "-"
-    end = end_ms if isinstance(end_ms, (int, float)) else now_s * 1000
-    ms = max(0, int(end - start_ms))
-    if ms < 1000:
-        return f"{ms}ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    """How long it took, measured to now while it runs; ``now_s`` in seconds."""
+    return humanize.elapsed(start_ms, end_ms, now_s * 1000)
 
 
-def size(n: int | None) -> str:
-    """``512 B``, ``4.0 KiB``, ``1.2 MiB``; ``-`` when unknown."""
-    if not isinstance(n, int):
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+size = humanize.size
 
 
 def clock(t_ms: int | float | None, *, with_date: bool = False) -> str:

@@ -16,6 +16,7 @@ from textual.content import Content
 from textual.timer import Timer
 from textual.widget import Widget
 
+from deploytui.client import humanize
 from deploytui.tui.widgets.status_glyphs import phase_glyph
 
 if TYPE_CHECKING:
@@ -45,17 +46,8 @@ class PhaseLike(Protocol):
 
 
 def format_duration(ms: int | None) -> str:
-    """Short human duration: ``0.4s``, ``12.3s``, ``1m05s``, ``2h03m``; empty when unknown."""
-    if ms is None or ms < 0:
-        return ""
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    """A phase's duration (:func:`deploytui.client.humanize.duration`)."""
+    return humanize.duration(ms)
 
 
 def bar_cells(start: float, end: float, width: int) -> str:
