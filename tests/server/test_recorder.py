@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from deploytui.protocol.event_log import EVENT_LOG_HEAD_KEEP, EVENT_LOG_MAX, EVENT_LOG_TAIL_KEEP
 from deploytui.server.recorder import EventHub, Recorder
-from deploytui.server.store import Store
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[EventHub]:
-    store = Store(tmp_path / "deploytui.sqlite3")
-    await store.open()
-    yield EventHub(store)
-    await store.close()
-
-
-async def start(hub: EventHub, deployment_id: str = "d1") -> Recorder:
-    row = {"deployment_id": deployment_id, "project": "app", "status": "pending",
-           "phase": "pending", "started_at": 1000}
-    await hub.store.insert_row(row)
-    return hub.start_recording(row)
+from tests.server.recording import start
 
 
 def phase(recorder: Recorder, name: str, status: str) -> int:

@@ -13,21 +13,7 @@ import pytest
 from deploytui.server.recorder import EventHub, Recorder
 from deploytui.server.store import Store
 from deploytui.server.stream import KEEPALIVE, NO_DONE, deployment_events
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[EventHub]:
-    store = Store(tmp_path / "deploytui.sqlite3")
-    await store.open()
-    yield EventHub(store)
-    await store.close()
-
-
-async def start(hub: EventHub, deployment_id: str = "d1") -> Recorder:
-    row = {"deployment_id": deployment_id, "project": "app", "status": "pending",
-           "phase": "pending", "started_at": 1000}
-    await hub.store.insert_row(row)
-    return hub.start_recording(row)
+from tests.server.recording import start
 
 
 def emit_lines(recorder: Recorder, start: int, stop: int) -> None:
