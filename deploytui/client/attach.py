@@ -3,19 +3,27 @@
 It replays the history, tails live events, and ends at ``done`` (or at the ``error`` of a failed
 deploy). Under it, connections come and go:
 
+Its connection pump and out-of-band reads are in :mod:`deploytui.client.attach_pump`.
+
 * **Resuming.** A dropped connection, a restarted server or a cut proxy is reconnected with capped,
   jittered backoff whose base is the server's ``retry:`` (:func:`~deploytui.client.sse.backoff_delays`).
   With event ids (our server) the reconnect sends ``Last-Event-ID`` and events are deduplicated by
   seq; a seq jump is filled from ``get_deployment_events``. Without ids (Harper: every reconnect
   replays the bounded ``event_log`` then live) the replay is aligned with what was already
   delivered by :class:`~deploytui.client.attach_align.ReplayAligner` — see that module for the
-  algorithm and its limits.
+  algorithm and its limits; what the bounded log no longer holds is read from
+  ``get_deployment_events`` on our server (pages that shrink when the path cuts long answers,
+  retried through the backoff, each page counting as progress), and reported by a ``truncated``
+  notice against Harper.
 * **Reconciling.** At the end the final row's ``event_log`` is compared with what was delivered
   and anything the stream missed (Harper's read-before-subscribe gap, contract §6.2) is delivered
   with ``backfilled=True`` *before* the ``done`` event, so the caller sees the whole story, then done.
-* **Stalls.** No byte for ``stall_timeout`` seconds (our server sends a keepalive every 15 s, Harper
-  none) puts the attachment in ``verifying``: ``get_deployment`` says whether the deploy is over
-  (then it finishes from the row) or still running (then it reconnects).
+* **Stalls.** No byte for ``stall_timeout`` seconds while the pump waits on the network (our server
+  sends a keepalive every 15 s, Harper none) puts the attachment in ``verifying``:
+  ``get_deployment`` says whether the deploy is over (then it finishes from the row: with ids the
+  rest comes from the events API; without, the row's ``event_log`` is aligned as a replay would
+  be) or still running (then it reconnects; a running deploy restarts the give-up clock, since
+  silence is no failure).
 * **Errors.** 401/403/404, a non-SSE answer and other refusals are permanent: state ``failed``
   and the typed error is raised. Network errors and 5xx are retried until
   :attr:`RetryPolicy.give_up_after_s` pass without progress. A 204 ends the stream quietly.
@@ -37,14 +45,11 @@ No Textual here: this module is used by the dashboard and the headless commands 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
-
-import httpx
 
 from deploytui.client.api import OperationsClient
 from deploytui.client.attach_align import (
@@ -53,17 +58,22 @@ from deploytui.client.attach_align import (
     Gap,
     ReplayAligner,
     history_count,
+    log_events,
     missing_from_log,
 )
-from deploytui.client.errors import (
-    ConnectionFailed,
-    DeploytuiError,
-    NotSupported,
-    ProtocolError,
-    ServerError,
-    StreamClosed,
+from deploytui.client.attach_pump import (
+    OPENED,
+    STALLED,
+    Connection,
+    EventsFetcher,
+    Failure,
+    Outcome,
+    find_deployment_id,
+    poll_terminal_row,
+    retryable,
 )
-from deploytui.client.sse import EventStream, backoff_delays, connection_failed
+from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
+from deploytui.client.sse import EventStream, backoff_delays
 from deploytui.protocol.deployment import is_terminal
 from deploytui.protocol.events import (
     DoneEvent,
@@ -77,8 +87,6 @@ from deploytui.protocol.sse import SSEMessage
 __all__ = ["AttachState", "Attachment", "RetryPolicy", "attach", "find_deployment_id"]
 
 StateKind = Literal["connecting", "replaying", "live", "reconnecting", "verifying", "done", "failed"]
-_QUEUE_SIZE = 256
-_EVENTS_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ class AttachState:
 class RetryPolicy:
     """Reconnect timing. ``initial_delay_ms`` applies until the server sends ``retry:``;
     delays grow exponentially up to ``cap_ms`` with jitter. Give up after ``give_up_after_s``
-    without progress (a delivered event), or after ``max_attempts`` consecutive failures."""
+    without progress (a delivered event, a page of history read, or the server confirming after a
+    stall that the deploy still runs), or after ``max_attempts`` consecutive failures."""
 
     initial_delay_ms: int = 1000
     cap_ms: int = 30_000
@@ -105,123 +114,7 @@ class RetryPolicy:
     max_attempts: int | None = None
 
 
-async def find_deployment_id(client: OperationsClient, project: str,
-                             started_after_ms: int | None = None) -> str | None:
-    """The id of ``project``'s newest deployment started at or after ``started_after_ms`` (epoch
-    ms), for a Harper deploy stream that dropped before naming its deployment."""
-    listing = await client.list_deployments(project=project, limit=5)
-    for row in listing.get("deployments") or []:
-        if started_after_ms is None or (row.get("started_at") or 0) >= started_after_ms:
-            return row.get("deployment_id")
-    return None
-
-
-# ---- one connection, read by a background task -----------------------------------------------
-
-_OPENED, _EOF, _STALLED = object(), object(), object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    error: DeploytuiError
-    opened: bool  # True when the stream had been accepted (a drop), False when opening failed
-
-
-class _ActivityStream(httpx.AsyncByteStream):
-    """Wraps a response body to note the time of every chunk (keepalive comments included)."""
-
-    def __init__(self, inner: Any, touch: Callable[[], None]) -> None:
-        self._inner, self._touch = inner, touch
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            self._touch()
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _Connection:
-    """One event stream pumped into a bounded queue, so a stall can be noticed without
-    cancelling a read in the middle (the pump task is cancelled as a whole instead)."""
-
-    def __init__(self, open_stream: Callable[[], Any] | None, stream: EventStream | None = None) -> None:
-        self.stream = stream
-        self.last_activity = time.monotonic()
-        self.prev_id = ""
-        self.mode: Literal["ids", "positions"] | None = None
-        self.aligner: ReplayAligner | None = None
-        self.replay_target: int | None = None  # history count when connected (None: unknown)
-        self.replay_len: int | None = None  # event_log length when connected
-        self.all_replay = False  # the row was terminal when connected
-        self._owned = stream is None
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(_QUEUE_SIZE)
-        self._task = asyncio.create_task(self._pump(open_stream))
-
-    def _touch(self) -> None:
-        self.last_activity = time.monotonic()
-
-    async def _pump(self, open_stream: Callable[[], Any] | None) -> None:
-        opened = False
-        try:
-            if self.stream is not None:
-                opened = True
-                await self._read(self.stream)
-            else:
-                async with open_stream() as stream:  # type: ignore[misc]
-                    self.stream, opened = stream, True
-                    await self._read(stream)
-            await self._queue.put(_EOF)
-        except DeploytuiError as exc:
-            await self._queue.put(_Failure(exc, opened))
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            url = self.stream.response.url if self.stream else "the server"
-            await self._queue.put(_Failure(connection_failed(exc, str(url), doing="keep reading from"), opened))
-        except Exception as exc:  # noqa: BLE001 - a bug must reach the reader, not die with the task
-            await self._queue.put(_Failure(ProtocolError(f"reading the event stream failed: {exc!r}"), opened))
-
-    async def _read(self, stream: EventStream) -> None:
-        response = stream.response
-        if not isinstance(response.stream, _ActivityStream):
-            response.stream = _ActivityStream(response.stream, self._touch)
-        self._touch()
-        await self._queue.put(_OPENED)
-        async for message in stream:
-            await self._queue.put(message)
-
-    async def next(self, stall_timeout: float) -> Any:
-        """The next message or marker; :data:`_STALLED` after ``stall_timeout`` s without a byte."""
-        queue = self._queue
-        if not queue.empty():
-            return queue.get_nowait()
-        while True:
-            remaining = self.last_activity + stall_timeout - time.monotonic()
-            if remaining <= 0:
-                return _STALLED
-            try:
-                return await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
-                continue  # maybe bytes (a keepalive) arrived meanwhile: check again
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        if not self._owned and self.stream is not None:
-            await self.stream.aclose()
-
-
 # ---- the attachment ----------------------------------------------------------------------------
-
-
-class _Outcome:
-    """How reading one connection ended."""
-
-    def __init__(self, kind: str, *, error: DeploytuiError | None = None, done: DoneEvent | None = None) -> None:
-        self.kind = kind  # "done" | "error_end" | "stalled" | "dropped" | "refused"
-        self.error = error
-        self.done = done
 
 
 class Attachment:
@@ -235,7 +128,8 @@ class Attachment:
                  on_state: Callable[[AttachState], None] | None = None,
                  initial_stream: EventStream | None = None, stall_timeout: float = 30.0,
                  retry: RetryPolicy = RetryPolicy(), project: str | None = None,
-                 started_after_ms: int | None = None, trust_marker_count: bool | None = None) -> None:
+                 started_after_ms: int | None = None, trust_marker_count: bool | None = None,
+                 events_api: bool | None = None) -> None:
         if deployment_id is None and initial_stream is None:
             raise ValueError("attach needs a deployment id or an initial stream")
         self.client = client
@@ -249,7 +143,8 @@ class Attachment:
         self._retry = retry
         self._project, self._started_after = project, started_after_ms
         self._trust = trust_marker_count  # None: decided by asking the server what it is
-        self._events_api: bool | None = None  # does the server offer get_deployment_events?
+        self._events = EventsFetcher(client)  # our server's get_deployment_events
+        self._events.available = events_api  # None: decided by asking the server what it is
         self._log = DeliveredLog()
         self._last_seq = 0
         self._ids = True
@@ -258,7 +153,7 @@ class Attachment:
         self._retry_ms: int | None = None
         self._attempt = 0
         self._last_progress = time.monotonic()
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._gen: AsyncIterator[Event] | None = None
 
     # -- public ---------------------------------------------------------------------------
@@ -295,13 +190,18 @@ class Attachment:
         self._attempt = 0
         self._last_progress = time.monotonic()
 
+    def _alive(self) -> None:
+        """The server answered that the deploy is still running: a silent stream is no failure
+        (Harper sends no keepalives), so the give-up clock restarts; the backoff keeps growing."""
+        self._last_progress = time.monotonic()
+
     # -- the main loop --------------------------------------------------------------------
 
     async def _run(self) -> AsyncIterator[Event]:
         try:
             if self._initial is not None:
                 self._set_state("live")
-                self._conn = _Connection(None, self._initial)
+                self._conn = Connection(None, self._initial)
                 self._adopt_deployment_id(self._initial)
             while True:
                 if self._conn is None:
@@ -311,7 +211,7 @@ class Attachment:
                             yield event
                         return
                     self._conn = opened
-                outcome = _Outcome("dropped")
+                outcome = Outcome("dropped")
                 async for event in self._read(self._conn, outcome):
                     yield event
                 await self._conn.close()
@@ -332,7 +232,7 @@ class Attachment:
                 if isinstance(error, StreamClosed):
                     self._set_state("done", message=str(error))
                     return
-                if error is not None and not _retryable(error):
+                if error is not None and not retryable(error):
                     raise error
                 await self._backoff(error)
         except DeploytuiError as exc:
@@ -343,7 +243,7 @@ class Attachment:
                 await self._conn.close()
                 self._conn = None
 
-    async def _open(self) -> _Connection | dict[str, Any]:
+    async def _open(self) -> Connection | dict[str, Any]:
         """Check the row, then open ``get_deployment``'s event stream (retrying what is retryable).
 
         Returns the row instead when it is terminal and every event it counts was delivered: a
@@ -358,11 +258,11 @@ class Attachment:
                     return row
                 body = {"operation": "get_deployment", "deployment_id": deployment_id}
                 resume = str(self._last_seq) if self._last_seq else None
-                conn = _Connection(functools.partial(self.client.stream_events, body, last_event_id=resume))
+                conn = Connection(functools.partial(self.client.stream_events, body, last_event_id=resume))
                 self._plan_replay(conn, row)
                 return conn
             except DeploytuiError as exc:
-                if not _retryable(exc):
+                if not retryable(exc):
                     raise
                 await self._backoff(exc)
 
@@ -373,7 +273,7 @@ class Attachment:
             return False
         return (self._last_seq if self._ids else self._log.count) >= total
 
-    def _plan_replay(self, conn: _Connection, row: dict[str, Any]) -> None:
+    def _plan_replay(self, conn: Connection, row: dict[str, Any]) -> None:
         log = row.get("event_log") if isinstance(row.get("event_log"), list) else []
         conn.all_replay = is_terminal(row.get("status"))
         conn.replay_len = len(log)
@@ -381,17 +281,18 @@ class Attachment:
 
     async def _learn_server(self) -> None:
         """Once: is this our server (cumulative truncation counts, an events API) or Harper?"""
-        if self._events_api is not None:
+        if self._events.available is not None and self._trust is not None:
             return
         try:
             info = await self.client.registration_info()
             ours = isinstance(info, dict) and info.get("product") == "deploytui"
         except DeploytuiError as exc:
-            if not _retryable(exc):
+            if not retryable(exc):
                 ours = False
             else:
                 raise
-        self._events_api = ours
+        if self._events.available is None:
+            self._events.available = ours
         if self._trust is None:
             self._trust = ours
 
@@ -412,7 +313,7 @@ class Attachment:
 
     # -- reading one connection -----------------------------------------------------------
 
-    async def _read(self, conn: _Connection, outcome: _Outcome) -> AsyncIterator[Event]:
+    async def _read(self, conn: Connection, outcome: Outcome) -> AsyncIterator[Event]:
         while True:
             item = await conn.next(self._stall)
             if isinstance(item, SSEMessage):
@@ -426,20 +327,20 @@ class Attachment:
                 if self.state.kind == "replaying" and self._caught_up(conn):
                     self._set_state("live")
                 continue
-            if item is _OPENED:
+            if item is OPENED:
                 self._on_opened(conn)
                 continue
             if self._errored:  # the failed deploy's stream is over, however it ended
                 outcome.kind = "error_end"
-            elif item is _STALLED:
+            elif item is STALLED:
                 outcome.kind = "stalled"
-            elif isinstance(item, _Failure):
+            elif isinstance(item, Failure):
                 outcome.kind = "dropped" if item.error.retryable else "refused"
                 outcome.error = item.error
-            # _EOF: the server closed the stream without done: reconnect
+            # EOF: the server closed the stream without done: reconnect
             return
 
-    def _on_opened(self, conn: _Connection) -> None:
+    def _on_opened(self, conn: Connection) -> None:
         if conn.stream is not None and conn.stream.retry_ms is not None:
             self._retry_ms = conn.stream.retry_ms
         if conn.replay_len is None:  # the initial (deploy) stream: live from the start
@@ -448,7 +349,7 @@ class Attachment:
         if not conn.all_replay and conn.replay_target == 0:
             self._set_state("live")
 
-    def _caught_up(self, conn: _Connection) -> bool:
+    def _caught_up(self, conn: Connection) -> bool:
         if conn.all_replay:
             return False
         if conn.mode == "ids":
@@ -460,7 +361,7 @@ class Attachment:
             return aligner.pos >= conn.replay_target
         return aligner.received >= (conn.replay_len or 0)
 
-    async def _accept(self, conn: _Connection, message: SSEMessage) -> list[Event]:
+    async def _accept(self, conn: Connection, message: SSEMessage) -> list[Event]:
         """The new events one message brings (none when it repeats what was delivered)."""
         if conn.stream is not None and message.retry is not None:
             self._retry_ms = message.retry
@@ -476,7 +377,7 @@ class Attachment:
         assert conn.aligner is not None
         return await self._apply(conn.aligner.feed(event))
 
-    def _choose_mode(self, conn: _Connection, numbered: bool) -> None:
+    def _choose_mode(self, conn: Connection, numbered: bool) -> None:
         conn.mode = "ids" if numbered else "positions"
         if not numbered:
             conn.aligner = ReplayAligner(self._log, trust_marker_count=bool(self._trust))
@@ -529,7 +430,7 @@ class Attachment:
             self._progress()
         return events
 
-    def _flush(self, conn: _Connection) -> list[Event]:
+    def _flush(self, conn: Connection) -> list[Event]:
         """At done: settle a pending alignment (no I/O: a gap cannot arise from a flush)."""
         if conn.aligner is None:
             return []
@@ -538,29 +439,20 @@ class Attachment:
 
     async def _fetch_events(self, after: int, upto: int) -> list[Event] | None:
         """Events with seq in ``(after, upto]`` from ``get_deployment_events`` (our server), marked
-        backfilled; None when the server has no such operation or they cannot all be read."""
-        if not self._events_api or self.deployment_id is None or upto <= after:
-            return None if upto > after else []
-        found: list[Event] = []
-        cursor = after
-        try:
-            while cursor < upto:
-                page = await self.client.get_deployment_events(
-                    self.deployment_id, after_seq=cursor, limit=min(_EVENTS_PAGE, upto - cursor))
-                rows = page.get("events") or []
-                if not rows:
-                    break
-                for row in rows:
-                    found.append(parse_event(row["event"], row["data"], t=row.get("t"),
-                                             seq=row["seq"] if self._ids else None))
-                cursor = rows[-1]["seq"]
-        except NotSupported:
-            self._events_api = False
+        backfilled; None when the server has no such operation or they cannot all be read.
+        Network failures are retried (pages already read are progress) until the policy gives up."""
+        if upto <= after:
+            return []
+        if not self._events.available or self.deployment_id is None:
             return None
-        except DeploytuiError:
+        before = self.state
+        rows = await self._events.fetch(self.deployment_id, after, upto, retry=self._backoff, progress=self._progress)
+        if self.state.kind == "reconnecting":  # a retried page: back to what we were doing
+            self._set_state(before.kind, message=before.message)
+        if rows is None:
             return None
-        if len(found) != upto - after:
-            return None
+        found = [parse_event(row["event"], row.get("data"), t=row.get("t"), seq=row["seq"] if self._ids else None)
+                 for row in rows]
         self._backfilled += len(found)
         return [replace(e, backfilled=True) for e in found]
 
@@ -572,10 +464,13 @@ class Attachment:
         try:
             row = await self.client.get_deployment(await self._require_id())
         except DeploytuiError as exc:
-            if not _retryable(exc):
+            if not retryable(exc):
                 raise
             return None
-        return row if is_terminal(row.get("status")) else None
+        if is_terminal(row.get("status")):
+            return row
+        self._alive()
+        return None
 
     async def _finish(self, done: DoneEvent | None, *, row: dict[str, Any] | None = None,
                       fetch_rest: bool = False) -> AsyncIterator[Event]:
@@ -602,13 +497,22 @@ class Attachment:
         self._set_state("done", message=message)
 
     async def _fetch_rest(self, row: dict[str, Any]) -> list[Event]:
-        """After a stall: everything after what was delivered, from our server's events API."""
-        last = history_count(row.get("event_log") or [], trust_marker_count=True) or 0
-        after = self._last_seq if self._ids else self._log.count
-        rest = await self._fetch_events(after, last) or []
-        if self._ids and rest:
-            self._last_seq = last
-        return self._deliver(rest)
+        """After a stall: what the terminal row adds to what was delivered. With ids, everything
+        after the last seq from our server's events API. Without, the row's ``event_log`` is what a
+        reconnect would replay, so it is aligned as one (a gap filled from the events API, else a
+        ``truncated`` notice where it cannot be recovered)."""
+        event_log = row.get("event_log") or []
+        if self._ids:
+            last = history_count(event_log, trust_marker_count=True) or 0
+            rest = await self._fetch_events(self._last_seq, last) or []
+            if rest:
+                self._last_seq = last
+            return self._deliver(rest)
+        aligner = ReplayAligner(self._log, trust_marker_count=bool(self._trust))
+        out: list[Event] = []
+        for event in log_events(event_log):
+            out += await self._apply(aligner.feed(event))
+        return out + await self._apply(aligner.flush())
 
     async def _final_row(self, done: DoneEvent | None) -> dict[str, Any] | None:
         """The terminal row: ``done``'s result when it is one, else ``get_deployment`` until it
@@ -620,20 +524,7 @@ class Attachment:
             self.deployment_id = result["deployment_id"]
         if self.deployment_id is None:
             return None
-        deadline = time.monotonic() + max(self._stall, 1.0)
-        delay = 0.02
-        row: dict[str, Any] | None = None
-        while True:
-            try:
-                row = await self.client.get_deployment(self.deployment_id)
-            except DeploytuiError as exc:
-                if not _retryable(exc) or time.monotonic() > deadline:
-                    return row
-            else:
-                if is_terminal(row.get("status")) or time.monotonic() > deadline:
-                    return row
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        return await poll_terminal_row(self.client, self.deployment_id, max(self._stall, 1.0))
 
     # -- the deployment id ------------------------------------------------------------------
 
@@ -656,11 +547,6 @@ class Attachment:
         return self.deployment_id
 
 
-def _retryable(error: DeploytuiError) -> bool:
-    """Network failures and server errors (a restarting server) are worth another try."""
-    return error.retryable or isinstance(error, ServerError)
-
-
 def attach(client: OperationsClient, deployment_id: str | None, *,
            on_state: Callable[[AttachState], None] | None = None,
            initial_stream: EventStream | None = None,
@@ -668,14 +554,17 @@ def attach(client: OperationsClient, deployment_id: str | None, *,
            retry: RetryPolicy = RetryPolicy(),
            project: str | None = None,
            started_after_ms: int | None = None,
-           trust_marker_count: bool | None = None) -> Attachment:
+           trust_marker_count: bool | None = None,
+           events_api: bool | None = None) -> Attachment:
     """Follow a deployment's events: replay, then live, exactly once, across reconnects.
 
     ``initial_stream`` is deploy_component's own (unread) event stream, consumed first;
     ``deployment_id`` may then be None (taken from ``X-Deployment-Id``, the events, or
     ``project`` + ``started_after_ms`` through :func:`find_deployment_id`). ``trust_marker_count``
-    overrides the detection of our server's cumulative ``truncated`` counts (None: ask the server).
+    overrides the detection of our server's cumulative ``truncated`` counts and ``events_api`` that
+    of its ``get_deployment_events`` (None: ask the server; False: behave as against Harper).
     """
     return Attachment(client, deployment_id, on_state=on_state, initial_stream=initial_stream,
                       stall_timeout=stall_timeout, retry=retry, project=project,
-                      started_after_ms=started_after_ms, trust_marker_count=trust_marker_count)
+                      started_after_ms=started_after_ms, trust_marker_count=trust_marker_count,
+                      events_api=events_api)

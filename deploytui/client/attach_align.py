@@ -47,10 +47,11 @@ Limits
 ------
 * Content alignment (Harper's marker, step 2; and step 3) cannot tell identical events apart. With a
   run of identical lines straddling the reconnect, the longest overlap assumes as many of them were
-  already delivered as possible: never a duplicate, but lines of such a run may be dropped. A
-  ``truncated`` marker is then delivered when no overlap was found, to say that events may be
-  missing where the log was cut. Our server avoids both with its cumulative count and
-  ``get_deployment_events``.
+  already delivered as possible: never a duplicate, but lines of such a run may be dropped. At a
+  marker, its ``truncated`` event is therefore delivered, to say that events may be missing where
+  the log was cut, when no overlap was found *or* when a shorter one was as consistent (the seam
+  is a run of identical events, so the choice was a guess). Our server avoids both with its
+  cumulative count and ``get_deployment_events``.
 * Events evicted from a truncated ``event_log`` while we were disconnected cannot be recovered
   from Harper at all (only our server keeps them); they are reported by the marker.
 * Backfilled events are delivered at the end, not in their original place; the caller sees them
@@ -71,13 +72,14 @@ from deploytui.protocol.events import Event, TruncatedEvent, event_name, parse_e
 
 __all__ = [
     "WINDOW",
-    "EventKey",
-    "event_key",
-    "DeliveredLog",
     "Deliver",
+    "DeliveredLog",
+    "EventKey",
     "Gap",
     "ReplayAligner",
+    "event_key",
     "history_count",
+    "log_events",
     "missing_from_log",
 ]
 
@@ -195,6 +197,11 @@ class _Overlap:
         best = self.candidates[0]
         return best if best <= len(self.buffer) else None
 
+    def ambiguous(self, overlap: int) -> bool:
+        """True when a shorter non-zero overlap is as consistent as ``overlap`` (a run of identical
+        events at the seam): the choice is a guess, so events may be missing there."""
+        return any(0 < o < overlap for o in self.candidates)
+
     def best_guess(self) -> int:
         """The longest candidate still consistent with everything buffered (at a terminal event)."""
         return self.candidates[0] if self.candidates else 0
@@ -275,10 +282,11 @@ class ReplayAligner:
     def _resolve(self, overlap: int) -> list[Decision]:
         assert self._overlap is not None
         buffered, n = self._overlap.buffer, self._overlap.n
+        ambiguous = self._overlap.ambiguous(overlap)
         self._overlap = None
         decisions: list[Decision] = []
         if self._marker is not None:
-            if overlap == 0:  # nothing in common: events may be missing where the log was cut
+            if overlap == 0 or ambiguous:  # events may be missing where the log was cut: say so
                 decisions.append(Deliver(self._marker))
             self._marker = None
         self.pos = n - overlap
@@ -304,7 +312,8 @@ def history_count(event_log: Sequence[dict[str, Any]], *, trust_marker_count: bo
     return len(event_log)
 
 
-def _parse_entries(entries: Iterable[dict[str, Any]]) -> list[Event]:
+def log_events(entries: Iterable[dict[str, Any]]) -> list[Event]:
+    """A row's ``event_log`` entries as typed events (``t`` kept, never part of an event's key)."""
     return [parse_event(str(e.get("event")), e.get("data"), t=e.get("t") if isinstance(e.get("t"), int) else None)
             for e in entries if isinstance(e, dict)]
 
@@ -323,7 +332,7 @@ def missing_from_log(log: DeliveredLog, event_log: Sequence[dict[str, Any]], *,
     Truncated logs are handled head and tail apart; a delivered position no longer kept is skipped.
     """
     head_keep = EVENT_LOG_HEAD_KEEP
-    entries = _parse_entries(event_log)
+    entries = log_events(event_log)
     truncated = len(entries) > head_keep and isinstance(entries[head_keep], TruncatedEvent)
     head = entries[:head_keep] if truncated else entries
     tail = entries[head_keep + 1:] if truncated else []

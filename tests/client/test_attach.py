@@ -27,7 +27,13 @@ from deploytui.client.errors import AuthError, ProtocolError
 from deploytui.client.local import LocalServer
 from deploytui.client.view import DeploymentView
 from deploytui.protocol.event_log import append_bounded
-from deploytui.protocol.events import DoneEvent, ErrorEvent, Event, TruncatedEvent, parse_event
+from deploytui.protocol.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    TruncatedEvent,
+    parse_event,
+)
 from deploytui.server.demos import demo_spec
 from deploytui.server.tarball import pack_directory
 from tests.conftest import PASSWORD, USER, make_tarball, start_server
@@ -206,12 +212,14 @@ def test_harper_marker_aligns_by_content_when_the_overlap_is_distinctive() -> No
 
 def test_harper_marker_with_identical_lines_never_duplicates() -> None:
     """The documented limit: a run of identical lines across the reconnect is ambiguous; the longest
-    overlap is taken, so nothing is delivered twice (but some of that run may be dropped)."""
+    overlap is taken, so nothing is delivered twice (but some of that run may be dropped, which the
+    marker, delivered first, says)."""
     hist = history(1200, repeat_every=400)
     log = DeliveredLog()
     log.extend(hist[:900])
     out = run_aligner(log, bounded(hist[:1000], harper_count=True) + hist[1000:], hist, trust=False)
-    assert len(out) <= len(hist) - 900
+    assert isinstance(out[0], TruncatedEvent)  # the overlap was a guess: say events may be missing
+    assert len(out) <= len(hist) - 900 + 1
     assert keys(out[-200:]) == keys(hist[-200:])
 
 

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from deploytui.client.attach import AttachState, RetryPolicy, attach
+from deploytui.client.attach_align import event_key
 from deploytui.client.local import LocalServer
-from deploytui.protocol.events import DoneEvent, ErrorEvent, Event, InstallEvent
+from deploytui.protocol.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    InstallEvent,
+    TruncatedEvent,
+)
 from tests.client import test_attach
 from tests.client.tcp_proxy import TcpProxy
 from tests.client.test_attach import (
@@ -20,6 +27,7 @@ from tests.client.test_attach import (
     collect,
     events_table,
     gated_install,
+    history_keys,
     kinds_of,
     start_demo,
     start_deploy,
@@ -154,3 +162,71 @@ async def test_stall_then_finish_from_the_row(wired_server: LocalServer, tmp_pat
     if states[-1].ids:
         assert "reconnecting" not in kinds
         assert any(e.backfilled for e in got) and states[-1].backfilled > 0
+
+
+async def test_stall_then_finish_as_against_harper(harper_server: LocalServer, tmp_path: Path) -> None:
+    """As :func:`test_stall_then_finish_from_the_row`, but as against a real Harper: no events API,
+    Harper's meaningless marker count. What the bounded row no longer holds cannot be recovered, so
+    it must be reported by a ``truncated`` notice where it is missing; nothing may be delivered twice,
+    and the row's tail (its newest 179 events) must all be there, then done."""
+    command, gate = gated_install(tmp_path, 300, 300)
+    async with client_for(harper_server.url) as api, TcpProxy(harper_server.url) as proxy:
+        deployment_id = await start_deploy(api, "stall3", command)
+        async with client_for(proxy.url) as through:
+            states: list[AttachState] = []
+
+            async def freeze_until_over(event: Event, count: int) -> None:
+                if count == 100:
+                    proxy.freeze()
+                    gate.touch()
+                    await wait_terminal(api, deployment_id)
+
+            attachment = attach(through, deployment_id, on_state=states.append, stall_timeout=0.3, retry=FAST,
+                                trust_marker_count=False, events_api=False)
+            got = await collect(attachment, freeze_until_over)
+        table = await events_table(api, deployment_id)
+    assert isinstance(got[-1], DoneEvent) and got[-1].result["status"] == "success"
+    assert "verifying" in kinds_of(states) and states[-1].kind == "done" and states[-1].backfilled == 0
+    history = got[:-1]
+    assert_gaps_are_reported(history, table)
+    assert history_keys(history)[-179:] == table[-179:]
+    assert sum(isinstance(e, TruncatedEvent) for e in history) >= 1  # 600 events, at most 200 in a row
+
+
+def assert_gaps_are_reported(got: list[Event], table: list[tuple[str, str]]) -> None:
+    """Split at the ``truncated`` notices, the delivered events are runs of the table, in order,
+    the first from its start: nothing delivered twice, nothing skipped without a notice."""
+    runs: list[list[tuple[str, str]]] = [[]]
+    for event in got:
+        if isinstance(event, TruncatedEvent):
+            runs.append([])
+        else:
+            runs[-1].append(event_key(event))
+    assert runs[0] == table[:len(runs[0])], "the history does not start as the table does"
+    at = len(runs[0])
+    for n, run in enumerate(runs[1:], 1):
+        starts = [p for p in range(at, len(table) - len(run) + 1) if table[p:p + len(run)] == run]
+        assert starts, f"the events after notice {n} are not a run of the rest of the table"
+        at = starts[0] + len(run)
+
+
+async def test_a_quiet_running_deploy_is_not_given_up(wired_server: LocalServer, tmp_path: Path) -> None:
+    """A deploy that goes silent (Harper sends no keepalives) for longer than ``give_up_after_s``:
+    each stall is verified with the server, which says the deploy is running, so attach keeps
+    following instead of giving up "without progress"; the deploy goes on after three such checks."""
+    command, gate = gated_install(tmp_path, 50, 50)
+    async with client_for(wired_server.url) as api:
+        deployment_id = await start_deploy(api, "quiet", command)
+        verified = 0
+
+        def on_state(state: AttachState) -> None:
+            nonlocal verified
+            if state.kind == "verifying":
+                verified += 1
+                if verified == 3:
+                    gate.touch()
+
+        retry = RetryPolicy(initial_delay_ms=10, cap_ms=50, give_up_after_s=0.25)
+        got = await collect(attach(api, deployment_id, on_state=on_state, stall_timeout=0.2, retry=retry))
+        assert_exactly_once(got, await events_table(api, deployment_id))
+    assert verified >= 3 and isinstance(got[-1], DoneEvent)
