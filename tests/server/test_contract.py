@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import time
-from pathlib import Path
 
 import httpx
 import pytest
