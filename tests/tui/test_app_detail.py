@@ -156,6 +156,25 @@ async def test_deploy_form_submits_a_directory_and_lands_on_its_live_screen(serv
         assert screen.view.events[0].name == "phase"  # attached from the first event
 
 
+async def test_deploy_form_project_follows_the_directory_until_typed(server, tmp_path):
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    app = live_app(server, deploy_dir=str(tmp_path / "first"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployFormScreen), what="form")
+        path, project = app.screen.query_one("#path"), app.screen.query_one("#project")
+        assert project.value == "first"
+        path.value = str(tmp_path / "second")
+        await wait_for(pilot, lambda: project.value == "second", what="project follows the directory")
+        project.focus()
+        await pilot.press("end", "x")
+        await wait_for(pilot, lambda: project.value == "secondx", what="typed project")
+        path.value = str(tmp_path / "first")
+        await pilot.pause()
+        assert project.value == "secondx"  # what the user typed is kept
+
+
 async def test_hostile_server_text_is_shown_literally(server):
     command = "python3 -c \"import sys; print(sys.argv[1]); sys.exit(3)\" '" + HOSTILE.replace("'", "") + "'"
     await deploy(server, "hello", install_command=command)
