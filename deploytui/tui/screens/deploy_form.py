@@ -121,7 +121,6 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         self.demos = demos
         self.start = start or os.getcwd()
         self._project_touched = False
-        self._auto_project = Path(self.start).name
 
     def compose(self) -> ComposeResult:
         demos = self.demos if self.demos is not None else self.app.demos()  # type: ignore[attr-defined]
@@ -167,7 +166,6 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
             return
         path.value = str(spec.path)
         path.disabled = True
-        self._auto_project = spec.name
         project.value = spec.name
         install.value = spec.install_command
         self._project_touched = False
@@ -177,14 +175,14 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         if not self._project_touched:
             name = Path(os.path.expanduser(event.value.rstrip("/"))).name
             project = self.query_one("#project", Input)
-            self._auto_project = name
             project.value = name
 
     @on(Input.Changed, "#project")
     def _project_changed(self, event: Input.Changed) -> None:
-        # Only the user's own typing pins the project; the Input also reports the values the form
-        # set itself (its initial value, a directory's name).
-        self._project_touched = event.value != self._auto_project
+        # Only the user's own typing pins the project, and they can only type into it while it has
+        # focus; the Input also reports (later, as messages) the values the form set itself.
+        if event.input.has_focus:
+            self._project_touched = True
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
