@@ -133,8 +133,11 @@ class OperationsClient:
     ) -> httpx.Response:
         try:
             response = await self._http.post(self.url, json=json_body, content=content, headers=headers, timeout=timeout)
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise connection_failed(exc, self.url) from exc
+        except httpx.TransportError as exc:
+            # Connected, then cut off or timed out mid-answer: say so, not "could not connect".
+            raise connection_failed(exc, self.url, doing=f"get the answer to {operation} from") from exc
         except httpx.HTTPError as exc:
             raise ProtocolError(f"could not send {operation} to {self.url}: {exc}") from exc
         if not 200 <= response.status_code < 300:
