@@ -141,21 +141,8 @@ async def test_stall_then_finish_from_the_row(wired_server: LocalServer, tmp_pat
     finishes from it, backfilling what the frozen stream never sent. With ids the missing events
     come from the full history, without reconnecting; Harper's bounded row cannot hold them all, so
     there attach reconnects for a replay."""
-    command, gate = gated_install(tmp_path, 300, 300)
-    async with client_for(wired_server.url) as api, TcpProxy(wired_server.url) as proxy:
-        deployment_id = await start_deploy(api, "stall2", command)
-        async with client_for(proxy.url) as through:
-            states: list[AttachState] = []
-
-            async def freeze_until_over(event: Event, count: int) -> None:
-                if count == 100:
-                    proxy.freeze()
-                    gate.touch()
-                    await wait_terminal(api, deployment_id)
-
-            attachment = attach(through, deployment_id, on_state=states.append, stall_timeout=0.3, retry=FAST)
-            got = await collect(attachment, freeze_until_over)
-        assert_exactly_once(got, await events_table(api, deployment_id))
+    got, states, table = await freeze_while_it_ends(wired_server, tmp_path, "stall2")
+    assert_exactly_once(got, table)
     kinds = kinds_of(states)
     assert "verifying" in kinds and kinds[-1] == "done"
     assert isinstance(got[-1], DoneEvent) and got[-1].result["status"] == "success"
@@ -169,22 +156,8 @@ async def test_stall_then_finish_as_against_harper(harper_server: LocalServer, t
     Harper's meaningless marker count. What the bounded row no longer holds cannot be recovered, so
     it must be reported by a ``truncated`` notice where it is missing; nothing may be delivered twice,
     and the row's tail (its newest 179 events) must all be there, then done."""
-    command, gate = gated_install(tmp_path, 300, 300)
-    async with client_for(harper_server.url) as api, TcpProxy(harper_server.url) as proxy:
-        deployment_id = await start_deploy(api, "stall3", command)
-        async with client_for(proxy.url) as through:
-            states: list[AttachState] = []
-
-            async def freeze_until_over(event: Event, count: int) -> None:
-                if count == 100:
-                    proxy.freeze()
-                    gate.touch()
-                    await wait_terminal(api, deployment_id)
-
-            attachment = attach(through, deployment_id, on_state=states.append, stall_timeout=0.3, retry=FAST,
-                                trust_marker_count=False, events_api=False)
-            got = await collect(attachment, freeze_until_over)
-        table = await events_table(api, deployment_id)
+    got, states, table = await freeze_while_it_ends(harper_server, tmp_path, "stall3",
+                                                    trust_marker_count=False, events_api=False)
     assert isinstance(got[-1], DoneEvent) and got[-1].result["status"] == "success"
     assert "verifying" in kinds_of(states) and states[-1].kind == "done" and states[-1].backfilled == 0
     history = got[:-1]
@@ -230,3 +203,25 @@ async def test_a_quiet_running_deploy_is_not_given_up(wired_server: LocalServer,
         got = await collect(attach(api, deployment_id, on_state=on_state, stall_timeout=0.2, retry=retry))
         assert_exactly_once(got, await events_table(api, deployment_id))
     assert verified >= 3 and isinstance(got[-1], DoneEvent)
+
+
+async def freeze_while_it_ends(server: LocalServer, tmp_path: Path, project: str,
+                               **attach_options: object) -> tuple[list[Event], list[AttachState], list]:
+    """Attach through a proxy that freezes after 100 events, let the deploy end meanwhile, and
+    collect what attach delivers; returns (events, states, the events table)."""
+    command, gate = gated_install(tmp_path, 300, 300)
+    async with client_for(server.url) as api, TcpProxy(server.url) as proxy:
+        deployment_id = await start_deploy(api, project, command)
+        async with client_for(proxy.url) as through:
+            states: list[AttachState] = []
+
+            async def freeze_until_over(event: Event, count: int) -> None:
+                if count == 100:
+                    proxy.freeze()
+                    gate.touch()
+                    await wait_terminal(api, deployment_id)
+
+            attachment = attach(through, deployment_id, on_state=states.append, stall_timeout=0.3, retry=FAST,
+                                **attach_options)
+            got = await collect(attachment, freeze_until_over)
+        return got, states, await events_table(api, deployment_id)
