@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from sse_starlette import ServerSentEvent
+
 from deploytui.protocol.events import DONE, ERROR
 
 from .recorder import LOG_SEQ, TIMEOUT, EventHub
@@ -27,6 +29,7 @@ from .store import Store, strip_row, to_json
 NO_DONE = object()
 
 KEEPALIVE = b": keepalive\n"
+MAX_EVENTS_PER_WRITE = 500
 OPEN = {"comment": "stream open"}
 
 
@@ -38,6 +41,11 @@ def resume_after(wire: str, last_event_id: str | None) -> int:
         return max(0, int(last_event_id.strip()))
     except ValueError:
         return 0
+
+
+def encode_event(event: dict, wire: str) -> bytes:
+    """One event as the bytes of an SSE record (``data`` always present, LF line ends)."""
+    return ServerSentEvent(**sse_item(event, wire), sep="\n").encode()
 
 
 def sse_item(event: dict, wire: str) -> dict[str, str]:
@@ -81,7 +89,17 @@ async def deployment_events(
     keepalive = keepalive_seconds if wire == "deploytui" and keepalive_seconds > 0 else None
     try:
         while (event := await subscription.get(keepalive)) is not None:
-            yield KEEPALIVE if event is TIMEOUT else sse_item(event, wire)
+            if event is TIMEOUT:
+                yield KEEPALIVE
+                continue
+            # Send what is ready in one chunk: one write per event caps a replay at a few
+            # ten thousand events a second.
+            chunk, more = [encode_event(event, wire)], TIMEOUT
+            while len(chunk) < MAX_EVENTS_PER_WRITE and isinstance(more := await subscription.get(0), dict):
+                chunk.append(encode_event(more, wire))
+            yield b"".join(chunk)
+            if more is None:
+                break
     finally:
         subscription.close()  # at once, also when the client went away (cancellation)
     final = await _final_item(store, deployment_id, done_result)
