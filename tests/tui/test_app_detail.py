@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
 from deploytui.tui.screens.confirm import ConfirmScreen, PromptScreen
 from deploytui.tui.screens.deploy_form import DeployFormScreen
@@ -210,3 +211,22 @@ async def test_no_color_is_honoured(server, monkeypatch):
     app = live_app(server)
     async with app.run_test(size=(80, 24)):
         assert app.no_color
+
+
+async def test_stream_state_shows_reconnecting_when_the_server_goes_away(server):
+    from deploytui.tui.widgets.stream_status import StreamStatus
+    from tests.client.tcp_proxy import TcpProxy
+
+    running = asyncio.ensure_future(deploy(server, "slow"))
+    async with TcpProxy(server.url) as proxy:
+        app = live_app(SimpleNamespace(url=proxy.url, user=server.user, password=server.password))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_first(pilot, app)
+            await wait_for(pilot, lambda: screen.stream_state is not None and screen.stream_state.kind == "live",
+                           what="live")
+            server.kill()
+            proxy.cut_all()
+            await wait_for(pilot, lambda: screen.stream_state.kind == "reconnecting", what="reconnecting")
+            status = str(screen.query_one(StreamStatus).render())
+            assert "reconnecting" in status and "attempt" in status
+    await asyncio.gather(running, return_exceptions=True)
