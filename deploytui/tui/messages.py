@@ -22,11 +22,16 @@ class DeploymentsFetched(Message):
 
 @dataclass
 class ConnectionChanged(Message):
-    """The server answered (``ok``) or stopped answering (``message`` says why)."""
+    """The server answered (``ok``) or stopped answering (``message`` says why).
+
+    ``refused`` marks an answer that retrying will not change: the credentials were refused (401)
+    or the user may not list deployments (403).
+    """
 
     ok: bool
     message: str | None = None
     version: str | None = None
+    refused: bool = False
 
 
 @dataclass

@@ -115,3 +115,15 @@ async def test_empty_server_offers_demos_and_one_key_deploys_them(server):
         assert " D " in screen_text(app)
         await pilot.press("D")
         await wait_for(pilot, lambda: table_of(app).row_count >= 5, timeout=60, what="demo rows")
+
+
+async def test_refused_credentials_say_so_rather_than_unreachable(server):
+    from types import SimpleNamespace
+
+    app = live_app(SimpleNamespace(url=server.url, user=server.user, password="wrong"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.screen.query_one(ConnectionBanner)
+        await wait_for(pilot, lambda: banner.has_class("-visible"), what="banner")
+        said = str(banner.render()) + str(app.screen.query_one(ServerStatus).render())
+        assert "access refused" in said and "unreachable" not in said
+        assert f"refused the credentials for {server.user}" in said

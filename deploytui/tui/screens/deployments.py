@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from deploytui.tui.app import DeploytuiApp
 
 LIST_LIMIT = 500
+REFUSED_RETRY_S = 30.0
 
 
 class FilterBar(Horizontal):
@@ -124,7 +125,7 @@ class DeploymentsScreen(Screen):
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def poll(self) -> None:
         """Poll ``list_deployments`` forever; back off while the server does not answer."""
-        from deploytui.client.errors import DeploytuiError
+        from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError
 
         app = self.dash
         version: str | None = None
@@ -135,6 +136,13 @@ class DeploymentsScreen(Screen):
                     info = await app.api.registration_info()
                     version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
                 data = await app.api.list_deployments(limit=LIST_LIMIT)
+            except (AuthError, ForbiddenError) as exc:
+                # Asking again soon will not change the answer; ask rarely (a server switch or a
+                # fixed account on the server may).
+                version = None
+                self.post_message(ConnectionChanged(False, exc.message, refused=True))
+                await asyncio.sleep(REFUSED_RETRY_S)
+                continue
             except DeploytuiError as exc:
                 failures += 1
                 version = None
@@ -170,6 +178,7 @@ class DeploymentsScreen(Screen):
         status = self.query_one(ServerStatus)
         banner = self.query_one(ConnectionBanner)
         status.healthy = message.ok
+        status.refused = message.refused
         if message.ok:
             if message.version:
                 status.version = message.version
@@ -177,7 +186,7 @@ class DeploymentsScreen(Screen):
                 self.notify("The server is back", title="Connection", severity="information", timeout=3)
             banner.clear_problem()
         else:
-            banner.show_problem(message.message)
+            banner.show_problem(message.message, refused=message.refused)
         self._healthy = message.ok
 
     def _tick(self) -> None:

@@ -30,6 +30,7 @@ class ServerStatus(Static):
     label: reactive[str] = reactive("")
     version: reactive[str | None] = reactive(None)
     healthy: reactive[bool | None] = reactive(None)
+    refused: reactive[bool] = reactive(False)
     summary: reactive[str] = reactive("")
 
     def render(self) -> Text:
@@ -47,7 +48,7 @@ class ServerStatus(Static):
         if self.version:
             text.append(f" · Harper {fmt.clean(self.version)}", style="dim")
         if self.healthy is False:
-            text.append(" · unreachable", style="bold red")
+            text.append(" · access refused" if self.refused else " · unreachable", style="bold red")
         if self.summary:
             text.append(f" · {self.summary}")
         return text
@@ -68,10 +69,11 @@ class ConnectionBanner(Static):
     ConnectionBanner.-visible { display: block; }
     """
 
-    def show_problem(self, message: str | None) -> None:
+    def show_problem(self, message: str | None, *, refused: bool = False) -> None:
         """Show the banner with the reason (shown literally)."""
         self.add_class("-visible")
-        text = Text("⚠ server unreachable — retrying. ", style="bold")
+        lead = "⚠ access refused — check the user and password (or token). " if refused else "⚠ server unreachable — retrying. "
+        text = Text(lead, style="bold")
         text.append(fmt.clean(message or "no answer"), style="")
         self.update(text)
 
