@@ -229,3 +229,29 @@ async def test_stream_state_shows_reconnecting_when_the_server_goes_away(server)
             status = str(screen.query_one(StreamStatus).render())
             assert "reconnecting" in status and "attempt" in status
     await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_L_loads_the_full_history_where_the_stream_left_a_gap(harper_server):
+    from deploytui.client.attach import attach
+
+    await deploy(harper_server, "chatty")
+
+    def as_against_harper(api, deployment_id, **kwargs):
+        # A real Harper has no events API: what its bounded replay lacks shows as a gap.
+        return attach(api, deployment_id, events_api=False, trust_marker_count=False, **kwargs)
+
+    app = live_app(harper_server, attach=as_against_harper)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: done(screen), what="done")
+        log = log_of(screen)
+        assert screen.view.gaps and len(log.lines) < 1000  # the bounded replay: ~180 lines and a gap
+        log.view.scroll_home(animate=False)
+        await pilot.pause()
+        assert "not kept by the server" in screen_text(app)
+        log.view.focus()
+        await pilot.press("L")
+        await wait_for(pilot, lambda: len(log.lines) > 5000, what="full history")
+        log.view.scroll_home(animate=False)
+        await pilot.pause()
+        assert "not kept by the server" not in screen_text(app)  # the separator is gone
