@@ -78,6 +78,9 @@ class DeploymentsTable(DataTable):
     DeploymentsTable { height: 1fr; }
     """
     BINDINGS = [
+        # DataTable's own enter binding is hidden and shadows the screen's "Open" in the footer while
+        # the list has focus; this one (same id, so a remap moves both) shows it.
+        Binding("enter", "select_cursor", "Open", id="deployments.open"),
         Binding("j", "cursor_down", "Down", show=False, id="deployments.down"),
         Binding("k", "cursor_up", "Up", show=False, id="deployments.up"),
         Binding("g", "scroll_top", "Top", show=False, id="deployments.top"),
