@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deploytui.client.api import ConnectionSettings, OperationsClient
-from deploytui.client.attach import AttachState, RetryPolicy, attach
+from deploytui.client.attach import Attachment, AttachState, RetryPolicy, attach
 from deploytui.client.attach_align import (
     Deliver,
     DeliveredLog,
@@ -288,14 +288,19 @@ async def test_attach_to_a_finished_deployment_replays_then_ends(wired_server: L
     assert attachment.final_row is not None and attachment.final_row["status"] == "success"
 
 
+async def deploy_and_attach(api: OperationsClient, demo: str, project: str) -> tuple[Attachment, list[Event]]:
+    """Deploy a demo with its own SSE stream and attach from that stream's first event."""
+    spec = demo_spec(demo)
+    fields = {"project": project, "install_command": spec.install_command}
+    async with api.deploy_stream(fields, pack_directory(spec.path)) as stream:
+        attachment = attach(api, None, initial_stream=stream)
+        return attachment, await collect(attachment)
+
+
 async def test_deploy_stream_as_initial_stream(wired_server: LocalServer) -> None:
     """The deploy case: the deploy's own SSE first; the id comes from X-Deployment-Id."""
-    spec = demo_spec("hello")
     async with client_for(wired_server.url) as api:
-        fields = {"project": "hello", "install_command": spec.install_command}
-        async with api.deploy_stream(fields, pack_directory(spec.path)) as stream:
-            attachment = attach(api, None, initial_stream=stream)
-            got = await collect(attachment)
+        attachment, got = await deploy_and_attach(api, "hello", "hello")
         assert attachment.deployment_id is not None
         assert_exactly_once(got, await events_table(api, attachment.deployment_id))
     assert isinstance(got[-1], DoneEvent) and got[-1].result["message"] == "Successfully deployed: hello"
@@ -303,12 +308,8 @@ async def test_deploy_stream_as_initial_stream(wired_server: LocalServer) -> Non
 
 
 async def test_failed_deploy_ends_at_its_error(wired_server: LocalServer) -> None:
-    spec = demo_spec("broken-install")
     async with client_for(wired_server.url) as api:
-        fields = {"project": "broken", "install_command": spec.install_command}
-        async with api.deploy_stream(fields, pack_directory(spec.path)) as stream:
-            attachment = attach(api, None, initial_stream=stream)
-            got = await collect(attachment)
+        attachment, got = await deploy_and_attach(api, "broken-install", "broken")
         assert_exactly_once(got, await events_table(api, attachment.deployment_id or ""))
     assert isinstance(got[-1], ErrorEvent)
     assert attachment.state.kind == "done" and "failed" in (attachment.state.message or "")

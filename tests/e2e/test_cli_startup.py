@@ -12,6 +12,12 @@ from tests.e2e.cli_support import PY, cli_env, json_lines, run_cli
 FORBIDDEN = "[m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'deploytui.server', 'deploytui.tui'))]"
 
 
+
+def run_python(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (a clean sys.modules); it asserts for itself."""
+    result = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
 @pytest.mark.parametrize("argv", [["--help"], ["list", "--help"], ["watch", "--help"], ["deploy", "--help"], ["demo", "--help"]])
 def test_help_imports_neither_textual_nor_the_server(argv: list[str]) -> None:
     code = (
@@ -19,8 +25,7 @@ def test_help_imports_neither_textual_nor_the_server(argv: list[str]) -> None:
         f"try:\n    deploytui.cli.main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 0\n"
         f"bad = {FORBIDDEN}\nassert not bad, bad\n"
     )
-    result = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 def test_command_modules_import_neither_textual_nor_the_server() -> None:
@@ -30,8 +35,7 @@ def test_command_modules_import_neither_textual_nor_the_server() -> None:
         "import deploytui.commands.demo_cmd, deploytui.config, deploytui.client.pack\n"
         f"bad = {FORBIDDEN}\nassert not bad, bad\n"
     )
-    result = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 def test_demo_catalogue_imports_only_itself() -> None:
@@ -42,8 +46,7 @@ def test_demo_catalogue_imports_only_itself() -> None:
         "assert loaded == ['deploytui.server', 'deploytui.server.demos'], loaded\n"
         "assert not [m for m in sys.modules if m.startswith(('textual', 'starlette', 'uvicorn'))]\n"
     )
-    result = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 def test_help_is_quick_to_print() -> None:
