@@ -83,6 +83,12 @@ def _project_from_dir(path: Path) -> str:
     return name.split("/")[-1] if isinstance(name, str) and name else path.name
 
 
+async def _packed_chunks(path: Path) -> AsyncIterator[bytes]:
+    """A ``file:`` package, packed off the event loop (a large directory takes a while)."""
+    async for chunk in _bytes_chunks(await asyncio.to_thread(pack_directory, path)):
+        yield chunk
+
+
 async def _bytes_chunks(data: bytes) -> AsyncIterator[bytes]:
     for start in range(0, len(data), UPLOAD_CHUNK):
         yield data[start : start + UPLOAD_CHUNK]
@@ -163,7 +169,7 @@ def _payload_chunks(call: OperationCall, source: Any) -> AsyncIterator[bytes]:
         assert call.upload is not None
         return call.upload.file_chunks()
     if isinstance(source, Path):
-        return _bytes_chunks(pack_directory(source))
+        return _packed_chunks(source)
     if not isinstance(source, str):
         raise OperationError("'payload' must be a base64 string")
     try:
