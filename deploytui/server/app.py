@@ -42,6 +42,7 @@ from .operations import (
 
 log = logging.getLogger("deploytui.server")
 
+OFF_LOOP_BYTES = 1024 * 1024
 ALL_HANDLERS = {**HANDLERS, "deploy_component": deploy_component, "deploy_custom_function_project": deploy_component}
 
 
@@ -132,7 +133,9 @@ class OperationsEndpoint:
             upload = MultipartUpload(body, boundary)
             fields = await upload.read_fields()
         else:
-            fields = decode_json_object(await body.read_all())
+            raw = await body.read_all()
+            # A base64 payload can make the body large: decode it off the event loop then.
+            fields = await asyncio.to_thread(decode_json_object, raw) if len(raw) > OFF_LOOP_BYTES else decode_json_object(raw)
         operation = fields.get("operation")
         if not isinstance(operation, str) or not operation:
             raise OperationError("Request body must include an 'operation' property.")

@@ -172,8 +172,14 @@ def _payload_chunks(call: OperationCall, source: Any) -> AsyncIterator[bytes]:
         return _packed_chunks(source)
     if not isinstance(source, str):
         raise OperationError("'payload' must be a base64 string")
+    return _decoded_chunks(source)
+
+
+async def _decoded_chunks(text: str) -> AsyncIterator[bytes]:
+    """A base64 payload, decoded off the event loop."""
     try:
-        data = base64.b64decode(source, validate=True)
+        data = await asyncio.to_thread(base64.b64decode, text, validate=True)
     except (binascii.Error, ValueError):
         raise OperationError("'payload' is not valid base64") from None
-    return _bytes_chunks(data)
+    async for chunk in _bytes_chunks(data):
+        yield chunk
