@@ -304,13 +304,14 @@ class DeploymentScreen(Screen):
         error = self.view.error
         if error is None:
             return
-        tail: list[str] = []
+        tail: list[tuple[str, str]] = []
         output = error.install_output or {}
         for line in (output.get("lines") or [])[-3:]:
             if isinstance(line, dict) and isinstance(line.get("line"), str):
-                tail.append(line["line"])
+                tail.append((str(line.get("stream")), line["line"]))
         if not tail:
-            tail = [line.text.text for line in list(self.view.lines)[-3:]]
+            newest = list(islice(reversed(self.view.lines), 3))[::-1]
+            tail = [(line.stream, line.text.text) for line in newest]
         self.query_one(ErrorPanel).show_error(error.message, phase=error.phase, code=error.code, tail=tail)
         if not self._error_shown:
             self._error_shown = True

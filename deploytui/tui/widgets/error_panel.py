@@ -35,8 +35,11 @@ class ErrorPanel(Static):
     ErrorPanel.-visible { display: block; }
     """
 
-    def show_error(self, message: Any, *, phase: Any = None, code: Any = None, tail: list[str] | None = None) -> None:
-        """Show the failure; every argument is server text, displayed literally."""
+    def show_error(
+        self, message: Any, *, phase: Any = None, code: Any = None, tail: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Show the failure; every argument is server text, displayed literally. ``tail`` holds the
+        last install lines as ``(stream, text)``: stderr is marked ``!`` as in the output pane."""
         self.add_class("-visible")
         where = f"failed in {clean(phase)}" if phase else "failed"
         if code not in (None, ""):
@@ -49,8 +52,8 @@ class ErrorPanel(Static):
             text.append(line + "\n", style="bold")
         if len(lines) > MAX_MESSAGE_LINES:
             text.append(f"… {len(lines) - MAX_MESSAGE_LINES} more lines\n", style="dim")
-        for line in [t for t in tail or [] if clean(t).strip()][-MAX_TAIL_LINES:]:
-            text.append("│ ", style="dim")
+        for stream, line in [(s, t) for s, t in tail or [] if clean(t).strip()][-MAX_TAIL_LINES:]:
+            text.append("! " if stream == "stderr" else "│ ", style="bold" if stream == "stderr" else "dim")
             text.append(clean(line) + "\n", style="")
         text.rstrip()
         self.update(text)
