@@ -46,7 +46,7 @@ class DeploymentHeader(Static):
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(fmt.clean(row.get("project"), "?"), style="bold")
         title.append("  ")
-        title.append_text(fmt.status_badge(status, variables))
+        title.append_text(fmt.status_badge(status, variables, phase=row.get("phase")))
         title.append("  ")
         title.append(fmt.clean(row.get("deployment_id")), style="dim")
         if row.get("rollback_of"):

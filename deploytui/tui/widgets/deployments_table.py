@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from deploytui.protocol.deployment import Status, is_terminal, is_underway
+from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.widgets import formatting as fmt
 
 
@@ -186,11 +186,7 @@ class DeploymentsTable(DataTable):
         status = str(row.get("status") or "")
         running = not is_terminal(status)
         return {
-            # A Harper row reads "pending" through prepare: show the work, not the word.
-            "status": fmt.status_glyph(
-                Status.INSTALLING if status == Status.PENDING and is_underway(status, row.get("phase")) else status,
-                self.app.theme_variables,
-            ),
+            "status": fmt.status_glyph(fmt.shown_status(status, row.get("phase")), self.app.theme_variables),
             "project": fmt.safe(row.get("project"), "bold", "-"),
             "id": IdCell(str(row.get("deployment_id"))),
             "phase": fmt.safe(row.get("phase"), fmt.status_style(status) if running or status == "failed" else ""),

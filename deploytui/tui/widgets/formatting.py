@@ -16,6 +16,7 @@ from rich.text import Text
 
 from deploytui.client import humanize
 from deploytui.client.ansi import strip_controls
+from deploytui.protocol.deployment import Status, is_underway
 from deploytui.tui.widgets.status_glyphs import glyph_for
 
 # Colours of each status family, as theme variables resolved by Rich styles.
@@ -61,8 +62,17 @@ def status_glyph(status: str | None, variables: Mapping[str, str] | None = None)
     return Text(glyph, style=f"bold {resolve_colour(colour, variables)}")
 
 
-def status_badge(status: str | None, variables: Mapping[str, str] | None = None) -> Text:
-    """``✓ success`` in the status colour."""
+def shown_status(status: str | None, phase: str | None) -> str:
+    """The status to draw: a Harper row reads ``pending`` all through prepare (contract §3.2), so a
+    pending row whose phase has begun is drawn as installing — the work, not the word."""
+    return Status.INSTALLING if status == Status.PENDING and is_underway(status, phase) else (status or "")
+
+
+def status_badge(status: str | None, variables: Mapping[str, str] | None = None, phase: str | None = None) -> Text:
+    """``✓ success`` in the status colour; a pending row whose work has begun reads ``running``."""
+    if shown_status(status, phase) != (status or ""):
+        glyph, colour = glyph_for(Status.INSTALLING)
+        return Text(f"{glyph} running", style=f"bold {resolve_colour(colour, variables)}")
     glyph, colour = glyph_for(status or "")
     style = f"bold {resolve_colour(colour, variables)}"
     return Text(f"{glyph} {clean(status, 'unknown').replace('_', ' ')}", style=style)

@@ -74,7 +74,7 @@ class InstallLog(Vertical):
         Binding("N", "previous_match", "Prev", show=False, id="log.previous_match"),
         Binding("f", "toggle_filter", "Filter", id="log.filter"),
         Binding("w", "toggle_wrap", "Wrap", id="log.wrap"),
-        Binding("t", "toggle_timestamps", "Times", id="log.timestamps"),
+        Binding("t", "toggle_timestamps", "Times", show=False, id="log.timestamps"),  # footer room at 80 cols; ? lists it
         Binding("e", "first_error", "1st error", id="log.first_error"),
         Binding("L", "load_history", "Full history", id="log.load_history"),
         Binding("escape", "clear_search", "Clear search", show=False, id="log.clear_search"),
