@@ -11,8 +11,8 @@ The TUI never imports server code: the data dir rule lives in :mod:`deploytui.pr
 from __future__ import annotations
 
 import argparse
-import gc
 import atexit
+import gc
 import signal
 import sys
 from collections.abc import Callable
