@@ -37,7 +37,7 @@ from .engine_support import (
     describe_failure,
     now_ms,
 )
-from .installer import InstallTimeout, choose_install_command, run_install
+from .installer import InstallTimeout, choose_install_command, kill_orphaned_installs, run_install
 from .releases import ComponentInvalid, ComponentReleases, validate_component
 from .replication import failure_message, replicate_deploy
 from .tarball import TarballError, extract_tarball
@@ -45,6 +45,7 @@ from .tarball import TarballError, extract_tarball
 __all__ = ["Deployment", "DeployFailed", "DeployRequestError", "Engine", "NothingToRevert", "ProjectBusy"]
 
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+INSTALL_MARKER = "DEPLOYTUI_DEPLOYMENT_ID"  # in every install's environment
 INSTALL_SKIPPED = "install skipped: no install_command, and no package.json with npm on PATH"
 
 
@@ -222,7 +223,12 @@ class Engine:
             output.add(command.manager, stream, line)
 
         try:
-            code = await run_install(command.command, root, on_line=on_line, timeout_s=d.install_timeout_s)
+            code = await run_install(
+                command.command, root, on_line=on_line, timeout_s=d.install_timeout_s,
+                # Marks every process of this install, so that after a crash the next server can
+                # end what was left running (recover_interrupted).
+                env={INSTALL_MARKER: d.deployment_id},
+            )
         except InstallTimeout as exc:
             raise StepFailed(str(exc), 500) from exc
         except OSError as exc:
@@ -325,6 +331,7 @@ class Engine:
         return len(orphans)
 
     async def _fail_orphan(self, row: dict[str, Any]) -> None:
+        await asyncio.to_thread(kill_orphaned_installs, f"{INSTALL_MARKER}={row['deployment_id']}")
         phase = row.get("phase") or "pending"
         message = f"interrupted: the server stopped during {phase}"
         fields: dict[str, Any] = {"status": Status.FAILED, "completed_at": now_ms(),

@@ -175,9 +175,17 @@ async def _spawn(
         start_new_session=True,
     )
     factory = lambda: _LineProtocol(on_line, max_line)  # noqa: E731
-    if isinstance(command, str):
-        return await loop.subprocess_shell(factory, command, **options)
-    return await loop.subprocess_exec(factory, *command, **options)
+    return await loop.subprocess_exec(factory, *_argv(command), **options)
+
+
+# util-linux's setpriv (Linux) makes the install's first process receive SIGKILL when the server
+# dies without cleaning up (kill -9, a crash), so a crashed server leaves no install running on.
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def _argv(command: str | Sequence[str]) -> list[str]:
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else argv
 
 
 def split_lines(buffer: bytearray, max_line: int = MAX_LINE_BYTES) -> list[str]:
@@ -226,3 +234,22 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
     """Signal every process in the group; a group that is already gone is fine."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def kill_orphaned_installs(env_marker: str) -> int:
+    """Kill what is left of an install a previous server process started (it died without cleaning
+    up): every process whose environment holds ``env_marker`` (``NAME=value``, which each install
+    inherits), with its process group. Linux (/proc) only; returns how many processes were found."""
+    marker = env_marker.encode()
+    found = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            found += 1
+            _kill_group(os.getpgid(int(entry.name)), signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found

@@ -9,6 +9,8 @@ import stat
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -46,6 +48,28 @@ def all_events(srv, deployment_id: str) -> list[dict]:
         after = page["next_after_seq"]
         if not page["has_more"]:
             return events
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Poll ``condition`` (for state another process changes) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 # -- auth -----------------------------------------------------------------------------------------
@@ -243,6 +267,8 @@ def test_killed_server_recovers_the_interrupted_deploy(tmp_path):
     t.join(10)
     assert isinstance(box["r"], httpx.HTTPError)
     again = start_server(data)
+    # The install the killed server left running is ended by the restarted one's recovery.
+    assert wait_until(lambda: not processes_mentioning(str(gate))), "the orphaned install is still running"
     try:
         row = op(again, {"operation": "list_deployments", "project": "crash"}).json()["deployments"][0]
         assert row["status"] == "failed"
