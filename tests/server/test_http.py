@@ -267,9 +267,9 @@ def test_killed_server_recovers_the_interrupted_deploy(tmp_path):
     t.join(10)
     assert isinstance(box["r"], httpx.HTTPError)
     again = start_server(data)
-    # The install the killed server left running is ended by the restarted one's recovery.
-    assert wait_until(lambda: not processes_mentioning(str(gate))), "the orphaned install is still running"
     try:
+        # The install the killed server left running is ended by the restarted one's recovery.
+        assert wait_until(lambda: not processes_mentioning(str(gate))), "the orphaned install is still running"
         row = op(again, {"operation": "list_deployments", "project": "crash"}).json()["deployments"][0]
         assert row["status"] == "failed"
         assert row["error"]["message"] == "interrupted: the server stopped during prepare"
