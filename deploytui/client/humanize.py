@@ -7,7 +7,25 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["duration", "elapsed", "now_ms", "relative_time", "size"]
+from deploytui.protocol.deployment import Status
+
+__all__ = ["duration", "elapsed", "now_ms", "relative_time", "size", "status_glyph"]
+
+# Statuses of a deployment that is doing work right now.
+RUNNING_STATUSES: frozenset[str] = frozenset({
+    Status.EXTRACTING, Status.INSTALLING, Status.LOADING, Status.REPLICATING, Status.RESTARTING,
+    Status.STAGING, Status.ACTIVATING, Status.REVERTING,
+})
+# status -> (glyph, ASCII glyph, tone); a tone is one of success, error, warning, muted, accent.
+_STATUS_GLYPHS: dict[str, tuple[str, str, str]] = {
+    Status.PENDING: ("○", "o", "muted"),
+    Status.STAGED: ("◆", "=", "accent"),
+    Status.SUCCESS: ("✓", "+", "success"),
+    Status.FAILED: ("✗", "x", "error"),
+    Status.ROLLED_BACK: ("↺", "<", "warning"),
+}
+_RUNNING_GLYPH = ("●", "*", "accent")
+_UNKNOWN_GLYPH = ("?", "?", "muted")
 
 
 def now_ms() -> int:
@@ -75,3 +93,11 @@ def relative_time(epoch_ms: int | float | None, now: int | float | None = None) 
     if seconds < 30 * 86400:
         return f"{int(seconds // 86400)}d ago"
     return time.strftime("%Y-%m-%d", time.localtime(epoch_ms / 1000))
+
+
+def status_glyph(status: str | None) -> tuple[str, str, str]:
+    """``(glyph, ASCII glyph, tone)`` for a deployment status, the same in the dashboard and in
+    ``deploytui list``. An unknown status gets ``?`` so a newer server's status still shows."""
+    if status in RUNNING_STATUSES:
+        return ("●", "*", "warning") if status == Status.REVERTING else _RUNNING_GLYPH
+    return _STATUS_GLYPHS.get(status or "", _UNKNOWN_GLYPH)

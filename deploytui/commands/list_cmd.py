@@ -18,20 +18,13 @@ from typing import IO, Any
 
 from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
-from deploytui.client.humanize import duration, now_ms, relative_time
+from deploytui.client.humanize import duration, now_ms, relative_time, status_glyph
 from deploytui.commands.common import EXIT_OK, run_client_command, use_color
 
 __all__ = ["run", "render_table", "Column"]
 
-# status -> (unicode glyph, ascii glyph, SGR colour)
-_GLYPHS: dict[str, tuple[str, str, str]] = {
-    "success": ("✓", "+", "32"),
-    "failed": ("✗", "x", "31"),
-    "rolled_back": ("↺", "<", "33"),
-    "pending": ("○", ".", "2"),
-    "staged": ("◇", "s", "36"),
-}
-_RUNNING = ("●", "*", "36")  # every other, non-terminal status
+# tone of a status glyph -> SGR colour
+_SGR = {"success": "32", "error": "31", "warning": "33", "muted": "2", "accent": "36"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +43,9 @@ class Column:
 
 
 def _glyph(status: str, unicode_ok: bool, color: bool) -> str:
-    glyph, ascii_glyph, sgr = _GLYPHS.get(status, _RUNNING)
+    glyph, ascii_glyph, tone = status_glyph(status)
     text = glyph if unicode_ok else ascii_glyph
-    return f"\x1b[{sgr}m{text}\x1b[0m" if color else text
+    return f"\x1b[{_SGR[tone]}m{text}\x1b[0m" if color else text
 
 
 def _duration(row: dict[str, Any], now: int) -> str:

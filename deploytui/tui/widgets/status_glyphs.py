@@ -1,7 +1,7 @@
 """One glyph and one colour per deployment status and per phase state.
 
-The deployment list and the detail screen both show statuses; keeping the mapping here keeps them
-consistent. Colours are Textual theme variables (``$success``, ``$error`` …), which Textual's
+The glyphs themselves come from :func:`deploytui.client.humanize.status_glyph`, which ``deploytui
+list`` uses too, so a status looks the same in the dashboard and in a terminal. Colours are Textual theme variables (``$success``, ``$error`` …), which Textual's
 ``Content`` resolves against the active theme — ``Content.styled(glyph, colour)`` or
 :func:`status_content`. Every glyph has an ASCII fallback for terminals or fonts without them
 (``ascii=True``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from deploytui.protocol.deployment import Status
+from deploytui.client.humanize import RUNNING_STATUSES, status_glyph
 
 __all__ = [
     "ASCII_SPINNER",
@@ -28,29 +28,8 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ASCII_SPINNER = "|/-\\"
 """Spinner frames for ASCII-only terminals."""
 
-RUNNING_STATUSES: frozenset[str] = frozenset(
-    {
-        Status.EXTRACTING,
-        Status.INSTALLING,
-        Status.LOADING,
-        Status.REPLICATING,
-        Status.RESTARTING,
-        Status.STAGING,
-        Status.ACTIVATING,
-        Status.REVERTING,
-    }
-)
-"""Statuses of a deployment that is doing work right now (shown with a spinner)."""
-
-# status -> (glyph, ascii glyph, colour)
-_STATIC: dict[str, tuple[str, str, str]] = {
-    Status.PENDING: ("○", "o", "$foreground-muted"),
-    Status.STAGED: ("◆", "=", "$accent"),
-    Status.SUCCESS: ("✓", "+", "$success"),
-    Status.FAILED: ("✗", "x", "$error"),
-    Status.ROLLED_BACK: ("↺", "<", "$warning"),
-}
-_RUNNING_COLOUR = {Status.REVERTING: "$warning"}
+# tone (deploytui.client.humanize) -> Textual theme colour
+_TONE = {"success": "$success", "error": "$error", "warning": "$warning", "muted": "$foreground-muted", "accent": "$accent"}
 _UNKNOWN = ("?", "?", "$foreground-muted")
 
 # phase state -> (glyph, ascii glyph, colour); "running" uses the spinner.
@@ -78,11 +57,9 @@ def glyph_for(status: str | None, *, frame: int | None = None, ascii: bool = Fal
     static ``●`` when ``frame`` is None. Unknown statuses get ``?`` rather than an error, so a
     newer server's status still shows.
     """
-    if status in RUNNING_STATUSES:
-        colour = _RUNNING_COLOUR.get(status, "$accent")  # type: ignore[call-overload]
-        return spinner_frame(frame, ascii=ascii) or ("*" if ascii else "●"), colour
-    glyph, ascii_glyph, colour = _STATIC.get(status or "", _UNKNOWN)
-    return (ascii_glyph if ascii else glyph), colour
+    glyph, ascii_glyph, tone = status_glyph(status)
+    spin = spinner_frame(frame, ascii=ascii) if status in RUNNING_STATUSES else None
+    return spin or (ascii_glyph if ascii else glyph), _TONE[tone]
 
 
 def phase_glyph(state: str, *, frame: int | None = None, ascii: bool = False) -> tuple[str, str]:
