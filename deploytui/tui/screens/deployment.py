@@ -24,6 +24,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from deploytui.client.attach import AttachState
 from deploytui.client.view import DeploymentView
 from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.messages import (
@@ -144,7 +145,7 @@ class DeploymentScreen(Screen):
             async with AsyncExitStack() as stack:
                 initial = None
                 if self.opener is not None:
-                    self.post_message(StreamStateChanged(_State("connecting")))
+                    self.post_message(StreamStateChanged(AttachState("connecting")))
                     initial = await stack.enter_async_context(self.opener())
                     self.opener = None  # a reattach goes through get_deployment
                     found = initial.response.headers.get("x-deployment-id") if hasattr(initial, "response") else None
@@ -176,9 +177,9 @@ class DeploymentScreen(Screen):
                     self.view.apply_row(final)
                     self.post_message(RowFetched(final))
         except DeploytuiError as exc:
-            self.post_message(StreamStateChanged(_State("failed", message=exc.message)))
+            self.post_message(StreamStateChanged(AttachState("failed", message=exc.message)))
         except Exception as exc:
-            self.post_message(StreamStateChanged(_State("failed", message=f"{type(exc).__name__}: {exc}")))
+            self.post_message(StreamStateChanged(AttachState("failed", message=f"{type(exc).__name__}: {exc}")))
         finally:
             self._post_batch(final=True)
 
@@ -339,19 +340,19 @@ class DeploymentScreen(Screen):
 
     def action_copy_line(self) -> None:
         text = self.query_one(InstallLog).current_line_text()
-        if not text:
-            self.notify("Nothing to copy", timeout=2)
-            return
-        self.app.copy_to_clipboard(text)
-        self.notify(f"Copied 1 line ({len(text)} chars)", timeout=2)
+        self._copy(text, f"Copied 1 line ({len(text)} chars)")
 
     def action_copy_all(self) -> None:
         text = self.query_one(InstallLog).all_text()
+        self._copy(text, f"Copied {text.count(chr(10)) + 1} lines to the clipboard (OSC 52)")
+
+    def _copy(self, text: str, done: str) -> None:
+        """Copy through OSC 52, which reaches the local clipboard over SSH and inside tmux."""
         if not text:
             self.notify("Nothing to copy", timeout=2)
             return
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied {text.count(chr(10)) + 1} lines to the clipboard (OSC 52)", timeout=3)
+        self.notify(done, timeout=3)
 
     def default_log_name(self) -> str:
         project = "".join(c if c.isalnum() or c in "-_." else "_" for c in clean(self.row.get("project") or self.view.project, "deploy"))
@@ -404,14 +405,3 @@ class DeploymentScreen(Screen):
         self.can_revert = await actions.has_previous_release(self.dash.api, self.row, self.deployment_id)
         self.refresh_bindings()
 
-
-class _State:
-    """A stand-in AttachState for states the screen itself knows (opening a deploy, a failure)."""
-
-    def __init__(self, kind: str, *, message: str | None = None) -> None:
-        self.kind = kind
-        self.message = message
-        self.attempt = 0
-        self.next_retry_s = None
-        self.backfilled = 0
-        self.ids = True
