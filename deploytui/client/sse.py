@@ -2,11 +2,12 @@
 
 Harper's event streams are a ``POST`` of the operation JSON with ``Accept: text/event-stream``
 (contract §4.1). :func:`open_event_stream` sends that request and, *before* anything is iterated,
-applies the spec's "fail the connection" rules (``../shared/protocol/sse.md`` §1.4): the status must
+applies the spec's "fail the connection" rules (WHATWG HTML §9.2.3): the status must
 be 200 and the content type's essence ``text/event-stream``. Harper's own refusals (401, 403, …) are
 JSON, so they become the typed errors of :mod:`deploytui.client.errors`; 204 is the server saying
 "stop" and raises :class:`StreamClosed`. The body is parsed by our spec-correct
-:class:`~deploytui.protocol.sse.SSEDecoder` rather than httpx-sse's event parser (§2.4).
+:class:`~deploytui.protocol.sse.SSEDecoder` rather than httpx-sse's event parser, which departs
+from the spec (see :mod:`deploytui.protocol.sse`).
 
 Timeouts: streams can be silent for minutes (Harper sends no keepalives; a long install prints
 nothing), so pass a client or request timeout with no short read limit —

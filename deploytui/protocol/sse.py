@@ -2,9 +2,9 @@
 
 Pure: no I/O. :class:`SSEDecoder` takes the body of a ``text/event-stream`` response in pieces
 (bytes or text, however the network chunks them) and returns the events the WHATWG HTML standard
-(§9.2.5–9.2.6) says a browser dispatches. It is the layer ``../shared/protocol/sse.md`` §6 asks
-for: httpx-sse 0.4.3 splits lines correctly (CR, LF, CRLF, a CR split across chunks), so we reuse
-its :class:`~httpx_sse._decoders.SSELineDecoder`, but its field and dispatch rules deviate (§2.4),
+(§9.2.5–9.2.6) says a browser dispatches. It is the layer between the bytes and
+the client: httpx-sse 0.4.3 splits lines correctly (CR, LF, CRLF, a CR split across chunks), so we reuse
+its :class:`~httpx_sse._decoders.SSELineDecoder`, but its field and dispatch rules deviate,
 so those are implemented here:
 
 * the body is always UTF-8 (a ``charset`` parameter is ignored), invalid bytes become U+FFFD;

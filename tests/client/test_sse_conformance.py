@@ -10,7 +10,6 @@ exactly when the expected last event ID is non-empty, with events of the new str
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,15 +18,9 @@ from sse_server import Reply, ScriptedServer
 from deploytui.client.errors import DeploytuiError, ProtocolError, StreamClosed
 from deploytui.client.sse import STREAM_TIMEOUT, open_event_stream
 
-VECTORS_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "sse_vectors_wpt.json"
-VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
+from tests.data.sse_vectors import VECTORS, case_chunks
+
 REQUEST = {"operation": "get_deployment", "deployment_id": "x"}
-
-
-def case_chunks(case: dict) -> list[bytes]:
-    if case.get("raw_chunks_hex"):
-        return [bytes.fromhex(h) for h in case["raw_chunks_hex"]]
-    return [c.encode("utf-8") for c in case["chunks"]]
 
 
 def first_reply(case: dict) -> Reply:

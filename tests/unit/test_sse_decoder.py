@@ -1,26 +1,15 @@
-"""SSEDecoder alone: every WPT vector (whole, chunked as given, one byte at a time) plus the
-httpx-sse deviations listed in ../shared/protocol/sse.md §2.4."""
+"""SSEDecoder alone: every WPT vector (whole, chunked as given, one byte at a time), plus the places
+where httpx-sse 0.4.3's own event parser departs from the spec (a leading BOM kept, data-less and
+phantom events dispatched, ``retry`` read with ``int()``, ``charset`` honoured), each fixed here."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from deploytui.protocol.sse import SSEDecoder, SSEMessage, decode_all
 
-VECTORS_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "sse_vectors_wpt.json"
-VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
-# Cases about HTTP (status, content type) say nothing about the body parser.
-PARSE_CASES = [c for c in VECTORS if not c.get("expect_connection_failure")]
-
-
-def case_chunks(case: dict) -> list[bytes]:
-    """The body as the vector sends it: raw bytes when given, else the UTF-8 of each chunk."""
-    if case.get("raw_chunks_hex"):
-        return [bytes.fromhex(h) for h in case["raw_chunks_hex"]]
-    return [c.encode("utf-8") for c in case["chunks"]]
+from tests.data.sse_vectors import PARSE_CASES, case_chunks
 
 
 def run(decoder: SSEDecoder, pieces: list[bytes]) -> list[dict]:
@@ -67,7 +56,7 @@ def test_vectors_file_is_not_empty() -> None:
     assert len(PARSE_CASES) >= 25
 
 
-# -- the httpx-sse deviations (sse.md §2.4), each fixed ----------------------------------------
+# -- the httpx-sse deviations (httpx-sse 0.4.3), each fixed ----------------------------------------
 
 
 @pytest.mark.parametrize("split", [1, 2, 3])
