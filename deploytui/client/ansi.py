@@ -22,12 +22,16 @@ What happens to each kind of input:
   quote), and must not swallow the rest of a line. A C1 CSI never applies colour.
 * TAB expands to spaces up to the next 8-column stop (a terminal's default tab stops), counted in
   characters of the current line.
-* CR: only the text after the last CR of a line is kept ("10%\\r20%\\r30%" → "30%"), as a progress bar
-  ends up on screen; a CR with nothing after it ("done\\r\\n") changes nothing.
-* BS removes the previous character.
+* CR never overwrites: a CR followed by more text on its line is shown as ``␍`` and both sides are
+  kept ("10%\\r20%" → "10%␍20%"), so a failure reason cannot be hidden or faked behind a CR; a CR
+  with nothing after it ("done\\r\\n") changes nothing.
+* BS never erases either: it is shown as ``␈``.
 * LF: :func:`sanitize` joins lines with one space (a single-line view must not let a server forge extra
   lines); :func:`sanitize_lines` returns one :class:`SafeText` per line, colours carried across.
-* Every other C0 control and DEL is dropped.
+* Every other C0 control, DEL and the bidirectional formatting characters (U+202A–U+202E,
+  U+2066–U+2069, U+200E/U+200F, U+061C) are dropped: text is shown in the order it was sent.
+
+Which characters count as unsafe is :mod:`deploytui.client.safe_text`'s rule, shared with JSON output.
 
 Most lines have no control character at all; they take a fast path that only scans the string once.
 """
@@ -37,6 +41,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+from deploytui.client.safe_text import BIDI_CONTROLS, UNSAFE, VISIBLE_BS, VISIBLE_CR
 
 __all__ = ["SafeText", "StyledSpan", "sanitize", "sanitize_lines", "strip_controls", "to_ansi"]
 
@@ -60,8 +66,8 @@ class SafeText:
     spans: tuple[StyledSpan, ...] = ()
 
 
-# Every character a terminal may act on: C0, DEL and C1.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Every character a terminal may act on (C0, DEL, C1) or that reorders text (bidi controls).
+_CONTROL = UNSAFE
 
 # One token of the slow path. Anything between tokens is literal text.
 _TOKEN = re.compile(
@@ -71,7 +77,7 @@ _TOKEN = re.compile(
   | (?P<string>\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c|\Z)
                |[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x80-\x9f]*(?:\x07|\x1b\\|\x9c))
   | (?P<esc>\x1b[\x20-/]*[0-~]?)
-  | (?P<ctl>[\x00-\x1f\x7f-\x9f])
+  | (?P<ctl>[\x00-\x1f\x7f-\x9f""" + BIDI_CONTROLS + r"""])
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -122,7 +128,8 @@ def to_ansi(safe: SafeText) -> str:
 
 
 class _Parser:
-    """The slow path: a small terminal model for one piece of text (lines, SGR state, CR, BS)."""
+    """The slow path: a small terminal model for one piece of text (lines, SGR state, TAB), in which
+    nothing is ever overwritten: CR and BS are shown, not obeyed."""
 
     __slots__ = ("_sgr", "_style", "_runs", "_column", "_cr_pending", "_lines")
 
@@ -154,31 +161,22 @@ class _Parser:
 
     # -- text ----------------------------------------------------------------------------------
     def _text(self, text: str) -> None:
-        if self._cr_pending:
-            self._runs.clear()
-            self._column = 0
+        if self._cr_pending:  # text after a CR: show the CR rather than overwrite what came before
             self._cr_pending = False
+            self._text(VISIBLE_CR)
         self._column += len(text)
         self._runs.append((text, self._style))
 
     def _control(self, char: str) -> None:
         if char == "\t":
-            column = 0 if self._cr_pending else self._column
-            self._text(" " * (TAB_STOP - column % TAB_STOP))
+            self._text(" ")  # first, so a pending CR is shown and counted before the tab stop
+            self._text(" " * (-self._column % TAB_STOP))
         elif char == "\r":
-            self._cr_pending = True
+            self._cr_pending = True  # shown only if text follows on this line ("done\r\n" is clean)
         elif char == "\n":
             self._end_line()
-        elif char == "\b" and not self._cr_pending:
-            self._backspace()
-
-    def _backspace(self) -> None:
-        while self._runs:
-            text, style = self._runs.pop()
-            if text:
-                self._runs.append((text[:-1], style))
-                self._column -= 1
-                return
+        elif char == "\b":
+            self._text(VISIBLE_BS)
 
     def _end_line(self) -> None:
         text_parts: list[str] = []

@@ -12,14 +12,13 @@ from ``isatty`` and ``NO_COLOR``). Symbols fall back to ASCII when the output en
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
 from deploytui.client.ansi import sanitize_lines, strip_controls, to_ansi
+from deploytui.client.safe_text import json_dumps
 from deploytui.client.view import DeploymentView, InstallLine
 from deploytui.protocol.events import (
     DoneEvent,
@@ -221,15 +220,12 @@ class LineRenderer:
 def json_line(event: Event) -> str:
     """One JSON object for ``--json``: ``{"event", "seq", "t", "backfilled", "data"}``.
 
-    JSON escapes C0 controls; C1 and DEL are escaped here too, so the line is safe on a terminal.
+    Every character of :mod:`deploytui.client.safe_text`'s rule is escaped, so the line is safe on
+    a terminal.
     """
     record = {"event": event_name(event), "seq": event.seq, "t": event.t, "backfilled": event.backfilled,
               "data": event.wire_data()}
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+    return json_dumps(record, separators=(",", ":"), default=str)
 
 
 def _can_encode(symbols: dict[str, str], encoding: str) -> bool:

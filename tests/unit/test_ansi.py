@@ -20,8 +20,11 @@ from deploytui.client.ansi import (
 ESC = "\x1b"
 
 
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in BIDI for c in text)
 
 
 def _spans(raw: str) -> list[tuple[str, str]]:
@@ -144,15 +147,18 @@ def test_truncated_sequences(raw: str, text: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "text"),
     [
-        ("10%\r20%\r30%", "30%"),
+        ("10%\r20%\r30%", "10%␍20%␍30%"),  # nothing is overwritten: every frame stays
+        ('exit code 3: printf "T9\rOVER"', 'exit code 3: printf "T9␍OVER"'),
+        ("a\r\rb", "a␍b"),
         ("done\r", "done"),
         ("done\r\n", "done"),
-        ("abc\b", "ab"),
-        ("abc\b\bX", "aX"),
-        ("\b\bx", "x"),
+        ("abc\b", "abc␈"),
+        ("abc\b\bX", "abc␈␈X"),
+        ("\b\bx", "␈␈x"),
         ("a\tb", "a" + " " * 7 + "b"),
+        ("\tb", " " * 8 + "b"),
         ("12345678\tb", "12345678" + " " * 8 + "b"),
-        ("x\r\ty", " " * 8 + "y"),
+        ("x\r\ty", "x␍" + " " * 6 + "y"),
         ("one\ntwo", "one two"),
         ("one\r\ntwo\n", "one two"),
     ],
@@ -161,13 +167,27 @@ def test_cr_bs_tab_lf(raw: str, text: str) -> None:
     assert sanitize(raw).text == text
 
 
-def test_cr_progress_bar_keeps_the_last_frames_colours() -> None:
+def test_cr_progress_bar_keeps_every_frame_with_its_colours() -> None:
     raw = f"{ESC}[32m[##  ] 10%\r{ESC}[33m[####] 100%{ESC}[0m"
-    assert _spans(raw) == [("[####] 100%", "yellow")]
+    assert _spans(raw) == [("[##  ] 10%", "green"), ("␍[####] 100%", "yellow")]
 
 
-def test_backspace_shrinks_a_span() -> None:
-    assert sanitize(f"{ESC}[31mab\b{ESC}[0mc") == SafeText("ac", (StyledSpan(0, 1, "red"),))
+def test_backspace_is_shown_not_obeyed() -> None:
+    assert sanitize(f"{ESC}[31mab\b{ESC}[0mc") == SafeText("ab␈c", (StyledSpan(0, 3, "red"),))
+
+
+@pytest.mark.parametrize("char", list(BIDI))
+def test_bidi_controls_are_dropped(char: str) -> None:
+    raw = f"file{char}gpj.exe"
+    assert sanitize(raw) == SafeText("filegpj.exe")
+    assert strip_controls(raw) == "filegpj.exe"
+    assert [line.text for line in sanitize_lines(f"a{char}\nb")] == ["a", "b"]
+
+
+def test_c1_controls_never_survive() -> None:
+    raw = "".join(chr(c) for c in range(0x80, 0xA0)) + "x"
+    assert not _has_control(sanitize(raw).text)
+    assert sanitize("\x9b2J\x9d0;title\x9cok").text == "ok"
 
 
 def test_sanitize_lines_carries_colour_across_lines() -> None:
@@ -188,7 +208,7 @@ def test_to_ansi_reemits_only_colour() -> None:
 
 
 def test_random_input_never_leaks_a_control_character() -> None:
-    alphabet = [ESC, "[", "]", "\x07", "\\", "\x9b", "\x9d", "\x90", "\r", "\b", "\t", "\n", "m", ";", "1", "3", "8", "?", "a", "P", "_", "\x00", "\x7f"]
+    alphabet = [ESC, "[", "]", "\x07", "\\", "\x9b", "\x9d", "\x90", "\r", "\b", "\t", "\n", "m", ";", "1", "3", "8", "?", "a", "P", "_", "\x00", "\x7f", "\u202e", "\u2066"]
     rng = random.Random(7)
     for _ in range(3000):
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))

@@ -19,6 +19,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
+from deploytui.client.safe_text import UNSAFE
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -35,7 +37,7 @@ MAX_RENDER_CHARS = 10_000
 """Longer lines are cut for display only (copy and save keep the whole line): a multi-megabyte npm
 line must not stall a frame (toolong "Hangs on very long lines")."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = UNSAFE  # the one rule of what may not reach a terminal, shared with the headless CLI
 
 
 class _Span(Protocol):
