@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +55,15 @@ def _same(a: str, b: str) -> bool:
 
 @dataclass
 class Authenticator:
-    """Checks Basic and Bearer credentials against the one configured user."""
+    """Checks Basic and Bearer credentials against the one configured user.
+
+    Issued tokens live in memory until they expire; every issue and check first drops the expired
+    ones, so the store holds only live tokens however many logins there were. ``clock`` (seconds,
+    monotonic) is injectable so expiry can be tested without waiting.
+    """
 
     credentials: Credentials
+    clock: Callable[[], float] = time.monotonic
     _operation_tokens: dict[str, float] = field(default_factory=dict)
     _refresh_tokens: dict[str, float] = field(default_factory=dict)
 
@@ -103,17 +110,24 @@ class Authenticator:
             raise AuthFailed("invalid refresh token")
         return {"operation_token": self._issue(self._operation_tokens, OPERATION_TOKEN_TTL_S)}
 
-    @staticmethod
-    def _issue(store: dict[str, float], ttl_s: float) -> str:
+    def tokens_held(self) -> int:
+        """How many tokens (operation and refresh) are stored right now, expired ones dropped first."""
+        self._prune()
+        return len(self._operation_tokens) + len(self._refresh_tokens)
+
+    def _prune(self) -> None:
+        now = self.clock()
+        for store in (self._operation_tokens, self._refresh_tokens):
+            for token in [t for t, expires in store.items() if expires <= now]:
+                del store[token]
+
+    def _issue(self, store: dict[str, float], ttl_s: float) -> str:
+        self._prune()
         token = secrets.token_urlsafe(32)
-        store[token] = time.monotonic() + ttl_s
+        store[token] = self.clock() + ttl_s
         return token
 
-    @staticmethod
-    def _valid(store: dict[str, float], token: str) -> bool:
-        now = time.monotonic()
-        for known, expires in list(store.items()):
-            if expires < now:
-                del store[known]
+    def _valid(self, store: dict[str, float], token: str) -> bool:
+        self._prune()
         # Compare against every live token in constant time per token.
         return any(_same(token, known) for known in store) if token else False

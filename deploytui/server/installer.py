@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +155,31 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+# What an install may inherit from the server's environment: what a shell, npm and node need to
+# find tools, caches, proxies and certificates. Nothing else passes, so no server secret (the
+# DEPLOYTUI_USER/DEPLOYTUI_PASSWORD the dashboard starts the server with, tokens, keys) reaches
+# an install, where any package's postinstall script could read or print it.
+INHERITED_VARIABLES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM",
+    "TMPDIR", "TEMP", "TMP",
+    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "NODE_OPTIONS", "NODE_PATH",
+    "NVM_DIR", "NVM_BIN", "COREPACK_HOME",
+})
+# npm reads its configuration from ``npm_config_*`` (any case); locale settings are ``LC_*``.
+INHERITED_PREFIXES = ("LC_", "npm_config_", "NPM_CONFIG_")
+
+
+def install_environment(server_env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment an install runs with: the allow-listed part of ``server_env``, then
+    ``DEPLOYTUI_PYTHON`` (the server's interpreter, so a component's install can run Python without
+    knowing where it lives; the bundled demos use it), then ``extra`` (the engine's per-deployment
+    marker). Output is unbuffered so lines arrive as they are printed."""
+    env = {k: v for k, v in server_env.items() if k in INHERITED_VARIABLES or k.startswith(INHERITED_PREFIXES)}
+    return {**env, "DEPLOYTUI_PYTHON": sys.executable, **(extra or {}), "PYTHONUNBUFFERED": "1"}
+
+
 async def _spawn(
     command: str | Sequence[str],
     cwd: str | os.PathLike[str],
@@ -166,9 +191,7 @@ async def _spawn(
     loop = asyncio.get_running_loop()
     options = dict(
         cwd=os.fspath(cwd),
-        # DEPLOYTUI_PYTHON lets a component's install run Python without knowing where it lives
-        # (the bundled demos use it, so they work whichever client deploys them).
-        env={**os.environ, "DEPLOYTUI_PYTHON": sys.executable, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        env=install_environment(os.environ, env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -41,6 +41,29 @@ def url_for(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+# Created by the process itself: files 0600, directories 0700, whatever umask it was started with.
+PRIVATE_UMASK = 0o077
+
+
+def make_data_dir_private(config: ServerConfig) -> None:
+    """Make everything the server keeps readable by its owner only, from now on and from before.
+
+    The process umask becomes 0o077, so whatever it (and the installs it starts) creates is
+    owner-only: the database and SQLite's ``-wal``/``-shm`` files, ``server.json``, payloads and
+    releases. A data dir that already existed, and what an earlier version left in it with wider
+    modes, is narrowed too: the directory and its known entries (their contents are unreachable
+    to others once their directory is 0700).
+    """
+    os.umask(PRIVATE_UMASK)
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    known_files = [config.db_path, *(config.db_path.with_name(config.db_path.name + s) for s in ("-wal", "-shm")),
+                   config.server_file, config.credentials_path]
+    for path, mode in [(config.data_dir, 0o700), (config.payloads_dir, 0o700), (config.components_dir, 0o700),
+                       *((f, 0o600) for f in known_files)]:
+        if path.exists() and not path.is_symlink():  # a link's target is not ours to change
+            os.chmod(path, mode)
+
+
 def server_credentials(config: ServerConfig) -> tuple[Credentials, bool]:
     """Configured credentials, or the stored (generated on first start) ones; True when stored."""
     if config.user and config.password:
@@ -51,7 +74,7 @@ def server_credentials(config: ServerConfig) -> tuple[Credentials, bool]:
 async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None = None) -> None:
     """Serve until interrupted (SIGINT/SIGTERM), then stop cleanly."""
     say = announce or (lambda line: print(line, flush=True))
-    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_data_dir_private(config)
     credentials, stored = server_credentials(config)
     store = Store(config.db_path)
     await store.open()

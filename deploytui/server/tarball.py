@@ -7,12 +7,20 @@ and the size/count limits *before* writing anything, then extracts with the same
 re-checks each member against what is already on disk, so a symlink planted by one member cannot be
 used by a later one). Anything refused raises a typed :class:`TarballError` carrying an HTTP status.
 
+Nothing in the archive is trusted before it is counted: extended headers (pax ``x``/``g``, GNU
+``L``/``K`` long names) are refused over :data:`MAX_EXTENDED_HEADER_BYTES` *before* tarfile reads
+them into memory, every header byte counts against the unpacked limit with the members' data, and
+names deeper than :data:`MAX_MEMBER_DEPTH` levels or longer than the file system takes are refused
+before anything is written. Messages name members relative to the release (``releases/<id>/…``),
+never by the server's absolute paths.
+
 :func:`pack_directory` is the server-side packer for ``package: "file:<dir>"`` deploys and the bundled
 demos; the client has its own.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import os
@@ -23,6 +31,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+# One pax/GNU extended header (a long name, a pax record set) may hold at most this much: tarfile
+# reads a whole extended header into memory, so its declared size is checked before that happens.
+MAX_EXTENDED_HEADER_BYTES = 1024 * 1024
+# Global pax headers accumulate for the whole archive: their total is held to the same cap.
+MAX_GLOBAL_HEADER_BYTES = MAX_EXTENDED_HEADER_BYTES
+# Deeper member paths are refused: nothing real nests this far, and removing a tree that deep
+# recurses past Python's limit.
+MAX_MEMBER_DEPTH = 128
+# Shown member names are cut to this many characters, so a hostile name cannot flood a message.
+SHOWN_NAME_CHARS = 120
+_EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                   tarfile.GNUTYPE_LONGLINK)
 
 # Directories never worth shipping: VCS metadata and installed dependencies (the target installs).
 PACK_EXCLUDES = frozenset({".git", "node_modules"})
@@ -50,6 +71,14 @@ class TarballTooLarge(UnsafeTarball):
     """More members or more unpacked bytes than the server's limits allow."""
 
     status_code = 413
+
+
+class ExtractionFailed(TarballError):
+    """The file system refused a write (a full disk answers 507, anything else 400)."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,56 +113,165 @@ def extract_tarball(
     if any(dest_path.iterdir()):
         raise ValueError(f"extraction target {dest_path} is not empty")
     dest_real = os.path.realpath(dest_path)
+    label = f"{dest_path.parent.name}/{dest_path.name}"  # releases/<id>: never the absolute path
+    budget = _Budget(max_unpacked_bytes, max_members)
     try:
-        with _open(path) as archive:
-            members, total = _check_members(archive, dest_real, max_unpacked_bytes, max_members)
+        with _open(path, budget) as archive:
+            members = _check_members(archive, dest_real, budget)
             archive.extractall(dest_real, members=members, filter="data")
     except tarfile.FilterError as exc:  # raised at extraction time, e.g. a path through a symlink
         shutil.rmtree(dest_path, ignore_errors=True)
-        raise UnsafeTarball(f"unsafe tarball: {exc}") from exc
+        raise _unsafe(exc) from exc
     except _DAMAGED as exc:
         shutil.rmtree(dest_path, ignore_errors=True)
         raise BadTarball(f"not a valid tar.gz archive: {exc or type(exc).__name__}") from exc
+    except OSError as exc:
+        shutil.rmtree(dest_path, ignore_errors=True)
+        raise _write_failed(exc, dest_real, label) from exc
     except BaseException:
         shutil.rmtree(dest_path, ignore_errors=True)
         raise
-    return ExtractedTarball(root=_component_root(dest_path, members), members=len(members), unpacked_bytes=total)
+    return ExtractedTarball(root=_component_root(dest_path, members), members=len(members), unpacked_bytes=budget.used)
 
 
-def _open(path: str | os.PathLike[str]) -> tarfile.TarFile:
+class _Budget:
+    """What one archive may cost: header and data bytes against one total, and a member count."""
+
+    def __init__(self, max_bytes: int, max_members: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_members = max_members
+        self.used = 0
+        self.global_headers = 0
+
+    def add(self, size: int) -> None:
+        self.used += size
+        if self.used > self.max_bytes:
+            raise TarballTooLarge(f"tarball unpacks to more than {self.max_bytes} bytes")
+
+    def header(self, info: tarfile.TarInfo) -> None:
+        """Count one raw header block; refuse an oversized extended header before it is read."""
+        self.add(tarfile.BLOCKSIZE)
+        if info.type not in _EXTENDED_TYPES:
+            return
+        if info.size > MAX_EXTENDED_HEADER_BYTES:
+            raise UnsafeTarball(
+                f"tarball extended header declares {info.size} bytes; "
+                f"the limit is {MAX_EXTENDED_HEADER_BYTES} bytes"
+            )
+        self.add(info.size)
+        if info.type == tarfile.XGLTYPE:
+            self.global_headers += info.size
+            if self.global_headers > MAX_GLOBAL_HEADER_BYTES:
+                raise UnsafeTarball(f"tarball global headers exceed {MAX_GLOBAL_HEADER_BYTES} bytes")
+
+
+def _sparse_refused(*_args: object) -> tarfile.TarInfo:
+    # Sparse maps are read into memory entry by entry with no bound; npm packages never hold them.
+    raise UnsafeTarball("tarball holds a sparse file, which the server does not accept")
+
+
+def _bounded_tarinfo(budget: _Budget) -> type[tarfile.TarInfo]:
+    """A TarInfo class that charges every header to ``budget`` before tarfile processes it.
+
+    ``_proc_member`` is the one place tarfile looks at a raw header before reading what it declares
+    (a pax record set, a GNU long name), so the cap is applied there.
+    """
+
+    class BoundedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+            budget.header(self)
+            member = super()._proc_member(archive)
+            member.pax_headers = {}  # only used for writing; do not keep a copy per member
+            return member
+
+        _proc_sparse = _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _sparse_refused
+
+    return BoundedTarInfo
+
+
+def _open(path: str | os.PathLike[str], budget: _Budget) -> tarfile.TarFile:
     """Open a tar archive, gzipped or not; a non-archive becomes :class:`BadTarball`."""
     try:
-        return tarfile.open(path, mode="r:*")
+        return tarfile.open(path, mode="r:*", tarinfo=_bounded_tarinfo(budget))
     except _DAMAGED as exc:
         raise BadTarball(f"not a valid tar.gz archive: {exc or type(exc).__name__}") from exc
 
 
-def _check_members(
-    archive: tarfile.TarFile, dest_real: str, max_bytes: int, max_members: int
-) -> tuple[list[tarfile.TarInfo], int]:
+def _check_members(archive: tarfile.TarFile, dest_real: str, budget: _Budget) -> list[tarfile.TarInfo]:
     """Walk the member headers once, refusing before any byte is written.
 
     Limits are checked as each header is read, so a hostile archive is refused before the reader
     has to decompress past a huge declared member.
     """
     members: list[tarfile.TarInfo] = []
-    total = 0
+    name_max, path_max = _fs_limits(dest_real)
     for member in archive:
-        if len(members) >= max_members:
-            raise TarballTooLarge(f"tarball has more than {max_members} members")
+        if len(members) >= budget.max_members:
+            raise TarballTooLarge(f"tarball has more than {budget.max_members} members")
         if member.name.startswith(("/", "\\")):
             # The data filter would quietly strip the slash; an archive built that way is refused.
-            raise UnsafeTarball(f"unsafe tarball member {member.name!r}: absolute path")
+            raise UnsafeTarball(f"unsafe tarball member {_shown(member.name)}: absolute path")
+        _check_name(member.name, len(dest_real), name_max, path_max)
         try:
             tarfile.data_filter(member, dest_real)
         except tarfile.FilterError as exc:
-            raise UnsafeTarball(f"unsafe tarball member {member.name!r}: {exc}") from exc
-        if member.isfile():
-            total += member.size
-            if total > max_bytes:
-                raise TarballTooLarge(f"tarball unpacks to more than {max_bytes} bytes")
+            raise _unsafe(exc) from exc
+        if member.isreg() or member.type not in tarfile.SUPPORTED_TYPES:  # tarfile extracts both as data
+            budget.add(member.size)
         members.append(member)
-    return members, total
+    return members
+
+
+def _fs_limits(dest_real: str) -> tuple[int, int]:
+    """The longest name part and the longest path the file system under ``dest_real`` takes."""
+    try:
+        return os.pathconf(dest_real, "PC_NAME_MAX"), os.pathconf(dest_real, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 255, 4096
+
+
+def _check_name(name: str, dest_len: int, name_max: int, path_max: int) -> None:
+    """Refuse names nested too deep or too long to create, before anything is written."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if len(parts) > MAX_MEMBER_DEPTH:
+        raise UnsafeTarball(
+            f"tarball member {_shown(name)} is nested {len(parts)} levels deep; the limit is {MAX_MEMBER_DEPTH}"
+        )
+    if any(len(os.fsencode(part)) > name_max for part in parts):
+        raise UnsafeTarball(f"tarball member {_shown(name)} has a name part longer than {name_max} bytes")
+    if dest_len + 1 + len(os.fsencode(name)) >= path_max:
+        raise UnsafeTarball(f"tarball member {_shown(name)} has a path too long for the file system")
+
+
+def _shown(name: str) -> str:
+    """A member name for a message: quoted with control characters escaped, and cut short."""
+    cut = name if len(name) <= SHOWN_NAME_CHARS else name[:SHOWN_NAME_CHARS] + "..."
+    return repr(cut)
+
+
+_FILTER_REASONS = {
+    tarfile.AbsolutePathError: "absolute path",
+    tarfile.OutsideDestinationError: "it would be written outside the release directory",
+    tarfile.SpecialFileError: "device files and FIFOs are not allowed",
+    tarfile.AbsoluteLinkError: "a link to an absolute path",
+    tarfile.LinkOutsideDestinationError: "a link leading outside the release directory",
+}
+
+
+def _unsafe(exc: tarfile.FilterError) -> UnsafeTarball:
+    """Our own words for a filter refusal: tarfile's name the server's absolute paths."""
+    reason = next((text for kind, text in _FILTER_REASONS.items() if isinstance(exc, kind)), type(exc).__name__)
+    return UnsafeTarball(f"unsafe tarball member {_shown(exc.tarinfo.name)}: {reason}")
+
+
+def _write_failed(exc: OSError, dest_real: str, label: str) -> ExtractionFailed:
+    """An OSError while writing the release, with the file named relative to ``releases/<id>``."""
+    where = label
+    if isinstance(exc.filename, str):
+        relative = os.path.relpath(exc.filename, dest_real)
+        where = f"{label}/{relative}" if not relative.startswith("..") else label
+    status = 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 400
+    return ExtractionFailed(f"cannot write {_shown(where)}: {exc.strerror or type(exc).__name__}", status)
 
 
 def _component_root(dest: Path, members: list[tarfile.TarInfo]) -> Path:
