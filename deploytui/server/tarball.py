@@ -37,6 +37,8 @@ from typing import BinaryIO
 MAX_EXTENDED_HEADER_BYTES = 1024 * 1024
 # Global pax headers accumulate for the whole archive: their total is held to the same cap.
 MAX_GLOBAL_HEADER_BYTES = MAX_EXTENDED_HEADER_BYTES
+# Extended headers in a row before one member (pax, long name, long link name need three).
+MAX_CHAINED_HEADERS = 8
 # Deeper member paths are refused: nothing real nests this far, and removing a tree that deep
 # recurses past Python's limit.
 MAX_MEMBER_DEPTH = 128
@@ -131,34 +133,44 @@ def extract_tarball(
     except BaseException:
         shutil.rmtree(dest_path, ignore_errors=True)
         raise
-    return ExtractedTarball(root=_component_root(dest_path, members), members=len(members), unpacked_bytes=budget.used)
+    return ExtractedTarball(root=_component_root(dest_path, members), members=len(members), unpacked_bytes=budget.data)
 
 
 class _Budget:
-    """What one archive may cost: header and data bytes against one total, and a member count."""
+    """What one archive may cost: data and extended-header bytes against one total, and a member count."""
 
     def __init__(self, max_bytes: int, max_members: int) -> None:
         self.max_bytes = max_bytes
         self.max_members = max_members
         self.used = 0
+        self.data = 0
         self.global_headers = 0
+        self.chained = 0
 
     def add(self, size: int) -> None:
         self.used += size
         if self.used > self.max_bytes:
             raise TarballTooLarge(f"tarball unpacks to more than {self.max_bytes} bytes")
 
+    def add_data(self, size: int) -> None:
+        self.data += size
+        self.add(size)
+
     def header(self, info: tarfile.TarInfo) -> None:
-        """Count one raw header block; refuse an oversized extended header before it is read."""
-        self.add(tarfile.BLOCKSIZE)
+        """Charge one raw header; refuse an oversized extended header before it is read."""
         if info.type not in _EXTENDED_TYPES:
+            self.chained = 0
             return
+        # tarfile reads the header a pax/GNU header describes by recursing: keep that chain short.
+        self.chained += 1
+        if self.chained > MAX_CHAINED_HEADERS:
+            raise UnsafeTarball(f"tarball has more than {MAX_CHAINED_HEADERS} extended headers for one member")
         if info.size > MAX_EXTENDED_HEADER_BYTES:
             raise UnsafeTarball(
                 f"tarball extended header declares {info.size} bytes; "
                 f"the limit is {MAX_EXTENDED_HEADER_BYTES} bytes"
             )
-        self.add(info.size)
+        self.add(tarfile.BLOCKSIZE + info.size)
         if info.type == tarfile.XGLTYPE:
             self.global_headers += info.size
             if self.global_headers > MAX_GLOBAL_HEADER_BYTES:
@@ -217,7 +229,7 @@ def _check_members(archive: tarfile.TarFile, dest_real: str, budget: _Budget) ->
         except tarfile.FilterError as exc:
             raise _unsafe(exc) from exc
         if member.isreg() or member.type not in tarfile.SUPPORTED_TYPES:  # tarfile extracts both as data
-            budget.add(member.size)
+            budget.add_data(member.size)
         members.append(member)
     return members
 
