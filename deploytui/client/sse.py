@@ -216,7 +216,7 @@ async def open_event_stream(
             "POST", url, json=json, content=content, headers=request_headers, timeout=timeout
         )
         if last_event_id:
-            # Sent as UTF-8 bytes (ids may be non-ASCII, sse.md §1.4); httpx would encode a str as ASCII.
+            # Sent as UTF-8 bytes (ids may be non-ASCII, contract §4.6); httpx would encode a str as ASCII.
             raw = [*request.headers.raw, (b"Last-Event-ID", last_event_id.encode("utf-8"))]
             request.headers = httpx.Headers(raw)
         response = await http.send(request, stream=True)

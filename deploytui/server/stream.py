@@ -7,7 +7,7 @@ meets live, and it sends ``done`` only after the terminal row is committed.
 
 In the ``deploytui`` wire every event carries ``id: <seq>`` (so ``Last-Event-ID`` resumes exactly)
 and object payloads carry ``"t"``. Keepalives are raw ``b": keepalive\\n"`` bytes: a comment line
-with no blank line after it, so httpx-sse never dispatches a phantom empty event (sse.md §2.4 #3).
+with no blank line after it, so httpx-sse never dispatches a phantom empty event (contract §4.6).
 The ``harper`` wire drops ids, ``t``, keepalives and resume, and replays the row's bounded
 ``event_log`` rather than the full history, like Harper 5.1.
 """

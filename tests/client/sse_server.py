@@ -126,7 +126,7 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
         return None
-    # Header values are decoded as UTF-8: that is how a non-ASCII Last-Event-ID travels (sse.md §1.4).
+    # Header values are decoded as UTF-8: that is how a non-ASCII Last-Event-ID travels (contract §4.6).
     request_line, *header_lines = head.decode("utf-8", errors="replace").split("\r\n")
     method, path, _ = request_line.split(" ", 2)
     headers: dict[str, str] = {}
