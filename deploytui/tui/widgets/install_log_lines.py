@@ -3,8 +3,8 @@
 A Line API ``ScrollView`` (the toolong pattern): the install lines live in a plain list, only the
 rows on screen are rendered, and rendered rows are kept in an LRU cache keyed by everything that
 changes their look. Appending a batch extends two lists and sets ``virtual_size`` — no per-line widget
-work — which is what keeps a chatty ``npm install`` cheap (see the measured costs of ``Log.write_line``
-and ``RichLog.write`` in tui-anchors §4).
+work — which is what keeps a chatty ``npm install`` cheap (``bench/bench_install_log.py`` measures
+it).
 
 What is displayed is a sorted list of *items* (see ``install_log_render.line_item``): every line plus
 gap separators, or — in filter mode — the line indices that match the query. With wrap on, each item
