@@ -81,6 +81,25 @@ READER_THREADS = 4
 CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
 
 
+# Every commit is synced to disk before a write is reported done (and its events published): with
+# NORMAL, WAL mode can lose the last commits on power loss, and a client that already received
+# those seqs would drop the re-used seqs of the next events as duplicates. Batches are few (one
+# commit per burst of install lines), so the sync costs little: see bench/bench_recorder.py --compare.
+DURABLE_SYNCHRONOUS = "FULL"
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+
+def connect(db_path: Path, *, synchronous: str = DURABLE_SYNCHRONOUS) -> sqlite3.Connection:
+    """A connection to the deployments database: WAL mode, ``synchronous`` (FULL unless a bench
+    asks otherwise), a busy timeout, rows by column name; usable from any one thread at a time."""
+    if synchronous.upper() not in SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, not {synchronous!r}")
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.row_factory = sqlite3.Row
+    return conn
 
 
 def strip_row(row: dict) -> dict:
@@ -125,8 +144,9 @@ def _decode_row(record: sqlite3.Row) -> dict[str, Any]:
 class Store:
     """The deployments database: async reads on a pool, batched writes on one thread."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, synchronous: str = DURABLE_SYNCHRONOUS) -> None:
         self.db_path = Path(db_path)
+        self.synchronous = synchronous  # only bench/bench_recorder.py passes anything else
         self.commits = 0
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
@@ -219,14 +239,7 @@ class Store:
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across process crashes in WAL mode; only power loss can undo the
-        # last commits, which crash recovery tolerates.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.row_factory = sqlite3.Row
-        return conn
+        return connect(self.db_path, synchronous=self.synchronous)
 
     def _next_batch(self) -> list[tuple]:
         """Wait for one operation, then take whatever else is queued (up to MAX_BATCH)."""

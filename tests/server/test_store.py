@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploytui.server.recorder import EventHub
-from deploytui.server.store import Store, strip_row
+from deploytui.server.store import Store, connect, strip_row
 
 
 @pytest.fixture
@@ -186,3 +186,25 @@ async def test_close_commits_what_is_queued(tmp_path: Path) -> None:
         assert await reopened.last_seq("d1") == 1
     finally:
         await reopened.close()
+
+
+FULL = 2  # PRAGMA synchronous reads back as a number: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+
+
+async def test_commits_are_synced_to_disk(store: Store, tmp_path: Path) -> None:
+    """synchronous=FULL on every connection the store makes (the writer's is made the same way):
+    in WAL mode NORMAL could lose the last commits, and their seqs, on power loss."""
+    await store.insert_row(make_row("d1"))
+    reader_level = await store._read(lambda: store._reader().execute("PRAGMA synchronous").fetchone()[0])
+    assert reader_level == FULL
+    writer = store._connect()
+    try:
+        assert writer.execute("PRAGMA synchronous").fetchone()[0] == FULL
+        assert writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        writer.close()
+
+
+def test_connect_refuses_an_unknown_synchronous_mode(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        connect(tmp_path / "x.sqlite3", synchronous="FULL; DROP TABLE events")
