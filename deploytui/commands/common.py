@@ -19,6 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
 
+from deploytui.client.ansi import strip_controls
 from deploytui.client.api import ConnectionSettings, OperationsClient
 from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError, NotFoundError
 
@@ -47,9 +48,13 @@ class CommandError(DeploytuiError):
 
 
 def fail(message: str, stream: IO[str] | None = None) -> int:
-    """Print ``deploytui: <message>`` on stderr (one line) and return :data:`EXIT_USAGE`."""
+    """Print ``deploytui: <message>`` on stderr (one line) and return :data:`EXIT_USAGE`.
+
+    The message often quotes the server (an error's text), so it goes through the terminal-safety
+    rule (:mod:`deploytui.client.ansi`): no control, no bidi override, ``\\r`` shown as ``␍``.
+    """
     stream = sys.stderr if stream is None else stream
-    print(f"deploytui: {' '.join(message.split())}", file=stream, flush=True)
+    print(f"deploytui: {' '.join(strip_controls(message).split())}", file=stream, flush=True)
     return EXIT_USAGE
 
 
@@ -107,18 +112,18 @@ class StatusLine:
         self._shown = False
 
     def update(self, text: str) -> None:
-        """Show ``text`` as the current state (terminals only)."""
+        """Show ``text`` as the current state (terminals only); server text in it is made safe."""
         if not self.live:
             return
         width = _terminal_columns() - 1
-        self.stream.write(f"\r{text[:width]}\x1b[K")
+        self.stream.write(f"\r{strip_controls(text)[:width]}\x1b[K")
         self.stream.flush()
         self._shown = True
 
     def note(self, text: str) -> None:
-        """Print ``text`` as a line of its own (terminal and pipe alike)."""
+        """Print ``text`` as a line of its own (terminal and pipe alike); server text in it is made safe."""
         self.clear()
-        print(text, file=self.stream, flush=True)
+        print(strip_controls(text), file=self.stream, flush=True)
 
     def clear(self) -> None:
         """Remove the in-place line, if one is shown."""
@@ -154,11 +159,14 @@ def outcome(final_row: dict[str, Any] | None, *, saw_error: bool, saw_done: bool
 
 
 def run_client_command(
-    args: argparse.Namespace, main: Callable[[OperationsClient], Awaitable[int]], *, prepare: Callable[[], None] | None = None
+    args: argparse.Namespace, main: Callable[[OperationsClient], Awaitable[int]], *, prepare: Callable[[], None] | None = None,
+    connect: Callable[[argparse.Namespace], ConnectionSettings] | None = None,
 ) -> int:
     """Connect as ``args`` say, run ``main(client)`` on a fresh event loop, return its exit code.
 
     ``prepare`` runs first (e.g. checking a path) so a usage error is reported before connecting.
+    ``connect`` picks the server (default :func:`deploytui.config.connection_for`: flags, environment,
+    contexts, else the local server, started on demand).
     Every :class:`DeploytuiError` (configuration, no local server, HTTP, network) becomes exit 2
     with one line on stderr; Ctrl-C exits 130 quietly; a closed stdout pipe exits 141.
     """
@@ -168,7 +176,7 @@ def run_client_command(
     try:
         if prepare is not None:
             prepare()
-        settings = connection_for(args)
+        settings = (connect or connection_for)(args)
 
         async def session() -> int:
             async with OperationsClient(settings) as client:  # type: ignore[arg-type]

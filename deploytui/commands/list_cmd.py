@@ -4,13 +4,13 @@ The table shows a status glyph (coloured on a terminal only), the full deploymen
 scripts pick it out of the output), project, status, phase, relative start time and duration
 ("running 12s" while a deploy runs). When the terminal is narrow, the project and phase columns
 shrink first, then the least useful columns are dropped. ``--json`` prints the server's answer,
-``{"deployments": [...], "total": N}``, untouched. No deployments: a note on stderr, exit 0.
+``{"deployments": [...], "total": N}``, untouched but for the characters that could control a
+terminal, escaped as ``\\uXXXX`` (:func:`~deploytui.client.safe_text.json_dumps`). No deployments: a note on stderr, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
+from deploytui.client.safe_text import json_dumps
 from deploytui.client.humanize import duration, now_ms, relative_time, status_glyph
 from deploytui.commands.common import EXIT_OK, run_client_command, use_color
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     async def main(client: OperationsClient) -> int:
         result = await client.list_deployments(project=args.project, status=args.status, limit=args.limit)
         if args.json:
-            print(json.dumps(result, ensure_ascii=False))
+            print(json_dumps(result))
             return EXIT_OK
         rows = (result.get("deployments") or []) if isinstance(result, dict) else []
         if not rows:

@@ -3,7 +3,8 @@
 Default and ``--json`` go through ``attach()`` (replay, then live, stitched and resumed; see
 :mod:`.follow`). ``--raw`` is the wire itself: one JSON object per dispatched SSE event,
 ``{"event", "data", "id"}``, with ``data`` the string as received and ``id`` the stream's last event
-ID (sticky, as the SSE spec defines it), before any interpretation. So raw reads the stream with
+ID (sticky, as the SSE spec defines it), before any interpretation (characters that could control
+a terminal are JSON-escaped, so the line is still exactly what was received once decoded). So raw reads the stream with
 :mod:`deploytui.client.sse` directly and follows the spec's reconnection rules itself: after a
 dropped connection it waits the reconnection time and reconnects, sending ``Last-Event-ID`` when it
 is non-empty; a 204 or a refused (non-200, non-SSE) answer ends it. It stops after ``done``, after a
@@ -23,6 +24,7 @@ from typing import IO, Any
 
 from deploytui.client.api import OperationsClient
 from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
+from deploytui.client.safe_text import json_dumps
 from deploytui.client.sse import Reconnector
 from deploytui.commands.common import EXIT_USAGE, StatusLine, fail, outcome, run_client_command
 from deploytui.commands.follow import follow_deployment
@@ -92,7 +94,7 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
                     async for message in stream:
                         got_events = True
                         line = {"event": message.event, "data": message.data, "id": message.id}
-                        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                        out.write(json_dumps(line) + "\n")
                         out.flush()
                         if said.take(message.event, message.data):
                             finished = True
