@@ -6,9 +6,11 @@ against a local server. Demos are different projects, so they deploy concurrentl
 command prints ``<name>  <deployment id>`` when the server accepts it, then ``<name>  <id>  <result>``
 when it ends. ``--no-wait`` returns once every deploy has been accepted and its payload ingested.
 
-Some demos fail on purpose (``broken-install``, ``bad-config``), so the exit code is 0 once every
-deploy has *ended*, whatever its result; 2 for usage, connection or auth errors, or a deploy whose
-end could not be seen.
+Demos exit like ``deploy``: 0 when every deploy succeeded, 1 when one failed (``broken-install`` and
+``bad-config`` fail on purpose, so ``deploytui demo broken-install`` exits 1); 2 for usage,
+connection or auth errors, or a deploy whose end could not be seen. With ``--no-wait``, 0 once every
+deploy has been accepted. Server text (ids, error messages) is printed through the terminal-safety
+rule of :mod:`deploytui.client.ansi`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import argparse
 import asyncio
 from typing import Any
 
+from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
 from deploytui.client.humanize import now_ms
 from deploytui.client.pack import scan_directory
-from deploytui.commands.common import EXIT_OK, CommandError, StatusLine, fail, outcome, run_client_command
+from deploytui.commands.common import EXIT_FAILED, EXIT_OK, CommandError, StatusLine, fail, outcome, run_client_command
 from deploytui.commands.deploy_cmd import open_deploy
 from deploytui.protocol.events import DoneEvent, ErrorEvent
 
@@ -51,10 +54,12 @@ def _result_text(row: dict[str, Any] | None, error: ErrorEvent | None, code: int
     if code is None:
         return "unknown (the stream ended early)"
     if error is not None:
-        where = f" in {error.phase}" if error.phase else ""
-        return f"failed{where}: {' '.join(error.message.split())}"
+        where = f" in {strip_controls(error.phase)}" if error.phase else ""
+        return f"failed{where}: {' '.join(strip_controls(error.message).split())}"
     message = (row or {}).get("error", {}) or {}
-    return f"failed: {message.get('message', 'see deploytui watch')}" if isinstance(message, dict) else "failed"
+    if isinstance(message, dict):
+        return f"failed: {' '.join(strip_controls(str(message.get('message', 'see deploytui watch'))).split())}"
+    return "failed"
 
 
 async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width: int, status: StatusLine) -> int | None:
@@ -71,10 +76,10 @@ async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width:
             async for message in stream:
                 if message.event in ("phase", "error", "done"):
                     break
-            print(f"{label}  {deployment_id or '(id not reported)'}", flush=True)
+            print(f"{label}  {strip_controls(deployment_id or '(id not reported)')}", flush=True)
             return EXIT_OK
         if deployment_id is not None:
-            print(f"{label}  {deployment_id}", flush=True)
+            print(f"{label}  {strip_controls(deployment_id)}", flush=True)
         error: ErrorEvent | None = None
         saw_done = False
         attachment = attach(client, deployment_id, initial_stream=stream, project=spec.name,
@@ -88,7 +93,7 @@ async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width:
             await attachment.aclose()
     code = outcome(attachment.final_row, saw_error=error is not None, saw_done=saw_done)
     deployment_id = attachment.deployment_id or deployment_id or "(id not reported)"
-    print(f"{label}  {deployment_id}  {_result_text(attachment.final_row, error, code)}", flush=True)
+    print(f"{label}  {strip_controls(deployment_id)}  {_result_text(attachment.final_row, error, code)}", flush=True)
     return code
 
 
@@ -107,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
         )
         if any(code is None for code in codes):
             return fail("some demo deploys ended without a result; see `deploytui list`")
-        return EXIT_OK
+        return EXIT_FAILED if EXIT_FAILED in codes else EXIT_OK
 
     return run_client_command(args, main, prepare=prepare)

@@ -94,7 +94,7 @@ def test_malformed_contexts_file_exits_2_naming_file_and_line(tmp_path: Path) ->
 
 def test_demo_prints_ids_and_results(server) -> None:
     result = run_cli(server, "demo", "hello", "broken-install")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # demos exit like deploy: one failed
     finals = {line.split()[0]: line for line in result.stdout.splitlines() if len(line.split()) > 2}
     assert "success" in finals["hello"]
     assert "failed in prepare" in finals["broken-install"]
