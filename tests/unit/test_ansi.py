@@ -6,6 +6,7 @@ import random
 import re
 
 import pytest
+from rich.color import Color
 from rich.style import Style
 
 from deploytui.client.ansi import (
@@ -78,10 +79,14 @@ def test_sgr_becomes_spans(raw: str, expected: list[tuple[str, str]]) -> None:
     assert not _has_control(sanitize(raw).text)
 
 
-def test_every_style_is_valid_rich_syntax() -> None:
+def test_every_style_parses_as_rich_to_what_the_sgr_said() -> None:
+    """The span styles are Rich style strings the renderer can parse, meaning what the codes meant."""
     raw = f"{ESC}[1;2;3;4;7;9;38;5;200;48;2;1;2;3ma{ESC}[0;95;101mb"
-    for span in sanitize(raw).spans:
-        Style.parse(span.style)
+    assert [Style.parse(span.style) for span in sanitize(raw).spans] == [
+        Style(bold=True, dim=True, italic=True, underline=True, reverse=True, strike=True,
+              color=Color.from_ansi(200), bgcolor=Color.from_rgb(1, 2, 3)),
+        Style(color="bright_magenta", bgcolor="bright_red"),
+    ]
 
 
 def test_span_offsets_are_in_output_coordinates() -> None:
