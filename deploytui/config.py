@@ -16,6 +16,10 @@ flag), then the environment (``DEPLOYTUI_URL``, ``DEPLOYTUI_USER``, ``DEPLOYTUI_
 file's ``default`` context. A context's password or token is only ever sent to that context's own
 URL: when a stronger source names another server, the context's secrets are not used.
 
+A URL without a scheme (``--url 127.0.0.1:9925``) gets one, and a note on stderr says which
+(:func:`with_scheme`): ``http://`` for a loopback host, where the embedded server listens in plain
+HTTP, ``https://`` for any other host, as Harper nodes serve TLS.
+
 No URL from any source means the local embedded server, found through its data dir
 (:func:`local_connection`). Everything that can go wrong here is a :class:`ConfigError` whose message
 is one line naming the file (and line) at fault.
@@ -24,9 +28,12 @@ is one line naming the file (and line) at fault.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
+import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +54,8 @@ __all__ = [
     "resolve_connection",
     "local_connection",
     "connection_for",
+    "is_loopback_host",
+    "with_scheme",
 ]
 
 # The built-in context name for the embedded server on this machine.
@@ -54,6 +63,7 @@ LOCAL_CONTEXT = "local"
 _CONTEXT_KEYS = frozenset({"url", "user", "password", "password_env", "token", "token_env", "insecure"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 class ConfigError(DeploytuiError):
@@ -210,6 +220,60 @@ def load_contexts(path: Path | None = None) -> ContextsFile:
 # -- resolution ----------------------------------------------------------------------------------
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and every loopback address (127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def with_scheme(url: str) -> tuple[str, str | None]:
+    """``url`` with its scheme, and the note to show when the scheme had to be assumed (else None).
+
+    ``http://`` is assumed for a loopback host (the embedded server listens there in plain HTTP),
+    ``https://`` for any other. A scheme other than http/https is a :class:`ConfigError`.
+    """
+    url = url.strip()
+    match = _SCHEME.match(url)
+    if match:
+        if match.group(1).lower() not in ("http", "https"):
+            raise ConfigError(f"server URL {url!r}: unsupported scheme {match.group(1)!r}; use http:// or https://")
+        return url, None
+    host = _host_of(url)
+    if not host:
+        raise ConfigError(f"server URL {url!r} names no host; give one like http://127.0.0.1:9925")
+    if is_loopback_host(host):
+        return f"http://{url}", (f"no scheme in the server URL {url!r}: assuming http://{url} "
+                                 "(plain HTTP, as for a server on this machine)")
+    return f"https://{url}", (f"no scheme in the server URL {url!r}: assuming https://{url}; "
+                              "if that server serves plain HTTP, give http:// explicitly")
+
+
+def _host_of(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(f"//{url}").hostname
+    except ValueError:  # e.g. an unbalanced "[::1"
+        return None
+
+
+def _same_url(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` name the same server once a missing scheme is filled in."""
+    try:
+        return with_scheme(a)[0] == with_scheme(b)[0]
+    except ConfigError:
+        return a == b
+
+
+def _print_note(note: str) -> None:
+    print(f"deploytui: {note}", file=sys.stderr, flush=True)
+
+
 def _env_bool(environ: os._Environ[str] | dict[str, str], name: str) -> bool | None:
     value = environ.get(name)
     if value is None:
@@ -245,10 +309,12 @@ def _first(sources: list[_Source], attr: str) -> Any:
 
 
 def resolve_connection(
-    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str] | None = None
+    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str] | None = None,
+    *, note: Callable[[str], None] = _print_note,
 ) -> ConnectionSettings | None:
     """The server and credentials that ``args`` (the connection flags), the environment and the
-    contexts file name, strongest first; None means "the local embedded server".
+    contexts file name, strongest first; None means "the local embedded server". ``note`` is told
+    what was assumed, if anything (a missing scheme; by default on stderr).
 
     Raises :class:`ConfigError` for an unknown context, a malformed contexts file, or a context
     whose ``password_env`` / ``token_env`` variable is not set.
@@ -278,7 +344,7 @@ def resolve_connection(
         # --context ranks with the flags, above the environment.
         ctx = contexts.get(flag_context)
         if ctx is None:  # the built-in "local": only an explicit --url can override it
-            return _settings(levels, environ)
+            return _settings(levels, environ, note)
         levels += [_context_source(ctx), env]
     else:
         levels.append(env)
@@ -287,22 +353,27 @@ def resolve_connection(
         ctx = contexts.get(name) if name else None
         if ctx is not None:
             levels.append(_context_source(ctx))
-    return _settings(levels, environ)
+    return _settings(levels, environ, note)
 
 
-def _settings(levels: list[_Source], environ: os._Environ[str] | dict[str, str]) -> ConnectionSettings | None:
+def _settings(
+    levels: list[_Source], environ: os._Environ[str] | dict[str, str], note: Callable[[str], None]
+) -> ConnectionSettings | None:
     """Settings from precedence levels, strongest first; None when none names a URL."""
     url = _first(levels, "url")
     if url is None:
         return None
     # A context's secrets (and user) go only to its own URL: drop levels that name another server.
-    trusted = [s for s in levels if s.url is None or s.url == url]
+    trusted = [s for s in levels if s.url is None or _same_url(s.url, url)]
     # Password and token come together from the strongest level giving either, so a weaker token
     # never overrides a stronger password (ConnectionSettings prefers the token).
     secret_level = next((s for s in trusted if s.password is not None or s.token is not None), _Source())
     password, token = secret_level.password, secret_level.token
     if secret_level.context is not None:
         password, token = secret_level.context.secret(environ)
+    url, assumed = with_scheme(url)
+    if assumed:
+        note(assumed)
     return ConnectionSettings(
         url=url,
         user=_first(trusted, "user"),

@@ -109,6 +109,9 @@ def _describe_network_error(exc: Exception) -> str:
         return "connection refused (is the server running?)"
     if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered:
         return "host name not found (DNS)"
+    if "wrong version number" in lowered or "record layer failure" in lowered:
+        # a plain-HTTP server answered a TLS hello: a scheme problem, not a certificate one
+        return "TLS handshake failed: the server does not speak https on this port; if it serves plain HTTP, use an http:// URL"
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
         return f"TLS failed ({text}); for a self-signed server, turn TLS verification off"
     if isinstance(exc, httpx.RemoteProtocolError) or "incomplete" in lowered or "peer closed" in lowered:

@@ -171,3 +171,43 @@ def test_local_connection_without_a_server(tmp_path: Path) -> None:
         local_connection(tmp_path)
     assert f"no deploytui server is running on {tmp_path}" in str(info.value)
     assert "deploytui serve" in str(info.value)
+
+
+# -- a URL without a scheme ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("127.0.0.1:38113", "http://127.0.0.1:38113"),
+        ("127.9.8.7:1", "http://127.9.8.7:1"),
+        ("localhost:9925", "http://localhost:9925"),
+        ("[::1]:9925", "http://[::1]:9925"),
+        ("harper.example.com:9925", "https://harper.example.com:9925"),
+        ("10.0.0.1:9925", "https://10.0.0.1:9925"),
+    ],
+)
+def test_missing_scheme_is_assumed_and_said(given: str, url: str) -> None:
+    notes: list[str] = []
+    settings = resolve_connection(args(url=given), {}, note=notes.append)
+    assert settings is not None and settings.url == url
+    assert len(notes) == 1 and f"assuming {url}" in notes[0]
+    assert "verification" not in notes[0]  # a scheme problem is never a reason to turn TLS checks off
+
+
+def test_a_url_with_its_scheme_is_kept_without_a_note() -> None:
+    notes: list[str] = []
+    assert resolve_connection(args(url="https://h:1"), {}, note=notes.append).url == "https://h:1"
+    assert notes == []
+
+
+@pytest.mark.parametrize(("given", "fragment"), [("ftp://h:1", "unsupported scheme 'ftp'"), (":9925", "names no host")])
+def test_unusable_urls_are_config_errors(given: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        resolve_connection(args(url=given), {}, note=lambda _: None)
+
+
+def test_credentials_follow_the_same_server_with_or_without_scheme() -> None:
+    environ = {"DEPLOYTUI_URL": "http://127.0.0.1:9", "DEPLOYTUI_USER": "ci", "DEPLOYTUI_PASSWORD": "pw"}
+    settings = resolve_connection(args(url="127.0.0.1:9"), environ, note=lambda _: None)
+    assert (settings.url, settings.user, settings.password) == ("http://127.0.0.1:9", "ci", "pw")
