@@ -47,6 +47,7 @@ class TcpProxy:
         self.cut_after_s = cut_after_s
         self.connections = 0
         self.cuts = 0
+        self._cut_happened = asyncio.Event()  # set (and cleared) on each cut, for wait_for_cuts
         self._links: set[_Link] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.base_events.Server | None = None
@@ -86,10 +87,17 @@ class TcpProxy:
     def stop_cutting(self) -> None:
         self.cut_after_bytes = self.cut_after_s = None
 
+    async def wait_for_cuts(self, count: int) -> None:
+        """Return once the proxy has cut ``count`` connections in all (a test's sync point)."""
+        while self.cuts < count:
+            self._cut_happened.clear()
+            await self._cut_happened.wait()
+
     def _cut(self, link: _Link) -> None:
         if link in self._links:
             self._links.discard(link)
             self.cuts += 1
+            self._cut_happened.set()
         link.abort()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -29,7 +29,6 @@ from tests.client.test_attach import (
     gated_install,
     history_keys,
     kinds_of,
-    start_demo,
     start_deploy,
     wait_terminal,
 )
@@ -44,23 +43,36 @@ wired_server = test_attach.wired_server  # the shared fixture: a fresh server in
     ("deploytui", {"cut_after_s": 0.3}),
     ("harper", {"cut_after_s": 0.3}),
     # Not ("harper", 64 KiB): a Harper stream replays the 200-entry event_log and ends with a done
-    # carrying the whole row, together more than 64 KiB for chatty, so no connection could finish.
+    # carrying the whole row, together more than 64 KiB, so no connection could finish.
 ])
-async def test_cuts_during_a_chatty_deploy(tmp_path: Path, wire: str, cut: dict) -> None:
+async def test_cuts_during_a_running_deploy(tmp_path: Path, wire: str, cut: dict) -> None:
+    """The stream is cut at least three times while the deploy runs (it waits at a gate until the
+    proxy has cut three connections, however fast or slow the machine), then the deploy ends and
+    the cuts stop, so the last connection can finish: every event exactly once."""
     srv = start_server(tmp_path / "data", wire=wire)
+    command, gate = gated_install(tmp_path, 3000, 2000)
     try:
         async with client_for(srv.url) as api, TcpProxy(srv.url, **cut) as proxy:
-            deployment_id = await start_demo(api, "chatty")
+            deployment_id = await start_deploy(api, "cuts", command)
+
+            async def release_after_three_cuts() -> None:
+                await proxy.wait_for_cuts(3)
+                proxy.stop_cutting()
+                gate.touch()
+
+            release = asyncio.create_task(release_after_three_cuts())
             async with client_for(proxy.url) as through:
                 states: list[AttachState] = []
                 attachment = attach(through, deployment_id, on_state=states.append, retry=FAST)
                 got = await collect(attachment)
+            await release
             assert_exactly_once(got, await events_table(api, deployment_id))
     finally:
+        gate.touch()
         srv.stop()
-    assert proxy.cuts >= 3, "the proxy should have cut the stream several times"
+    assert proxy.cuts >= 3
     assert "reconnecting" in kinds_of(states) and states[-1].kind == "done"
-    assert isinstance(got[-1], DoneEvent)
+    assert isinstance(got[-1], DoneEvent) and got[-1].result["status"] == "success"
 
 
 async def test_cuts_with_identical_lines(wired_server: LocalServer, tmp_path: Path) -> None:
@@ -212,6 +224,9 @@ async def freeze_while_it_ends(server: LocalServer, tmp_path: Path, project: str
     command, gate = gated_install(tmp_path, 300, 300)
     async with client_for(server.url) as api, TcpProxy(server.url) as proxy:
         deployment_id = await start_deploy(api, project, command)
+        # Attach once the install waits at its gate: the stream then starts with a replay burst and
+        # the only silence is the freeze's, so no stall is seen before it however loaded the machine.
+        await wait_install_lines(api, deployment_id, 300)
         async with client_for(proxy.url) as through:
             states: list[AttachState] = []
 
@@ -221,7 +236,21 @@ async def freeze_while_it_ends(server: LocalServer, tmp_path: Path, project: str
                     gate.touch()
                     await wait_terminal(api, deployment_id)
 
-            attachment = attach(through, deployment_id, on_state=states.append, stall_timeout=0.3, retry=FAST,
+            attachment = attach(through, deployment_id, on_state=states.append, stall_timeout=1.0, retry=FAST,
                                 **attach_options)
             got = await collect(attachment, freeze_until_over)
         return got, states, await events_table(api, deployment_id)
+
+
+async def wait_install_lines(api, deployment_id: str, count: int) -> None:
+    """Wait (polling the server's history, a condition another process changes) until the
+    deployment has recorded ``count`` install lines."""
+    seen, after = 0, 0
+    while True:
+        page = await api.get_deployment_events(deployment_id, after_seq=after, limit=10_000)
+        seen += sum(e["event"] == "install" for e in page["events"])
+        after = page["next_after_seq"]
+        if seen >= count:
+            return
+        if not page["has_more"]:
+            await asyncio.sleep(0.02)
