@@ -116,10 +116,8 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         "time.sleep(300)\n",
     )
     lines = Lines()
-    started = time.monotonic()
-    with pytest.raises(InstallTimeout) as info:
+    with pytest.raises(InstallTimeout) as info:  # how soon: bench/bench_install_timeout.py
         await run_install(command, tmp_path, on_line=lines, timeout_s=1.0)
-    assert time.monotonic() - started < 8
     assert "timed out after 1s" in str(info.value) and info.value.status_code == 500
     assert lines.of("stdout") == ["spawned"]
     child, grandchild = map(int, pids.read_text().split())
@@ -140,12 +138,11 @@ async def test_timeout_escalates_to_sigkill(tmp_path: Path) -> None:
 async def test_background_leftovers_do_not_hold_the_install_open(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     lines = Lines()
-    started = time.monotonic()
+    # Were the install held open by the leftover's pipes, this would end as an InstallTimeout.
     code = await run_install(
         f"sleep 300 & echo $! > {shlex.quote(str(pid_file))}; echo done", tmp_path, on_line=lines, timeout_s=30
     )
     assert code == 0 and lines.of("stdout") == ["done"]
-    assert time.monotonic() - started < 5
     assert await _until_gone(int(pid_file.read_text()))
 
 

@@ -116,9 +116,14 @@ async def test_keepalive_after_silence(hub: EventHub) -> None:
     recorder = await start(hub)
     events = stream(hub, keepalive=0.05)
     assert await anext(events) == {"comment": "stream open"}
-    assert await anext(events) == KEEPALIVE == b": keepalive\n"
+    assert await anext(events) == KEEPALIVE == b": keepalive\n"  # nothing else can come: nothing was emitted
     recorder.emit("phase", {"phase": "prepare", "status": "start"})
-    assert expand(await anext(events))[0]["event"] == "phase"
+    # A loaded machine may take longer than the keepalive interval to commit the event: more
+    # keepalives may come first, but nothing else.
+    item = await anext(events)
+    while item == KEEPALIVE:
+        item = await anext(events)
+    assert expand(item)[0]["event"] == "phase"
     assert await anext(events) == KEEPALIVE
     await recorder.finish("success")
     rest = await collect(events)
