@@ -1,12 +1,19 @@
 """The deploy engine: Harper's one-shot pipeline, revert, and crash recovery, for real.
 
-A deploy is ``begin`` (validate, write the ``pending`` row, start recording) → ``ingest`` (stream
-the payload to ``payloads/<id>.tar.gz`` while hashing it) → ``run``: ``prepare`` (safe extraction
-into a new release dir, install with one ``install`` event per output line) → ``load`` (validate
-package.json / config.yaml) → ``replicate`` (peers over HTTP) → [``restart``] → activation (the
-``current`` link moves atomically) → payload retention → ``success``. Event order follows contract
-§4.4. Any failure emits Harper's ``error`` event, finishes the row ``failed``, leaves the running
-release untouched and raises :class:`DeployFailed` carrying Harper's structured failure body.
+A deploy is ``begin`` (validate, claim the project, write the ``pending`` row, start recording) →
+``run``, which owns the row from then on: ``ingest`` (stream the payload to
+``payloads/<id>.tar.gz`` while hashing it) → ``prepare`` (safe extraction into a new release dir,
+install with one ``install`` event per output line) → ``load`` (validate package.json /
+config.yaml) → ``replicate`` (peers over HTTP) → [``restart``] → activation (the ``current`` link
+moves atomically) → payload retention → ``success``. Event order follows contract §4.4.
+
+The invariant: while the server runs, no row stays non-terminal and no project stays claimed. It
+holds by construction: once ``begin`` has written a row, exactly one place (:meth:`Engine._own`,
+used by deploys and reverts alike) ends it. Any failure there, a refused upload, a client that went
+away, a full disk or a bug, emits Harper's ``error`` event, finishes the row ``failed``, removes the
+partial payload and release dir, leaves the running release untouched, releases the project and
+raises :class:`DeployFailed` carrying Harper's structured failure body. Only cancellation, which
+happens when the server stops, leaves the row to :meth:`Engine.recover_interrupted` of the next start.
 
 One deploy (or revert) per project at a time: a second is refused with :class:`ProjectBusy` (409);
 different projects run concurrently.
@@ -15,16 +22,16 @@ different projects run concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import re
 import socket
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploytui.protocol.deployment import Status
+from deploytui.protocol.deployment import Status, is_terminal
 
 from .config import ServerConfig
 from .engine_support import (
@@ -36,44 +43,40 @@ from .engine_support import (
     StepFailed,
     describe_failure,
     now_ms,
+    sink_failure,
+    source_failure,
+    validate_project,
 )
 from .installer import InstallTimeout, choose_install_command, kill_orphaned_installs, run_install
 from .releases import ComponentInvalid, ComponentReleases, validate_component
 from .replication import failure_message, replicate_deploy
 from .tarball import TarballError, extract_tarball
 
-__all__ = ["Deployment", "DeployFailed", "DeployRequestError", "Engine", "NothingToRevert", "ProjectBusy"]
+__all__ = ["Deployment", "DeployFailed", "DeployRequestError", "Engine", "NothingToRevert", "ProjectBusy",
+           "validate_project"]
 
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 INSTALL_MARKER = "DEPLOYTUI_DEPLOYMENT_ID"  # in every install's environment
 INSTALL_SKIPPED = "install skipped: no install_command, and no package.json with npm on PATH"
 
 
 @dataclass(eq=False)
 class Deployment:
-    """One deploy in flight: its recorder and the request options the pipeline needs."""
+    """One deploy (or revert) in flight: its recorder and the request options the pipeline needs."""
 
     deployment_id: str
     project: str
     recorder: Any
-    restart: bool | str
-    install_command: str | None
-    install_timeout_s: float
-    deployment_timeout_s: float
-    replicate: bool
+    restart: bool | str = False
+    install_command: str | None = None
+    install_timeout_s: float = 0.0
+    deployment_timeout_s: float = 0.0
+    replicate: bool = False
     package_identifier: str | None = None
     payload_path: Path | None = None
-    install_output: InstallOutput = field(default_factory=InstallOutput)
-
-
-def validate_project(project: Any) -> str:
-    """Harper-like component names: letters, digits, ``-``, ``_``, ``.``; no path tricks."""
-    if not isinstance(project, str) or not PROJECT_NAME.match(project) or ".." in project:
-        raise DeployRequestError(
-            f"Invalid project name {project!r}: use letters, digits, '-', '_' and '.', "
-            "starting with a letter or digit, without '/' or '..'"
-        )
-    return project
+    # None for a revert, which installs nothing (its failure body has no install_output).
+    install_output: InstallOutput | None = field(default_factory=InstallOutput)
+    # Set once the whole payload is stored: the request may then answer (or start its stream).
+    ingested: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Engine:
@@ -98,13 +101,7 @@ class Engine:
             raise DeployRequestError("'restart' must be true, false or \"rolling\"")
         deployment_id = str(uuid.uuid4())
         self._claim(project, deployment_id)
-        try:
-            row = self._new_row(deployment_id, project, user, package_identifier, _restart_mode(restart))
-            await self.store.insert_row(row)
-            recorder = self.hub.start_recording(row)
-        except BaseException:
-            self._release(project, deployment_id)
-            raise
+        recorder = await self._open_row(deployment_id, project, user, package_identifier, _restart_mode(restart))
         return Deployment(
             deployment_id=deployment_id,
             project=project,
@@ -117,57 +114,89 @@ class Engine:
             package_identifier=package_identifier,
         )
 
+    async def start(self, deployment: Deployment, chunks: AsyncIterable[bytes],
+                    spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]) -> asyncio.Task[Any]:
+        """Start :meth:`run` as a server task (made by ``spawn``); return it once the payload is in.
+
+        The request that uploads the payload waits here; the deploy itself goes on in the task, so
+        a client that disconnects later does not cancel it (as in Harper). A deploy that fails
+        before its payload is stored raises its :class:`DeployFailed` here.
+        """
+        task = spawn(self.run(deployment, chunks))
+        ingested = asyncio.ensure_future(deployment.ingested.wait())
+        try:
+            await asyncio.wait({task, ingested}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ingested.cancel()
+        if not deployment.ingested.is_set():
+            task.result()  # it ended before the payload was in: raise its failure
+        return task
+
+    async def run(self, deployment: Deployment, chunks: AsyncIterable[bytes]) -> dict[str, Any]:
+        """Ingest the payload, then run the pipeline; Harper's success body, or :class:`DeployFailed`."""
+        releases = ComponentReleases(self.config.components_dir, deployment.project)
+
+        async def steps() -> dict[str, Any]:
+            await self.ingest(deployment, chunks)
+            deployment.ingested.set()
+            return await self._pipeline(deployment, releases)
+
+        return await self._own(deployment, steps)
+
     async def ingest(self, deployment: Deployment, chunks: AsyncIterable[bytes]) -> None:
-        """Stream the payload to ``payloads/<id>.tar.gz``, hashing and sizing it on the way."""
-        self.config.payloads_dir.mkdir(parents=True, exist_ok=True)
+        """Stream the payload to ``payloads/<id>.tar.gz``, hashing and sizing it on the way.
+
+        A step of :meth:`run`. Failures are told apart by side: reading what the client sent is the
+        client's problem (see :func:`source_failure`), writing it to our disk is the server's
+        (:func:`sink_failure`). A partial file never stays behind.
+        """
         path = self._payload_path(deployment.deployment_id)
         digest, size = hashlib.sha256(), 0
-        handle = await asyncio.to_thread(open, path, "wb")
+        handle, stored = None, False
         try:
-            async for chunk in chunks:
+            handle = await asyncio.to_thread(self._create_payload_file, path)
+            async for chunk in _client_bytes(chunks):
                 digest.update(chunk)
                 size += len(chunk)
                 await asyncio.to_thread(handle.write, chunk)
             await asyncio.to_thread(handle.close)
-        except BaseException:
-            handle.close()
-            path.unlink(missing_ok=True)
-            raise
+            stored = True
+        except OSError as exc:  # the client's side raises no OSError (see _client_bytes): our disk
+            raise sink_failure(exc) from exc
+        finally:
+            if not stored:  # no partial file stays behind
+                await asyncio.to_thread(_discard_partial, handle, path)
         deployment.payload_path = path
         deployment.recorder.update(payload_hash=digest.hexdigest(), payload_size=size, payload_path=str(path))
 
-    async def abort(self, deployment: Deployment, message: str, status_code: int = 400) -> None:
-        """The request was refused after ``begin`` (bad upload…): record it failed, keep no payload."""
-        try:
-            if deployment.payload_path is not None:
-                deployment.payload_path.unlink(missing_ok=True)
-            error = {"message": message, "code": status_code, "phase": deployment.recorder.row.get("phase")}
-            deployment.recorder.emit("error", {**error, "deployment_id": deployment.deployment_id})
-            await deployment.recorder.finish(
-                Status.FAILED, error=error, payload_path=None, payload_hash=None, payload_size=None
-            )
-        finally:
-            self._release(deployment.project, deployment.deployment_id)
+    def _create_payload_file(self, path: Path) -> Any:
+        self.config.payloads_dir.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")  # noqa: SIM115 - closed by ingest
 
-    # ------------------------------------------------------------------ the pipeline
+    # ------------------------------------------------------------------ the one owner of a row
 
-    async def run(self, deployment: Deployment) -> dict[str, Any]:
-        """Run the pipeline to the end; Harper's success body, or :class:`DeployFailed`."""
-        releases = ComponentReleases(self.config.components_dir, deployment.project)
+    async def _own(self, d: Deployment, steps: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Run ``steps`` for a claimed project whose row is written; the only place a row ends.
+
+        Whatever ``steps`` raises, the row is finished ``failed`` with Harper's ``error`` event and
+        :class:`DeployFailed` is raised; if ``steps`` return without finishing the row, that is a
+        failure too. The project is released in every case. Cancellation (the server stopping)
+        leaves the row to ``recover_interrupted``, which also ends an install left running.
+        """
         try:
-            return await self._pipeline(deployment, releases)
+            result = await steps()
+            if not is_terminal(d.recorder.row.get("status")):
+                raise RuntimeError("the deploy ended without recording its outcome")
+            return result
         except asyncio.CancelledError:
-            raise  # server shutdown: the row stays non-terminal and recover_interrupted fails it
+            raise
         except Exception as exc:
-            await asyncio.to_thread(releases.discard, deployment.deployment_id)
-            raise await self._fail(deployment, exc) from exc
+            raise await self._fail(d, exc) from exc
         finally:
-            self._release(deployment.project, deployment.deployment_id)
+            self._release(d.project, d.deployment_id)
 
     async def _pipeline(self, d: Deployment, releases: ComponentReleases) -> dict[str, Any]:
         rec = d.recorder
-        if d.payload_path is None:
-            raise StepFailed("No payload was received", 400)
         _phase(rec, "prepare", "start")
         root = await self._extract(d, releases)
         await self._install(d, root)
@@ -213,6 +242,7 @@ class Engine:
     async def _install(self, d: Deployment, root: Path) -> None:
         """Run the install command with one ``install`` event per output line, as it is produced."""
         rec, output = d.recorder, d.install_output
+        assert output is not None
         command = choose_install_command(root, d.install_command)
         if command is None:
             rec.emit("install", {"manager": "none", "stream": "stdout", "line": INSTALL_SKIPPED})
@@ -270,15 +300,25 @@ class Engine:
         return {"payload_path": None}
 
     async def _fail(self, d: Deployment, exc: BaseException) -> DeployFailed:
-        """Emit Harper's ``error`` event, finish the row ``failed``, build the failure to raise."""
-        message, code = describe_failure(exc)
-        phase = d.recorder.row.get("phase")
-        install_output = d.install_output.as_dict()
-        d.recorder.emit("error", {"message": message, "code": code, "phase": phase,
-                                  "install_output": install_output, "deployment_id": d.deployment_id})
-        await d.recorder.finish(Status.FAILED, error={"message": message, "code": code, "phase": phase})
-        return DeployFailed(code, {"error": message, "phase": phase, "install_output": install_output,
-                                   "deployment_id": d.deployment_id})
+        """Drop what the failed attempt left (its release dir; a payload not wholly received), emit
+        Harper's ``error`` event and finish the row ``failed``; build the failure to raise."""
+        releases = ComponentReleases(self.config.components_dir, d.project)
+        message, code = describe_failure(exc, hidden=(releases.base, self.config.data_dir))
+        rec = d.recorder
+        phase = rec.row.get("phase")
+        body: dict[str, Any] = {"error": message, "phase": phase}
+        if d.install_output is not None:
+            body["install_output"] = d.install_output.as_dict()
+        body["deployment_id"] = d.deployment_id
+        if is_terminal(rec.row.get("status")):  # it failed after recording its outcome
+            return DeployFailed(code, body)
+        with contextlib.suppress(OSError):  # tidying up must not stop the row from ending
+            await asyncio.to_thread(releases.discard, d.deployment_id)
+        error_event = {"message": message, "code": code, "phase": phase, **body}
+        del error_event["error"]
+        rec.emit("error", error_event)
+        await rec.finish(Status.FAILED, error={"message": message, "code": code, "phase": phase})
+        return DeployFailed(code, body)
 
     # ------------------------------------------------------------------ revert and recovery
 
@@ -288,39 +328,29 @@ class Engine:
         releases = ComponentReleases(self.config.components_dir, project)
         deployment_id = str(uuid.uuid4())
         self._claim(project, deployment_id)  # first: the links must not move while we read them
-        try:
-            from_id, to_id = releases.current_id(), releases.previous_id()
-            if from_id is None:
-                raise NothingToRevert(f"Component '{project}' has no deployed release to revert")
-            if to_id is None:
-                raise NothingToRevert(f"Component '{project}' has no previous release to revert to")
-            row = self._new_row(deployment_id, project, user, None, "immediate" if restart else None)
-            row["rollback_of"] = from_id
-            await self.store.insert_row(row)
-            rec = self.hub.start_recording(row)
-            return await self._revert(rec, releases, project, restart)
-        finally:
+        from_id, to_id = releases.current_id(), releases.previous_id()
+        if from_id is None or to_id is None:
             self._release(project, deployment_id)
+            what = "no deployed release to revert" if from_id is None else "no previous release to revert to"
+            raise NothingToRevert(f"Component '{project}' has {what}")
+        rec = await self._open_row(deployment_id, project, user, None, "immediate" if restart else None,
+                                   rollback_of=from_id)
+        d = Deployment(deployment_id=deployment_id, project=project, recorder=rec, restart=restart,
+                       install_output=None)
+        return await self._own(d, lambda: self._revert(d, releases))
 
-    async def _revert(self, rec: Any, releases: ComponentReleases, project: str, restart: bool) -> dict[str, Any]:
-        try:
-            _phase(rec, "revert", "start")
-            _, to_id = releases.swap()
-            _phase(rec, "revert", "done")
-            if restart:
-                _phase(rec, "restart", "start")
-                _phase(rec, "restart", "done")
-            _phase(rec, "success", "done")
-            await rec.finish(Status.ROLLED_BACK, reverted_to=to_id)
-        except Exception as exc:
-            message, code = describe_failure(exc)
-            error = {"message": message, "code": code, "phase": rec.row.get("phase")}
-            rec.emit("error", {**error, "deployment_id": rec.deployment_id})
-            await rec.finish(Status.FAILED, error=error)
-            raise DeployFailed(code, {"error": message, "phase": error["phase"],
-                                      "deployment_id": rec.deployment_id}) from exc
-        message = f"Reverted component: {project}" + (", restarting Harper" if restart else "")
-        return {"message": message, "project": project, "reverted": True, "deployment_id": rec.deployment_id}
+    async def _revert(self, d: Deployment, releases: ComponentReleases) -> dict[str, Any]:
+        rec = d.recorder
+        _phase(rec, "revert", "start")
+        _, to_id = releases.swap()
+        _phase(rec, "revert", "done")
+        if d.restart:
+            _phase(rec, "restart", "start")
+            _phase(rec, "restart", "done")
+        _phase(rec, "success", "done")
+        await rec.finish(Status.ROLLED_BACK, reverted_to=to_id)
+        message = f"Reverted component: {d.project}" + (", restarting Harper" if d.restart else "")
+        return {"message": message, "project": d.project, "reverted": True, "deployment_id": d.deployment_id}
 
     async def recover_interrupted(self) -> int:
         """Fail every row a previous server process left non-terminal; returns how many."""
@@ -348,15 +378,26 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
 
-    def _new_row(self, deployment_id: str, project: str, user: str | None,
-                 package_identifier: str | None, restart_mode: str | None) -> dict[str, Any]:
-        return {
+    async def _open_row(self, deployment_id: str, project: str, user: str | None, package_identifier: str | None,
+                        restart_mode: str | None, rollback_of: str | None = None) -> Any:
+        """Write the ``pending`` row of a claimed project and start recording it; its recorder.
+
+        From here on :meth:`_own` ends the row. If writing it fails, the claim is given back.
+        """
+        row = {
             "deployment_id": deployment_id, "project": project, "package_identifier": package_identifier,
             "payload_hash": None, "payload_size": None, "payload_path": None,
             "status": Status.PENDING.value, "phase": "pending", "event_log": [], "peer_results": [],
             "origin_node": self.origin_node, "restart_mode": restart_mode, "started_at": now_ms(),
-            "completed_at": None, "user": user, "rollback_of": None, "error": None,
+            "completed_at": None, "user": user, "rollback_of": rollback_of, "error": None,
         }
+        try:
+            await self.store.insert_row(row)
+        except BaseException:
+            self._release(project, deployment_id)
+            raise
+        # A new id has no events yet (last_seq=0): recording starts without reading the store.
+        return self.hub.start_recording(row, last_seq=0)
 
     def _payload_path(self, deployment_id: str) -> Path:
         return self.config.payloads_dir / f"{deployment_id}.tar.gz"
@@ -371,6 +412,33 @@ class Engine:
     def _release(self, project: str, deployment_id: str) -> None:
         if self._busy.get(project) == deployment_id:
             del self._busy[project]
+
+
+async def _client_bytes(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The payload's bytes as the client sends them; a failure to read them is turned into what it
+    means for the client (:func:`source_failure`), so no ``OSError`` of theirs looks like ours."""
+    source = aiter(chunks)
+    while True:
+        try:
+            chunk = await anext(source)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:
+            failure = source_failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        yield chunk
+
+
+def _discard_partial(handle: Any, path: Path) -> None:
+    """Close and remove a payload file that was not stored whole; quietly, as the failure that
+    got us here is what the client must hear about."""
+    with contextlib.suppress(OSError):
+        if handle is not None:
+            handle.close()
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _phase(rec: Any, phase: str, status: str) -> None:

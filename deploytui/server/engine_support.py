@@ -1,14 +1,20 @@
-"""The engine's typed errors and Harper's install-output ring buffer.
+"""The engine's typed errors, the project-name rule, failure messages, and the install-output buffer.
 
 Every error carries ``status_code`` (and a failed deploy a ``body``), which the HTTP layer sends as
 is: Harper answers a failed deploy with its structured body, ``{error, phase, install_output,
-deployment_id}`` (contract §2.1.5).
+deployment_id}`` (contract §2.1.5). Failure messages are for the client: :func:`describe_failure`
+gives every exception a plain message and never lets the server's absolute paths through.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import time
 from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 # Harper keeps the last 200 lines / 16 KiB of install output for the failure body.
@@ -38,6 +44,26 @@ class DeployRequestError(EngineError):
     status_code = 400
 
 
+# A project name is a directory name under components/: ASCII letters, digits, '_', '-', '.', at
+# most 128, starting with a letter, digit or '_' (so never '.', '..' or a hidden name).
+PROJECT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def validate_project(project: Any) -> str:
+    """The one rule for project names, used by every operation that takes one; returns it unchanged.
+
+    Names are never rewritten (``my.app`` stays ``my.app``): a name that is not already a safe
+    directory name (``/``, ``..``, control characters, a trailing newline) is refused with 400.
+    """
+    if not isinstance(project, str) or not PROJECT_NAME.fullmatch(project) or ".." in project:
+        shown = repr(project) if not isinstance(project, str) or len(project) <= 80 else repr(project[:80]) + "..."
+        raise DeployRequestError(
+            f"Invalid project name {shown}: use 1 to 128 letters, digits, '-', '_' and '.', "
+            "starting with a letter, digit or '_', without '/' or '..'"
+        )
+    return project
+
+
 class ProjectBusy(EngineError):
     """Another deploy or revert of the same project is running: 409."""
 
@@ -62,13 +88,71 @@ class StepFailed(EngineError):
     """A pipeline step failed for a known reason (inside the engine only; becomes DeployFailed)."""
 
 
-def describe_failure(exc: BaseException) -> tuple[str, int]:
-    """(message, HTTP status) for any exception that ended a deploy."""
+class PayloadUnreadable(EngineError):
+    """Reading the payload the client sent (or named) failed: its bytes or its files are bad."""
+
+    status_code = 400
+
+
+class PayloadNotStored(EngineError):
+    """The server could not write the payload to its own disk: a server fault, not the client's."""
+
+
+def source_failure(exc: Exception) -> EngineError | Exception:
+    """What an exception raised while *reading* the client's payload means for the client.
+
+    Typed refusals (with a ``status_code``) pass through. An ``OSError`` there comes from the
+    client's own ``file:`` directory, and a ``ValueError`` from bytes that do not parse (a broken
+    multipart body, bad base64): both are the client's to fix (400). Anything else is our fault.
+    """
+    if isinstance(getattr(exc, "status_code", None), int):
+        return exc
+    if isinstance(exc, OSError):
+        return PayloadUnreadable(f"The payload could not be read: {os_error_text(exc)}")
+    if isinstance(exc, ValueError):
+        return PayloadUnreadable(f"The payload could not be read: {exc or type(exc).__name__}")
+    return exc
+
+
+def sink_failure(exc: OSError) -> PayloadNotStored:
+    """Writing the payload to the server's disk failed: 507 when the disk (or a file size limit)
+    is full, else 500; both with a plain message."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return PayloadNotStored(f"The server has no room to store the payload ({os_error_text(exc)})", 507)
+    return PayloadNotStored(f"The server could not store the payload ({os_error_text(exc)})", 500)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``Permission denied: 'vm/drop_caches'``-style text without the errno noise."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text}: {exc.filename!r}" if exc.filename is not None else text
+
+
+def describe_failure(exc: BaseException, hidden: Sequence[Path] = ()) -> tuple[str, int]:
+    """(message, HTTP status) for any exception that ended a deploy.
+
+    Messages go to the client, so every absolute path under ``hidden`` (the data dir, a component's
+    dir) is shown relative to it, as ``releases/<id>/<member>``; unknown exceptions are 500s.
+    """
     if isinstance(exc, EngineError):
-        return exc.message, exc.status_code
-    status = getattr(exc, "status_code", None)
-    text = str(exc) or type(exc).__name__
-    return (text, status) if isinstance(status, int) else (f"{type(exc).__name__}: {text}", 500)
+        message, status = exc.message, exc.status_code
+    elif isinstance(exc, OSError):
+        message, status = os_error_text(exc), 500
+    else:
+        code = getattr(exc, "status_code", None)
+        text = str(exc) or type(exc).__name__
+        message, status = (text, code) if isinstance(code, int) else (f"{type(exc).__name__}: {text}", 500)
+    return hide_paths(message, hidden), status
+
+
+def hide_paths(text: str, bases: Sequence[Path]) -> str:
+    """``text`` with each base dir (as given and resolved, innermost first) made relative."""
+    spellings = {spelling for base in bases for spelling in (str(base), os.path.realpath(base))}
+    for spelling in sorted(spellings, key=len, reverse=True):
+        # The base itself, or the base as a prefix of a deeper path; not "/data" in "/database".
+        pattern = re.escape(spelling) + r"(?:/|(?![\w.-]))"
+        text = re.sub(pattern, lambda match: "" if match.group().endswith("/") else ".", text)
+    return text
 
 
 class InstallOutput:

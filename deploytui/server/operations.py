@@ -7,6 +7,7 @@ dict (sent as 200) or a Starlette response (SSE, raw payload bytes). Refusals ra
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from starlette.responses import FileResponse, Response
 from .. import HARPER_API_LEVEL, __version__
 from ..protocol.deployment import is_terminal
 from .body import MultipartUpload
+from .engine_support import EngineError, validate_project
 from .store import strip_row
 from .stream import deployment_events
 
@@ -82,15 +84,48 @@ async def _row_or_error(ctx: ServerContext, deployment_id: str, status_code: int
     return row
 
 
-def _int_field(fields: dict[str, Any], name: str, *, minimum: int = 0) -> int | None:
+# Numbers are stored in SQLite's 64-bit integers (and timeouts become seconds): anything at or past
+# 2**63 is no meaningful count, time or seq.
+INT64_LIMIT = 2**63
+
+
+def int_field(fields: dict[str, Any], name: str, *, minimum: int | None = None) -> int | None:
+    """The one reader of numeric request fields: None when absent, else a whole number.
+
+    Absent means missing, ``null`` or ``""`` (an empty multipart field). A value that is not a
+    JSON number (a string, a bool), not finite (``1e999``, NaN) or outside ±2**63 is refused with
+    400; a fraction is cut to its whole part, as before. Below ``minimum`` counts as ``minimum``
+    (Harper's paging rule: a negative limit or offset counts as 0).
+    """
     value = fields.get(name)
-    if value is None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OperationError(f"'{name}' must be a number, not {_json_kind(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OperationError(f"'{name}' must be a finite number")
+    if not -INT64_LIMIT < value < INT64_LIMIT:
+        raise OperationError(f"'{name}' is out of range: use a number between -2^63 and 2^63")
+    number = int(value)
+    return number if minimum is None else max(number, minimum)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "a boolean", str: "a string", list: "a list", dict: "an object"}
+    return next((kind for cls, kind in kinds.items() if isinstance(value, cls)), "that value")
+
+
+def project_field(fields: dict[str, Any], *, required: bool) -> str | None:
+    """The request's ``project``, checked by the one project-name rule (400 when it breaks it)."""
+    project = fields.get("project")
+    if project is None or project == "":
+        if required:
+            raise OperationError("'project' is required")
         return None
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise OperationError(f"'{name}' must be a number") from None
-    return max(number, minimum)
+        return validate_project(project)
+    except EngineError as exc:
+        raise OperationError(exc.message) from None
 
 
 # ---- listing and reading ---------------------------------------------------------------------
@@ -98,16 +133,15 @@ def _int_field(fields: dict[str, Any], name: str, *, minimum: int = 0) -> int | 
 
 async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
     f = call.fields
-    for name in ("project", "status"):
-        if f.get(name) is not None and not isinstance(f[name], str):
-            raise OperationError(f"'{name}' must be a string")
+    if f.get("status") is not None and not isinstance(f["status"], str):
+        raise OperationError("'status' must be a string")
     rows, total = await ctx.store.list_rows(
-        project=f.get("project"),
+        project=project_field(f, required=False),
         status=f.get("status"),
-        since=_int_field(f, "since"),
-        until=_int_field(f, "until"),
-        limit=_int_field(f, "limit"),
-        offset=_int_field(f, "offset") or 0,
+        since=int_field(f, "since"),
+        until=int_field(f, "until"),
+        limit=int_field(f, "limit", minimum=0),
+        offset=int_field(f, "offset", minimum=0) or 0,
     )
     return {"deployments": [strip_row(row) for row in rows], "total": total}
 
@@ -132,9 +166,9 @@ async def get_deployment(ctx: ServerContext, call: OperationCall) -> Any:
 async def get_deployment_events(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
     """Our addition: page through the full event history (the events table, not the bounded log)."""
     deployment_id = _required_id(call)
-    await _row_or_error(ctx, deployment_id, 404)
-    after_seq = _int_field(call.fields, "after_seq") or 0
-    limit = min(_int_field(call.fields, "limit", minimum=1) or 1000, 10_000)
+    after_seq = int_field(call.fields, "after_seq", minimum=0) or 0
+    limit = min(int_field(call.fields, "limit", minimum=1) or 1000, 10_000)
+    await _row_or_error(ctx, deployment_id, 404)  # after the request's own checks: those are 400s
     events = await ctx.store.events(deployment_id, after_seq=after_seq, limit=limit + 1)
     has_more = len(events) > limit
     events = events[:limit]
@@ -210,9 +244,8 @@ async def refresh_operation_token(ctx: ServerContext, call: OperationCall) -> di
 
 
 async def revert_component(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
-    project = call.fields.get("project")
-    if not isinstance(project, str) or not project:
-        raise OperationError("'project' is required")
+    project = project_field(call.fields, required=True)
+    assert project is not None
     return await ctx.engine.revert(project=project, user=call.user, restart=bool(call.fields.get("restart")))
 
 

@@ -16,10 +16,50 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Nesting deeper than this is refused: real configs are a few levels deep.
+MAX_CONFIG_DEPTH = 64
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader (plain data only), refusing nesting past :data:`MAX_CONFIG_DEPTH` and a
+    key given twice in one mapping (which Harper's YAML parser refuses too; PyYAML would keep the
+    last one silently).
+
+    Pure Python on purpose: libyaml's composer recurses in C, and a config nested some ten thousand
+    levels deep crashed the whole server with it. Stopping early also keeps hostile nesting cheap
+    (the scanner's cost grows with the square of the flow depth).
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_CONFIG_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_CONFIG_DEPTH} levels deep", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:  # the keys as written: '<<' merges may be overridden
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if (key_node.tag, key_node.value) in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
+                    )
+                seen.add((key_node.tag, key_node.value))
+        return super().construct_mapping(node, deep)
 
 CURRENT = "current"
 PREVIOUS = "previous"
@@ -118,6 +158,14 @@ class ComponentReleases:
 
 # --------------------------------------------------------------------------- load validation
 
+# A component's config files are small; a bigger one is refused rather than parsed (YAML parsing in
+# pure Python takes about a second per 64 KiB).
+MAX_PACKAGE_JSON_BYTES = 1024 * 1024
+MAX_CONFIG_YAML_BYTES = 256 * 1024
+CONFIG_NAMES = ("config.yaml", "config.yml")
+# Keys Harper's component loader reads from an extension's options (their types are checked).
+_PATH_KEYS = ("files", "path", "urlPath")
+
 
 def validate_component(root: Path) -> list[str]:
     """Check the files Harper would load; returns the names checked. Raises :class:`ComponentInvalid`."""
@@ -126,14 +174,17 @@ def validate_component(root: Path) -> list[str]:
     if package_json.is_file():
         _check_package_json(package_json)
         checked.append("package.json")
-    for name in ("config.yaml", "config.yml"):
+    for name in CONFIG_NAMES:
         if (root / name).is_file():
-            check_yaml_subset(_read_text(root / name), name)
+            check_config_yaml(_read_text(root / name, MAX_CONFIG_YAML_BYTES), name)
             checked.append(name)
     return checked
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, limit: int) -> str:
+    """The file as UTF-8 text; messages name it by its name only, never its absolute path."""
+    if path.stat().st_size > limit:
+        raise ComponentInvalid(f"{path.name} is larger than {limit} bytes")
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -142,9 +193,11 @@ def _read_text(path: Path) -> str:
 
 def _check_package_json(path: Path) -> None:
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads(_read_text(path, MAX_PACKAGE_JSON_BYTES))
     except json.JSONDecodeError as exc:
         raise ComponentInvalid(f"package.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError:
+        raise ComponentInvalid("package.json is nested too deeply") from None
     if not isinstance(data, dict):
         raise ComponentInvalid("package.json must hold a JSON object")
     for key in ("name", "version", "main"):
@@ -152,95 +205,49 @@ def _check_package_json(path: Path) -> None:
             raise ComponentInvalid(f"package.json: '{key}' must be a string")
 
 
-# Block scalar indicator at the end of a value: | or >, optional chomping/indent digits.
-_BLOCK_SCALAR = re.compile(r"[|>][+-]?[0-9]?[+-]?$")
-_KEY = re.compile(r"""^(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"\[\]{},&*!|>%@`-][^#]*?|-[^\s#][^#]*?)\s*:(?:\s+|$)""")
+def check_config_yaml(text: str, name: str = "config.yaml") -> dict[str, Any]:
+    """Parse a component's config with YAML's safe loader and check the shape Harper loads.
 
-
-def check_yaml_subset(text: str, name: str = "config.yaml") -> None:
-    """Validate the block-style YAML that component configs use, without a YAML library.
-
-    Accepts mappings (``key: value`` / ``key:``), sequences (``- item``), comments, ``---``,
-    block scalars (``|``/``>``), and one-line flow collections and quoted strings. Refuses tabs in
-    indentation, a line that is neither an entry nor a list item, indentation that matches no open
-    level, a value followed by a more indented block, and unbalanced quotes or brackets. The
-    message names the file and the line.
+    Harper reads one YAML document whose top level is a mapping from names (extensions, mostly)
+    to their settings. Where those settings are a mapping, the keys Harper's loader uses must have
+    its types: ``files`` a glob or a list of globs, ``path`` and ``urlPath`` strings. An empty file
+    is an empty configuration. A syntax error names the file, line and column; nothing names an
+    absolute path. Returns the parsed mapping.
     """
-    levels = [0]  # indents of the open block levels
-    opens_block = False  # the previous entry ended with ':' or '- ', so a deeper line may follow
-    scalar_indent: int | None = None  # inside a block scalar whose key sat at this indent
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        indent = len(raw) - len(raw.lstrip(" "))
-        if scalar_indent is not None:
-            if not stripped or indent > scalar_indent:
-                continue
-            scalar_indent = None
-        if not stripped or stripped.startswith("#") or stripped in ("---", "..."):
+    try:
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ComponentInvalid(f"{where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ComponentInvalid(f"{name} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ComponentInvalid(f"{name} is nested too deeply") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ComponentInvalid(f"{name} must be a mapping of extension names to options, not {_yaml_kind(data)}")
+    for key, options in data.items():
+        if not isinstance(key, str):
+            raise ComponentInvalid(f"{name}: the key {key!r} is not a name")
+        if isinstance(options, dict):
+            _check_options(options, f"{name}: '{key}'")
+    return data
+
+
+def _check_options(options: dict[Any, Any], where: str) -> None:
+    for key in _PATH_KEYS:
+        value = options.get(key)
+        if value is None or isinstance(value, str):
             continue
-        where = f"{name} line {number}"
-        if raw[: len(raw) - len(raw.lstrip())].count("\t"):
-            raise ComponentInvalid(f"{where}: tab characters are not allowed in indentation")
-        if opens_block and indent > levels[-1]:
-            levels.append(indent)
-        elif indent > levels[-1]:
-            raise ComponentInvalid(f"{where}: unexpected indentation (the line above already has a value)")
-        else:
-            while levels and indent < levels[-1]:
-                levels.pop()
-            if not levels or indent != levels[-1]:
-                raise ComponentInvalid(f"{where}: indentation does not match any enclosing level")
-        opens_block, block_scalar, key_column = _check_entry(stripped, where)
-        if block_scalar:
-            scalar_indent = indent
-        if key_column:
-            levels.append(indent + key_column)  # "- key: v": sibling keys align after the dash
+        if key == "files" and isinstance(value, list) and all(isinstance(item, str) for item in value):
+            continue
+        expected = "a string or a list of strings" if key == "files" else "a string"
+        raise ComponentInvalid(f"{where}: '{key}' must be {expected}, not {_yaml_kind(value)}")
 
 
-def _check_entry(line: str, where: str) -> tuple[bool, bool, int]:
-    """One logical line: (opens a block, starts a block scalar, column of a key after "- " or 0)."""
-    if line == "-" or line.startswith("- "):
-        rest = line[1:].lstrip()
-        if not rest or rest.startswith("#"):
-            return True, False, 0
-        if _KEY.match(rest):
-            opens, scalar, _ = _check_entry(rest, where)
-            return opens, scalar, len(line) - len(rest)
-        _check_value(rest, where)
-        return False, bool(_BLOCK_SCALAR.search(_strip_comment(rest).strip())), 0
-    match = _KEY.match(line)
-    if not match:
-        raise ComponentInvalid(f"{where}: expected 'key: value' or '- item', got {line[:60]!r}")
-    value = _strip_comment(line[match.end():]).strip()
-    if not value:
-        return True, False, 0
-    _check_value(value, where)
-    return False, bool(_BLOCK_SCALAR.search(value)), 0
-
-
-def _check_value(value: str, where: str) -> None:
-    value = _strip_comment(value).strip()
-    if value[:1] in ("'", '"') and (len(value) < 2 or value[-1] != value[0]):
-        raise ComponentInvalid(f"{where}: unterminated quoted string")
-    if value[:1] in ("[", "{"):
-        depth = 0
-        for char in value:
-            depth += char in "[{"
-            depth -= char in "]}"
-            if depth < 0:
-                break
-        if depth != 0:
-            raise ComponentInvalid(f"{where}: unbalanced brackets in {value[:60]!r}")
-
-
-def _strip_comment(value: str) -> str:
-    """Drop a trailing ``# comment`` that is not inside quotes."""
-    quote = None
-    for i, char in enumerate(value):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (i == 0 or value[i - 1].isspace()):
-            return value[:i]
-    return value
+def _yaml_kind(value: Any) -> str:
+    kinds = {bool: "a boolean", str: "a string", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return next((kind for cls, kind in kinds.items() if isinstance(value, cls)), f"a {type(value).__name__}")

@@ -27,7 +27,7 @@ from deploytui.server.engine import (
 )
 from deploytui.server.engine_support import InstallOutput
 from deploytui.server.recorder import EventHub
-from deploytui.server.releases import ComponentInvalid, ComponentReleases, check_yaml_subset
+from deploytui.server.releases import ComponentInvalid, ComponentReleases, check_config_yaml
 from deploytui.server.store import Store, strip_row
 from deploytui.server.tarball import pack_directory
 
@@ -75,8 +75,7 @@ def _component(tmp_path: Path, name: str, files: dict[str, str]) -> bytes:
 
 async def deploy(env: Env, project: str, payload: bytes, **options: Any) -> dict[str, Any]:
     d = await env.engine.begin(project=project, user="admin", **options)
-    await env.engine.ingest(d, _chunks(payload))
-    return await env.engine.run(d)
+    return await env.engine.run(d, _chunks(payload))
 
 
 async def deploy_demo(env: Env, demo: str, project: str | None = None, **options: Any) -> dict[str, Any]:
@@ -230,22 +229,21 @@ async def test_invalid_project_names_are_refused_before_a_row(env: Env) -> None:
     assert await env.store.nonterminal_rows() == []
 
 
-async def test_abort_records_failed_without_payload_and_frees_the_project(env: Env) -> None:
+async def test_a_cut_upload_records_failed_without_payload_and_frees_the_project(env: Env, tmp_path: Path) -> None:
     d = await env.engine.begin(project="ab", user=None)
 
     async def broken_upload() -> AsyncIterator[bytes]:
         yield b"partial"
-        raise ConnectionError("client went away")
+        raise ConnectionResetError("client went away")
 
-    with pytest.raises(ConnectionError):
-        await env.engine.ingest(d, broken_upload())
-    await env.engine.abort(d, "the upload was cut short", 400)
+    with pytest.raises(DeployFailed) as info:
+        await env.engine.run(d, broken_upload())
+    assert info.value.status_code == 400 and info.value.body["phase"] == "pending"
     row = await env.store.get_row(d.deployment_id)
-    assert row["status"] == "failed" and row["error"]["message"] == "the upload was cut short"
+    assert row["status"] == "failed" and "client went away" in row["error"]["message"]
     assert row["payload_path"] is None and row["payload_hash"] is None
     assert list(env.config.payloads_dir.iterdir()) == []
-    again = await env.engine.begin(project="ab", user=None)  # not busy any more
-    await env.engine.abort(again, "done", 400)
+    await deploy(env, "ab", _component(tmp_path, "ab", {"package.json": "{}"}), install_command="true")
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -258,9 +256,8 @@ async def test_same_project_is_busy_while_another_project_proceeds(env: Env, tmp
     )
     payload = _component(tmp_path, "a", {"package.json": "{}"})
     first = await env.engine.begin(project="alpha", user=None, install_command=waiter)
-    await env.engine.ingest(first, _chunks(payload))
     sub = env.hub.subscribe(first.deployment_id, after_seq=0)
-    running = asyncio.create_task(env.engine.run(first))
+    running = asyncio.create_task(env.engine.run(first, _chunks(payload)))
     async for event in sub:  # wait until alpha is really inside its install
         if event["event"] == "install":
             break
@@ -398,18 +395,18 @@ def test_demo_specs_are_complete() -> None:
 # --------------------------------------------------------------------------- pieces
 
 
-def test_yaml_subset_checker() -> None:
-    check_yaml_subset("rest: true\nlist:\n  - a\n  - b: 1\n    c: 2\ntext: |\n  x: y\n   z\nurl: http://a/#b\n")
+def test_config_yaml_checker() -> None:
+    check_config_yaml("rest: true\nlist:\n  - a\n  - b: 1\n    c: 2\ntext: |\n  x: y\n   z\nurl: http://a/#b\n")
     for bad, why in [
-        ("a: 1\n  b: 2\n", "line 2: unexpected indentation"),
-        ("a:\n  b: 1\n c: 2\n", "line 3: indentation does not match"),
-        ("a:\n\tb: 1\n", "tab"),
-        ("just words\n", "expected 'key: value'"),
-        ("a: [1, 2\n", "unbalanced"),
-        ("a: 'open\n", "unterminated"),
+        ("a: 1\n  b: 2\n", "line 2 column 4: mapping values are not allowed"),
+        ("a:\n  b: 1\n c: 2\n", "line 3 column 2: expected <block end>"),
+        ("a:\n\tb: 1\n", "line 2 column 1: found character '\\\\t' that cannot start any token"),
+        ("just words\n", "must be a mapping"),
+        ("a: [1, 2\n", "line 2 column 1: expected ',' or ']'"),
+        ("a: 'open\n", "line 2 column 1: found unexpected end of stream"),
     ]:
         with pytest.raises(ComponentInvalid, match=why):
-            check_yaml_subset(bad)
+            check_config_yaml(bad)
 
 
 def test_install_output_keeps_the_last_200_lines() -> None:
