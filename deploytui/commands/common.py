@@ -8,6 +8,10 @@
 * :class:`StatusLine` is the progress/state channel on stderr: a single updating line on a
   terminal, plain lines (or nothing) in a pipe, so logs never get control sequences.
 * :func:`outcome` maps how a deployment ended to the exit code.
+* :func:`resolve_deployment_id` turns a unique prefix of an id (the dashboard shows 8 characters)
+  into the full id; :func:`pick_deployment` chooses what ``watch`` follows when given no id.
+* :class:`FollowedDeployment` is what Ctrl-C says: the deploy continues on the server, and the
+  command that comes back to it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from deploytui.client.ansi import strip_controls
 from deploytui.client.api import ConnectionSettings, OperationsClient
 from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError, NotFoundError
+from deploytui.protocol.deployment import is_terminal as is_terminal_status
 
 __all__ = [
     "EXIT_OK",
@@ -37,6 +44,9 @@ __all__ = [
     "is_terminal",
     "StatusLine",
     "outcome",
+    "FollowedDeployment",
+    "resolve_deployment_id",
+    "pick_deployment",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -158,9 +168,97 @@ def outcome(final_row: dict[str, Any] | None, *, saw_error: bool, saw_done: bool
     return None
 
 
+# -- deployment ids --------------------------------------------------------------------------------
+
+# A whole id as both our server and Harper make them (a UUID): no need to list deployments for it.
+_FULL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_PAGE = 200
+_AMBIGUOUS_SHOWN = 5
+
+
+async def _all_rows(client: OperationsClient) -> AsyncIterator[dict[str, Any]]:
+    """Every deployment row, newest first, a page at a time (a server that ignores ``offset`` and
+    answers the same page again ends the walk instead of looping)."""
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        result = await client.list_deployments(limit=_PAGE, offset=offset)
+        result = result if isinstance(result, dict) else {}
+        rows = [r for r in (result.get("deployments") or []) if isinstance(r, dict)]
+        fresh = [r for r in rows if str(r.get("deployment_id")) not in seen]
+        for row in fresh:
+            seen.add(str(row.get("deployment_id")))
+            yield row
+        offset += len(rows)
+        total = result.get("total")
+        if not fresh or len(rows) < _PAGE or (isinstance(total, int) and offset >= total):
+            return
+
+
+async def resolve_deployment_id(client: OperationsClient, given: str) -> str:
+    """The full id ``given`` names: a whole id as is, else the one deployment whose id starts with
+    it (case-insensitive). Several matches: :class:`CommandError` ("ambiguous: matches a, b, c"),
+    exit 2. No match: ``given`` unchanged, so the server's own "no such deployment" is reported."""
+    given = given.strip()
+    if not given or _FULL_ID.fullmatch(given):
+        return given
+    prefix = given.lower()
+    matches: list[str] = []
+    async for row in _all_rows(client):
+        deployment_id = row.get("deployment_id")
+        if isinstance(deployment_id, str) and deployment_id.lower().startswith(prefix):
+            if deployment_id.lower() == prefix:
+                return deployment_id
+            matches.append(deployment_id)
+    if len(matches) > 1:
+        shown = ", ".join(matches[:_AMBIGUOUS_SHOWN]) + (
+            f" and {len(matches) - _AMBIGUOUS_SHOWN} more" if len(matches) > _AMBIGUOUS_SHOWN else "")
+        raise CommandError(f"deployment id {given!r} is ambiguous: matches {shown}; give more characters")
+    return matches[0] if matches else given
+
+
+async def pick_deployment(client: OperationsClient) -> tuple[dict[str, Any], bool]:
+    """What ``watch`` follows when given no id, as ``gh run watch`` does: the newest deployment that
+    is still running, else the newest one. ``(row, running)``; CommandError when there is none."""
+    newest: dict[str, Any] | None = None
+    async for row in _all_rows(client):
+        if not isinstance(row.get("deployment_id"), str):
+            continue
+        if not is_terminal_status(row.get("status")):
+            return row, True
+        newest = newest or row
+    if newest is None:
+        raise CommandError("there are no deployments to watch yet; start one with `deploytui deploy PATH`")
+    return newest, False
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class FollowedDeployment:
+    """The deployment a command follows, for what Ctrl-C says; the id may be learnt late (a deploy
+    names it once the server has accepted the upload)."""
+
+    deployment_id: str | None = None
+    ended: bool = False
+    unknown_note: str | None = None  # said when Ctrl-C comes before the id is known
+
+    def interrupt_note(self) -> str | None:
+        """One line: the deploy goes on without us, and how to come back; None once it has ended."""
+        if self.ended:
+            return None
+        if not self.deployment_id:
+            return self.unknown_note
+        shown = strip_controls(self.deployment_id)
+        return (f"stopped following deployment {shown}; it continues on the server. "
+                f"Follow it again with: deploytui watch {shown}")
+
+
 def run_client_command(
     args: argparse.Namespace, main: Callable[[OperationsClient], Awaitable[int]], *, prepare: Callable[[], None] | None = None,
     connect: Callable[[argparse.Namespace], ConnectionSettings] | None = None,
+    followed: FollowedDeployment | None = None,
 ) -> int:
     """Connect as ``args`` say, run ``main(client)`` on a fresh event loop, return its exit code.
 
@@ -168,7 +266,8 @@ def run_client_command(
     ``connect`` picks the server (default :func:`deploytui.config.connection_for`: flags, environment,
     contexts, else the local server, started on demand).
     Every :class:`DeploytuiError` (configuration, no local server, HTTP, network) becomes exit 2
-    with one line on stderr; Ctrl-C exits 130 quietly; a closed stdout pipe exits 141.
+    with one line on stderr; Ctrl-C exits 130, saying what ``followed`` says (the deploy goes on,
+    and how to come back); a closed stdout pipe exits 141.
     """
     from deploytui.config import connection_for
 
@@ -186,7 +285,11 @@ def run_client_command(
     except DeploytuiError as error:
         return fail(describe_error(error, settings))
     except KeyboardInterrupt:
-        print(file=sys.stderr)
+        note = followed.interrupt_note() if followed is not None else None
+        if is_terminal(sys.stderr):
+            print(file=sys.stderr)  # end the line the terminal echoed ^C on
+        if note:
+            print(f"deploytui: {note}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Whoever read stdout has gone; point stdout at /dev/null so the interpreter's final flush

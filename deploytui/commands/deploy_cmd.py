@@ -7,7 +7,8 @@ deploy's own event stream is handed to ``attach()`` so a dropped connection resu
 to stderr: one updating line on a terminal, a single ``uploaded 1.2 MiB`` line in a pipe.
 
 Exit codes as ``watch``: 0 deployed, 1 the deploy failed, 2 usage/connection/auth (a PATH that is not
-a directory included).
+a directory included), 130 on Ctrl-C, which stops following but not the deploy: one line on stderr
+says so and gives the ``deploytui watch <id>`` that comes back to it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from deploytui.client.humanize import now_ms
 from deploytui.client.humanize import size as human_bytes
 from deploytui.client.pack import PackPlan, pack_directory, scan_directory
 from deploytui.client.sse import EventStream
-from deploytui.commands.common import StatusLine, run_client_command
+from deploytui.commands.common import FollowedDeployment, StatusLine, run_client_command
 from deploytui.commands.follow import follow_deployment
 
 __all__ = ["run", "UploadProgress", "open_deploy"]
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``deploytui deploy``."""
     path = Path(args.path).expanduser()
     plans: list[PackPlan] = []
+    followed = FollowedDeployment(unknown_note=(
+        "stopped before the server named the deployment; if it accepted the upload, the deploy continues "
+        "there: `deploytui list` shows it, `deploytui watch` follows the running one"))
 
     def prepare() -> None:
         plans.append(scan_directory(path))  # PackError (exit 2) for a missing dir or a bad symlink
@@ -88,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
         started = now_ms() - 5_000  # some slack for clock skew between here and the server
         async with open_deploy(client, plan, fields, status=status) as (stream, deployment_id):
             if deployment_id is not None:
+                followed.deployment_id = deployment_id
                 status.note(f"deployment {deployment_id}")
             return await follow_deployment(
                 client, deployment_id, as_json=args.json, initial_stream=stream,
-                project=fields["project"], started_after_ms=started,
+                project=fields["project"], started_after_ms=started, followed=followed,
             )
 
-    return run_client_command(args, main, prepare=prepare)
+    return run_client_command(args, main, prepare=prepare, followed=followed)

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from deploytui.client.api import OperationsClient
 from deploytui.client.sse import EventStream
-from deploytui.commands.common import EXIT_USAGE, StatusLine, fail, outcome, use_color
+from deploytui.commands.common import EXIT_USAGE, FollowedDeployment, StatusLine, fail, outcome, use_color
 from deploytui.protocol.events import DoneEvent, ErrorEvent, Event
 
 __all__ = ["follow_deployment", "describe_state"]
@@ -52,11 +52,13 @@ async def follow_deployment(
     initial_stream: EventStream | None = None,
     project: str | None = None,
     started_after_ms: int | None = None,
+    followed: FollowedDeployment | None = None,
 ) -> int:
     """Stream ``deployment_id`` to ``out`` until it ends; the exit code (0 success, 1 failed, 2 lost).
 
     With a deploy's ``initial_stream`` the id may be None (Harper names none): ``attach()`` finds it
     from ``project`` and ``started_after_ms`` if the stream drops.
+    ``followed`` is kept up to date (the id once known, whether the deploy ended) for what Ctrl-C says.
     """
     from deploytui.client.attach import attach
     from deploytui.client.render import LineRenderer, json_line
@@ -88,6 +90,9 @@ async def follow_deployment(
             _emit(event, out, renderer, json_line)
             saw_error = saw_error or isinstance(event, ErrorEvent)
             saw_done = saw_done or isinstance(event, DoneEvent)
+            if followed is not None:
+                followed.deployment_id = attachment.deployment_id or followed.deployment_id
+                followed.ended = saw_done
     finally:
         status.clear()
         await attachment.aclose()

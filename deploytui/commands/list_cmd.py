@@ -20,7 +20,8 @@ from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
 from deploytui.client.safe_text import json_dumps
 from deploytui.client.humanize import duration, now_ms, relative_time, status_glyph
-from deploytui.commands.common import EXIT_OK, run_client_command, use_color
+from deploytui.commands.common import EXIT_OK, CommandError, run_client_command, use_color
+from deploytui.protocol.deployment import Status
 
 __all__ = ["run", "render_table", "Column"]
 
@@ -122,6 +123,14 @@ def _unicode_ok(stream: IO[str]) -> bool:
     return True
 
 
+def check_status(status: str | None) -> None:
+    """A ``--status`` the server can hold, else :class:`CommandError` (exit 2) listing the valid ones
+    — an unknown one would just list nothing, and look like "no such deploys"."""
+    valid = [s.value for s in Status]
+    if status is not None and status not in valid:
+        raise CommandError(f"unknown status {status!r} for --status; valid statuses: {', '.join(valid)}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``deploytui list``."""
 
@@ -144,4 +153,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"showing {len(rows)} of {total}; use --limit to see more", file=sys.stderr)
         return EXIT_OK
 
-    return run_client_command(args, main)
+    return run_client_command(args, main, prepare=lambda: check_status(args.status))

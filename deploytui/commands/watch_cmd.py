@@ -1,17 +1,24 @@
-"""``deploytui watch ID``: follow one deployment until it ends.
+"""``deploytui watch [ID]``: follow one deployment until it ends.
+
+``ID`` may be any unique prefix of a deployment id (the dashboard shows 8 characters); a prefix that
+matches several is refused (exit 2) naming them. Without ``ID``, ``watch`` follows the newest
+deployment still running, else the newest one, as ``gh run watch`` does, and says on stderr which.
+Ctrl-C stops watching, not the deploy: exit 130 and one line on stderr with the command to come
+back.
 
 Default and ``--json`` go through ``attach()`` (replay, then live, stitched and resumed; see
 :mod:`.follow`). ``--raw`` is the wire itself: one JSON object per dispatched SSE event,
 ``{"event", "data", "id"}``, with ``data`` the string as received and ``id`` the stream's last event
 ID (sticky, as the SSE spec defines it), before any interpretation (characters that could control
-a terminal are JSON-escaped, so the line is still exactly what was received once decoded). So raw reads the stream with
-:mod:`deploytui.client.sse` directly and follows the spec's reconnection rules itself: after a
-dropped connection it waits the reconnection time and reconnects, sending ``Last-Event-ID`` when it
-is non-empty; a 204 or a refused (non-200, non-SSE) answer ends it. It stops after ``done``, after a
-request-level ``error`` (one without a deploy ``phase``), or when the server closes the stream after
-a deploy's ``error``.
+a terminal are JSON-escaped, so the line is still exactly what was received once decoded). So raw
+reads the stream with :mod:`deploytui.client.sse` directly and follows the spec's reconnection rules
+itself: after a dropped connection it waits the reconnection time and reconnects, sending
+``Last-Event-ID`` when it is non-empty; a 204 or a refused (non-200, non-SSE) answer ends it. It
+stops after ``done``, after a request-level ``error`` (one without a deploy ``phase``), or when the
+server closes the stream after a deploy's ``error``.
 
-Exit codes: 0 the deploy succeeded, 1 it failed, 2 usage, connection or authentication errors.
+Exit codes: 0 the deploy succeeded, 1 it failed, 2 usage, connection or authentication errors, 130
+on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,7 +33,16 @@ from deploytui.client.api import OperationsClient
 from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
 from deploytui.client.safe_text import json_dumps
 from deploytui.client.sse import Reconnector
-from deploytui.commands.common import EXIT_USAGE, StatusLine, fail, outcome, run_client_command
+from deploytui.commands.common import (
+    EXIT_USAGE,
+    FollowedDeployment,
+    StatusLine,
+    fail,
+    outcome,
+    pick_deployment,
+    resolve_deployment_id,
+    run_client_command,
+)
 from deploytui.commands.follow import follow_deployment
 
 __all__ = ["run", "watch_raw"]
@@ -75,8 +91,10 @@ class _RawOutcome:
         return outcome(self.final_row, saw_error=self.saw_deploy_error, saw_done=self.saw_done)
 
 
-async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] | None = None) -> int:
-    """Print every SSE event of ``get_deployment`` as received; reconnect per the SSE spec."""
+async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] | None = None,
+                    followed: FollowedDeployment | None = None) -> int:
+    """Print every SSE event of ``get_deployment`` as received; reconnect per the SSE spec.
+    ``followed.ended`` is set once the stream has said its last word (for what Ctrl-C says)."""
     out = sys.stdout if out is None else out
     status = StatusLine()
     body = {"operation": "get_deployment", "deployment_id": deployment_id}
@@ -98,6 +116,8 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
                         out.flush()
                         if said.take(message.event, message.data):
                             finished = True
+                            if followed is not None:
+                                followed.ended = True
                             break
                     closed_cleanly = not finished
                 finally:
@@ -134,15 +154,33 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
     return EXIT_USAGE
 
 
+async def _chosen_id(client: OperationsClient, given: str | None, status: StatusLine) -> str:
+    """The full id to watch: ``given`` resolved as a prefix, else the running (or newest) deploy."""
+    if given is not None:
+        return await resolve_deployment_id(client, given)
+    row, running = await pick_deployment(client)
+    deployment_id = row["deployment_id"]
+    project = f" ({row['project']})" if isinstance(row.get("project"), str) else ""
+    if running:
+        status.note(f"watching the running deployment {deployment_id}{project}")
+    else:
+        status.note(f"no deployment is running; watching the newest, {deployment_id}{project}, "
+                    f"status {row.get('status') or 'unknown'}")
+    return deployment_id
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``deploytui watch``."""
+    followed = FollowedDeployment()
 
     async def main(client: OperationsClient) -> int:
+        deployment_id = await _chosen_id(client, args.deployment_id, StatusLine())
+        followed.deployment_id = deployment_id
         if args.raw:
-            return await watch_raw(client, args.deployment_id)
+            return await watch_raw(client, deployment_id, followed=followed)
         # One plain request first: an unreachable server, refused credentials or an unknown id
         # are reported at once instead of being retried by attach() as if the stream had dropped.
-        await client.get_deployment(args.deployment_id)
-        return await follow_deployment(client, args.deployment_id, as_json=args.json)
+        await client.get_deployment(deployment_id)
+        return await follow_deployment(client, deployment_id, as_json=args.json, followed=followed)
 
-    return run_client_command(args, main)
+    return run_client_command(args, main, followed=followed)
