@@ -32,6 +32,7 @@ from .body import (
 )
 from .config import ServerConfig
 from .deploy_op import deploy_component
+from .engine_support import hide_paths
 from .operations import (
     HANDLERS,
     NO_AUTH_OPERATIONS,
@@ -119,7 +120,8 @@ class OperationsEndpoint:
             parts = _error_parts(exc)
             if parts is None:
                 log.exception("operation failed")
-                parts = (500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+                what = hide_paths(f"{type(exc).__name__}: {exc}", (self.ctx.config.data_dir,))
+                parts = (500, {"error": f"internal error: {what}"})  # no absolute path of ours
             await self._send_error(scope, receive, send, *parts, sse=sse_branch)
             if parts[0] == 413:
                 return  # do not read a body we already refused for its size; the connection closes

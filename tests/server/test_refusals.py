@@ -229,3 +229,19 @@ def test_an_oversized_config_is_refused_before_parsing(tmp_path):
     (tmp_path / "config.yaml").write_text("a: " + "x" * MAX_CONFIG_YAML_BYTES + "\n")
     with pytest.raises(ComponentInvalid, match="config.yaml is larger than"):
         validate_component(tmp_path)
+
+
+def test_an_unexpected_server_fault_is_a_plain_500_without_our_paths(srv):
+    """A stored payload replaced by a directory behind the server's back: nothing the client did,
+    so a 500, and its message names no absolute path of the data dir."""
+    deployment_id = deploy_json(srv, "fault", install_command="true").json()["deployment_id"]
+    payload = srv.data_dir / "payloads" / f"{deployment_id}.tar.gz"
+    payload.unlink()
+    payload.mkdir()
+    try:
+        r = op(srv, {"operation": "get_deployment_payload", "deployment_id": deployment_id})
+    finally:
+        payload.rmdir()
+    assert r.status_code == 500 and r.json()["error"].startswith("internal error: "), r.text
+    assert f"payloads/{deployment_id}.tar.gz" in r.json()["error"]
+    assert str(srv.data_dir) not in r.text and os.path.realpath(srv.data_dir) not in r.text
