@@ -15,6 +15,16 @@ from deploytui.client.local import LocalServer, spawn_server
 USER, PASSWORD = "admin", "s3cret-test-password"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Run the suite on as many workers as the machine has cores (xdist's ``-n auto``) unless told
+    otherwise. Set here rather than as ``-n auto`` in addopts so that ``-p no:xdist`` still works
+    (an ``-n`` in addopts is an unknown option without xdist); ``-n 0`` or ``-n N`` choose."""
+    is_worker = hasattr(config, "workerinput")
+    if config.pluginmanager.hasplugin("xdist") and not is_worker and config.option.numprocesses is None:
+        config.option.numprocesses = "auto"
+
+
 def start_server(data_dir: Path, *, wire: str = "deploytui", extra_args: tuple[str, ...] = ()) -> LocalServer:
     return spawn_server(data_dir, wire=wire, user=USER, password=PASSWORD, extra_args=extra_args)
 

@@ -1,0 +1,31 @@
+"""The test suite's own configuration: parallel on every core by default, and runnable without
+xdist at all (``-p no:xdist``), as the README and CI run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ONE_TEST = ["tests/unit/test_ansi.py", "-k", "every_style_parses"]
+
+
+def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST_XDIST"))}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, *ONE_TEST],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_the_suite_runs_on_every_core_by_default() -> None:
+    result = run_pytest()
+    cores = len(os.sched_getaffinity(0))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"created: {cores}/{cores} workers" in result.stdout
+
+
+def test_the_suite_runs_without_xdist() -> None:
+    result = run_pytest("-p", "no:xdist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout and "workers" not in result.stdout
