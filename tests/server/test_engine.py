@@ -213,10 +213,8 @@ async def test_hostile_tarball_fails_in_prepare_with_400(env: Env) -> None:
 
 async def test_install_timeout_fails_in_prepare(env: Env, tmp_path: Path) -> None:
     payload = _component(tmp_path, "t", {"package.json": "{}"})
-    started = time.monotonic()
-    with pytest.raises(DeployFailed) as info:
+    with pytest.raises(DeployFailed) as info:  # without the timeout, sleep 60 outlasts the test's own
         await deploy(env, "t", payload, install_command="echo starting; sleep 60", install_timeout_ms=500)
-    assert time.monotonic() - started < 10
     assert "timed out" in info.value.body["error"] and info.value.body["phase"] == "prepare"
     assert info.value.body["install_output"]["lines"] == [{"manager": "custom", "stream": "stdout", "line": "starting"}]
 
