@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--wire", choices=("deploytui", "harper"), default="deploytui", help="'harper' reproduces Harper 5.1's SSE wire: no ids, no keepalives")
     serve.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     serve.add_argument("--max-body-mb", type=int, default=512, help="largest request body accepted (MiB)")
+    serve.add_argument("--max-json-kb", type=int, default=1024,
+                       help="largest JSON body apart from a base64 payload, and multipart text fields together (KiB)")
+    serve.add_argument("--max-unpacked-mb", type=int, default=512,
+                       help="most bytes a payload may unpack to, headers included (MiB)")
+    serve.add_argument("--max-members", type=int, default=50_000, help="most entries a payload may hold")
     serve.add_argument("--retain-payload-mb", type=float, default=10, help="drop payloads above this size after success (MiB)")
 
     lst = sub.add_parser("list", help="list deployments, newest first")
@@ -68,8 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = sub.add_parser("watch", help="follow one deployment until it ends")
     _connection_options(watch)
-    watch.add_argument("deployment_id", nargs="?", metavar="ID",
-                       help="a deployment id or any unique prefix of one (default: the running deploy, else the newest)")
+    watch.add_argument("deployment_id")
     mode = watch.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="one JSON object per typed event")
     mode.add_argument("--raw", action="store_true", help="one JSON object per SSE event, as received")
@@ -120,6 +124,9 @@ def run_serve(args: argparse.Namespace) -> int:
         peers=list(args.peer),
         wire=args.wire,
         max_body_bytes=args.max_body_mb * MiB,
+        max_json_bytes=args.max_json_kb * 1024,
+        max_unpacked_bytes=args.max_unpacked_mb * MiB,
+        max_members=args.max_members,
         payload_retention_max_size=int(args.retain_payload_mb * MiB),
     )
     return run(config)

@@ -3,6 +3,10 @@
 ``POST /`` is a raw ASGI endpoint rather than a Starlette request handler because it must read the
 body itself: a refused multipart deploy is answered while the client is still uploading, then the
 rest of the body is drained so the connection stays usable (contract §2.1.3, §7.6).
+
+Credentials are checked from the headers before a byte of the body is read. Without valid ones only
+a small body is read at all (:data:`UNAUTHENTICATED_BODY_BYTES`: enough for
+``create_authentication_tokens``); anything larger is answered 401 at once and the connection closed.
 """
 
 from __future__ import annotations
@@ -25,14 +29,13 @@ from starlette.types import Receive, Scope, Send
 from .auth import Authenticator, AuthFailed
 from .body import (
     BodyError,
+    JsonBody,
     MultipartUpload,
     RequestBody,
-    decode_json_object,
     multipart_boundary,
 )
 from .config import ServerConfig
 from .deploy_op import deploy_component
-from .engine_support import hide_paths
 from .operations import (
     HANDLERS,
     NO_AUTH_OPERATIONS,
@@ -43,7 +46,8 @@ from .operations import (
 
 log = logging.getLogger("deploytui.server")
 
-OFF_LOOP_BYTES = 1024 * 1024
+# The most of a body read before its sender is known: a create_authentication_tokens request.
+UNAUTHENTICATED_BODY_BYTES = 64 * 1024
 ALL_HANDLERS = {**HANDLERS, "deploy_component": deploy_component, "deploy_custom_function_project": deploy_component}
 
 
@@ -93,7 +97,10 @@ class OperationsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
-        body = RequestBody(receive, self.ctx.config.max_body_bytes)
+        config = self.ctx.config
+        user, refused = self._identify(headers.get("authorization"))
+        body = RequestBody(receive, config.max_body_bytes if user else UNAUTHENTICATED_BODY_BYTES)
+        json_body = JsonBody(config.max_json_bytes, config.payloads_dir)
         wants_sse = "text/event-stream" in headers.get("accept", "").lower()
         sse_branch = False
         started = False
@@ -105,9 +112,12 @@ class OperationsEndpoint:
 
         try:
             length = headers.get("content-length")
-            if length and length.isdigit() and int(length) > self.ctx.config.max_body_bytes:
-                raise BodyError(f"Request body exceeds the limit of {self.ctx.config.max_body_bytes} bytes", 413)
-            call = await self._read_call(headers, body, wants_sse)
+            declared = int(length) if length and length.isdigit() else 0
+            if refused is not None and declared > UNAUTHENTICATED_BODY_BYTES:
+                raise refused  # no credentials: not one byte of a large body is read
+            if declared > config.max_body_bytes:
+                raise BodyError(f"Request body exceeds the limit of {config.max_body_bytes} bytes", 413)
+            call = await self._read_call(headers, body, json_body, wants_sse, user, refused)
             sse_branch = call.wants_sse
             result = await ALL_HANDLERS[call.operation](self.ctx, call)
             response = result if isinstance(result, Response) else JSONResponse(result)
@@ -120,30 +130,50 @@ class OperationsEndpoint:
             parts = _error_parts(exc)
             if parts is None:
                 log.exception("operation failed")
-                what = hide_paths(f"{type(exc).__name__}: {exc}", (self.ctx.config.data_dir,))
-                parts = (500, {"error": f"internal error: {what}"})  # no absolute path of ours
-            await self._send_error(scope, receive, send, *parts, sse=sse_branch)
-            if parts[0] == 413:
-                return  # do not read a body we already refused for its size; the connection closes
-            await body.drain()
+                parts = (500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+            # The rest of a refused-for-size or anonymous body is not read: the connection closes.
+            close = not body.complete and (user is None or parts[0] == 413)
+            await self._send_error(scope, receive, send, *parts, sse=sse_branch, close=close)
+            if not close:
+                await body.drain()
+        finally:
+            json_body.discard()
 
-    async def _read_call(self, headers: Headers, body: RequestBody, wants_sse: bool) -> OperationCall:
-        authorization = headers.get("authorization")
+    def _identify(self, authorization: str | None) -> tuple[str | None, AuthFailed | None]:
+        """The user the headers authenticate, or why they do not (kept until the operation is known)."""
+        try:
+            return self.ctx.auth.authenticate(authorization), None
+        except AuthFailed as exc:
+            return None, exc
+
+    async def _read_call(
+        self,
+        headers: Headers,
+        body: RequestBody,
+        json_body: JsonBody,
+        wants_sse: bool,
+        user: str | None,
+        refused: AuthFailed | None,
+    ) -> OperationCall:
         upload = None
         boundary = multipart_boundary(headers.get("content-type", ""))
-        if boundary:
-            upload = MultipartUpload(body, boundary)
-            fields = await upload.read_fields()
-        else:
-            raw = await body.read_all()
-            # A base64 payload can make the body large: decode it off the event loop then.
-            fields = await asyncio.to_thread(decode_json_object, raw) if len(raw) > OFF_LOOP_BYTES else decode_json_object(raw)
+        try:
+            if boundary:
+                upload = MultipartUpload(body, boundary, self.ctx.config.max_json_bytes)
+                fields = await upload.read_fields()
+            else:
+                async for chunk in body.chunks():
+                    json_body.feed(chunk)
+                fields = json_body.result()
+        except BodyError as exc:
+            if refused is not None and exc.status_code == 413:
+                raise refused from None  # an anonymous body too large to be a token request
+            raise
         operation = fields.get("operation")
         if not isinstance(operation, str) or not operation:
             raise OperationError("Request body must include an 'operation' property.")
-        user = None
-        if operation not in NO_AUTH_OPERATIONS:
-            user = self.ctx.auth.authenticate(authorization)
+        if operation not in NO_AUTH_OPERATIONS and refused is not None:
+            raise refused
         if operation not in ALL_HANDLERS:
             raise OperationError(f"Operation '{operation}' not found")
         return OperationCall(
@@ -152,15 +182,16 @@ class OperationsEndpoint:
             user=user,
             wants_sse=wants_sse and operation in SSE_OPERATIONS,
             last_event_id=headers.get("last-event-id"),
-            authorization=authorization,
+            authorization=headers.get("authorization"),
             upload=upload,
         )
 
     async def _send_error(
-        self, scope: Scope, receive: Receive, send: Send, status: int, payload: dict[str, Any], *, sse: bool
+        self, scope: Scope, receive: Receive, send: Send, status: int, payload: dict[str, Any], *, sse: bool,
+        close: bool,
     ) -> None:
         if not sse:
-            extra = {"connection": "close"} if status == 413 else None
+            extra = {"connection": "close"} if close else None
             await JSONResponse(payload, status_code=status, headers=extra)(scope, receive, send)
             return
         # In the SSE branch Harper answers 200 and reports the failure in-band (contract §1.4).
@@ -171,6 +202,7 @@ class OperationsEndpoint:
             (b"content-type", b"text/event-stream; charset=utf-8"),
             (b"cache-control", b"no-cache"),
             (b"x-accel-buffering", b"no"),
+            *([(b"connection", b"close")] if close else []),
         ]})
         await send({"type": "http.response.body", "body": chunk, "more_body": False})
 

@@ -2,22 +2,36 @@
 
 Harper answers a refused deploy while the client is still uploading and drains the rest of the body
 so the connection can be reused (contract §2.1.3). Starlette's ``request.form()`` reads the whole
-body first, so the operations endpoint reads the body itself: JSON is read whole (bounded by the
-configured limit), multipart is parsed incrementally with python-multipart.
+body first, so the operations endpoint reads the body itself: multipart is parsed incrementally with
+python-multipart, and JSON goes through :class:`JsonBody`, which keeps at most the JSON limit in
+memory: the one long string a JSON deploy may carry (its base64 ``payload``) goes to a spool file
+as it arrives, everything else is refused past the limit as the bytes arrive.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
+import tempfile
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Receive
 
 FIELD_LIMIT_BYTES = 1024 * 1024
 MAX_FIELDS = 64
+# All header lines of one multipart part together (a Content-Disposition is a few hundred bytes).
+MAX_PART_HEADER_BYTES = 16 * 1024
+# A JSON string longer than this is written to a spool file instead of memory (only a base64
+# ``payload`` may be that long; anything else is refused once the body is read).
+SPOOL_STRING_BYTES = 64 * 1024
+SPOOL_READ_BYTES = 256 * 1024
 FORBIDDEN_FIELD_NAMES = frozenset({"__proto__", "constructor", "prototype"})
 FILE_FIELD = "payload"
 
@@ -69,11 +83,179 @@ class RequestBody:
             self.complete = not message.get("more_body", False)
 
 
+class SpooledString:
+    """The raw text of one long JSON string (a base64 ``payload``), in an owner-only temp file."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".incoming-", dir=directory)
+        self.path = Path(name)
+        self._handle = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The raw JSON string content (escapes not yet resolved), in bounded pieces."""
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(SPOOL_READ_BYTES):
+                yield chunk
+
+    def discard(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+# What a spooled string reads as in the parsed body: a NUL-led text no real field would hold.
+SPOOLED_MARKER = "\x00deploytui-spooled"
+_SPOOLED_JSON = b'\\u0000deploytui-spooled"'
+_STRING_SPECIAL = re.compile(rb'["\\]')
+# The kept bytes just before a string that may be spooled: the top-level key "payload".
+_PAYLOAD_KEY = re.compile(rb'"payload"\s*:\s*"\Z')
+
+
+class JsonBody:
+    """Collects a JSON body as it arrives, keeping at most ``limit`` bytes of it in memory.
+
+    A tiny scanner that tracks only strings and nesting depth: a string longer than
+    :data:`SPOOL_STRING_BYTES` (or half the limit) that is the value of the top-level ``payload``
+    goes to a :class:`SpooledString` and is replaced by a marker. Any other long string, or more
+    than ``limit`` bytes of everything else, is a 413 as soon as it is seen.
+    """
+
+    def __init__(self, limit: int, spool_dir: Path) -> None:
+        self.limit = limit
+        self.spool: SpooledString | None = None
+        self._spool_dir = spool_dir
+        self._spool_from = min(SPOOL_STRING_BYTES, limit // 2)  # a payload must spool below any limit
+        self._kept = bytearray()
+        self._string = bytearray()
+        self._in_string = self._escaped = self._spooling = False
+        self._depth = 0
+
+    def feed(self, chunk: bytes) -> None:
+        pos, end = 0, len(chunk)
+        while pos < end:
+            if not self._in_string:
+                quote = chunk.find(b'"', pos)
+                stop = end if quote < 0 else quote + 1
+                outside = chunk[pos:stop]
+                self._depth += outside.count(b"{") + outside.count(b"[") - outside.count(b"}") - outside.count(b"]")
+                self._keep(outside)
+                self._in_string, pos = quote >= 0, stop
+            elif self._escaped:
+                self._string_bytes(chunk[pos : pos + 1])
+                self._escaped, pos = False, pos + 1
+            else:
+                special = _STRING_SPECIAL.search(chunk, pos)
+                if special is None:
+                    self._string_bytes(chunk[pos:])
+                    return
+                self._string_bytes(chunk[pos : special.start()])
+                pos = special.end()
+                if special.group() == b"\\":
+                    self._string_bytes(b"\\")
+                    self._escaped = True
+                else:
+                    self._close_string()
+
+    def _keep(self, data: bytes) -> None:
+        self._kept += data
+        if len(self._kept) + len(self._string) > self.limit:
+            raise self._too_large()
+
+    def _string_bytes(self, data: bytes) -> None:
+        if self._spooling:
+            assert self.spool is not None
+            self.spool.write(data)
+            return
+        self._string += data
+        if len(self._string) <= self._spool_from:
+            self._keep(b"")
+            return
+        if self.spool is not None or self._depth != 1 or not _PAYLOAD_KEY.search(self._kept[-64:]):
+            raise self._too_large()
+        self.spool = SpooledString(self._spool_dir)
+        self.spool.write(bytes(self._string))
+        self._string.clear()
+        self._spooling = True
+
+    def _close_string(self) -> None:
+        self._in_string = False
+        if self._spooling:
+            assert self.spool is not None
+            self.spool.close()
+            self._spooling = False
+            self._keep(_SPOOLED_JSON)
+        else:
+            string, self._string = bytes(self._string), bytearray()
+            self._keep(string + b'"')
+
+    def _too_large(self) -> BodyError:
+        return BodyError(
+            f"JSON body exceeds the limit of {self.limit} bytes (only a base64 'payload' may be longer; "
+            "or upload it as multipart)",
+            413,
+        )
+
+    def result(self) -> dict[str, Any]:
+        """The parsed object; the spooled string, if any, must be its top-level ``payload``."""
+        fields = decode_json_object(bytes(self._kept))
+        if self.spool is not None:
+            if fields.get("payload") != SPOOLED_MARKER:
+                raise self._too_large()
+            fields["payload"] = self.spool
+        return fields
+
+    def discard(self) -> None:
+        if self.spool is not None:
+            self.spool.discard()
+
+
+class Base64Decoder:
+    """Decodes base64 text that arrives in pieces, as strictly as ``b64decode(validate=True)``.
+
+    The text is a JSON string's raw content, so the one escape base64 may carry, ``\\/``, is
+    resolved (even when a piece ends between its two characters). Invalid text raises ValueError.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._padded = False
+
+    def decode(self, piece: bytes) -> bytes:
+        text = self._pending + piece
+        split_escape = text.endswith(b"\\") and not text.endswith(b"\\\\")
+        head, tail = (text[:-1], text[-1:]) if split_escape else (text, b"")
+        head = head.replace(b"\\/", b"/")
+        usable = len(head) - len(head) % 4
+        self._pending = head[usable:] + tail
+        return self._quads(head[:usable])
+
+    def finish(self) -> bytes:
+        if self._pending:
+            raise ValueError("base64 text ends with an incomplete group")
+        return b""
+
+    def _quads(self, text: bytes) -> bytes:
+        if not text:
+            return b""
+        if self._padded:
+            raise ValueError("base64 text continues after its padding")
+        self._padded = text.endswith(b"=")
+        return base64.b64decode(text, validate=True)
+
+
 def decode_json_object(raw: bytes) -> dict[str, Any]:
-    """Harper's rule: an empty or non-object body is ``Invalid JSON.``"""
+    """Harper's rule: an empty or non-object body is ``Invalid JSON.`` (so is one nested too deep)."""
     try:
         value = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         value = None
     if not isinstance(value, dict):
         raise BodyError("Invalid JSON.")
@@ -85,7 +267,7 @@ def decode_field_value(text: str) -> Any:
     if text in ("true", "false", "null") or (text and (text[0] in '{["-' or text[0].isdigit())):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
     return text
 
@@ -103,8 +285,11 @@ class MultipartUpload:
     Fields after the file part are ignored, as in Harper.
     """
 
-    def __init__(self, body: RequestBody, boundary: bytes) -> None:
+    def __init__(self, body: RequestBody, boundary: bytes, fields_limit: int = MAX_FIELDS * FIELD_LIMIT_BYTES) -> None:
         self._body = body
+        self._fields_limit = fields_limit
+        self._fields_bytes = 0
+        self._part_header_bytes = 0
         self._chunks = body.chunks()
         self._events: deque[tuple[str, Any]] = deque()
         self._current_name = ""
@@ -133,11 +318,15 @@ class MultipartUpload:
         )
 
     def _grow(self, attr: str, data: bytes) -> None:
+        self._part_header_bytes += len(data)
+        if self._part_header_bytes > MAX_PART_HEADER_BYTES:
+            raise BodyError(f"A multipart part's headers exceed {MAX_PART_HEADER_BYTES} bytes")
         setattr(self, attr, getattr(self, attr) + data)
 
     def _on_part_begin(self) -> None:
         self._headers = {}
         self._part_data = bytearray()
+        self._part_header_bytes = 0
 
     def _on_header_end(self) -> None:
         name = self._header_field.decode("latin-1").lower()
@@ -163,8 +352,11 @@ class MultipartUpload:
             self._events.append(("data", bytes(data[start:end])))
         elif not self._file_done:
             self._part_data += data[start:end]
+            self._fields_bytes += end - start
             if len(self._part_data) > FIELD_LIMIT_BYTES:
                 raise BodyError(f"Field '{self._current_name}' exceeds {FIELD_LIMIT_BYTES} bytes")
+            if self._fields_bytes > self._fields_limit:
+                raise BodyError(f"The text fields exceed {self._fields_limit} bytes together", 413)
 
     def _on_part_end(self) -> None:
         if self._in_file:
@@ -187,7 +379,10 @@ class MultipartUpload:
                 chunk = await anext(self._chunks)
             except StopAsyncIteration:
                 return None
-            self._parser.write(chunk)
+            try:
+                self._parser.write(chunk)
+            except FormParserError as exc:
+                raise BodyError(f"Malformed multipart body: {exc}") from None
         return self._events.popleft()
 
     async def read_fields(self) -> dict[str, Any]:

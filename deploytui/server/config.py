@@ -25,12 +25,17 @@ class ServerConfig:
     password: str | None = None
     peers: list[str] = field(default_factory=list)
     wire: Wire = "deploytui"
-    # A request body larger than this is refused with 413 (payload uploads included).
+    # A request body larger than this is refused with 413 (payload uploads included). A ``file:``
+    # package's packed tarball is held to it too.
     max_body_bytes: int = 512 * MiB
+    # A JSON body, apart from its base64 ``payload`` string (spooled to disk), and a multipart
+    # body's text fields together: an operation without a payload is small.
+    max_json_bytes: int = 1 * MiB
     # Payloads above this size are dropped after a successful deploy (Harper's default: 10 MiB).
     payload_retention_max_size: int = 10 * MiB
-    # Tarball extraction limits: total unpacked bytes and member count.
-    max_unpacked_bytes: int = 1024 * MiB
+    # Tarball limits: total unpacked bytes (file data plus extended headers) and member count.
+    # Also applied while packing a ``file:`` package.
+    max_unpacked_bytes: int = 512 * MiB
     max_members: int = 50_000
     # Install timeout when the request names none (ms, as Harper's install_timeout).
     default_install_timeout_ms: int = 300_000

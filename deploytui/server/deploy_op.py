@@ -1,7 +1,8 @@
 """``deploy_component``: validate the request, ingest the payload, run the deploy, answer.
 
-The payload arrives as a multipart file part (streamed straight to disk), as base64 in JSON, or as
-``package: "file:<absolute dir>"`` (packed here). The deploy itself runs as a server task that a
+The payload arrives as a multipart file part (streamed straight to disk), as base64 in JSON (spooled
+to disk as it arrives, decoded in pieces), or as ``package: "file:<absolute dir>"`` (packed here into
+a spool file, within the server's limits). The deploy itself runs as a server task that a
 disconnecting client does not cancel, as in Harper; the request either waits for its result (JSON)
 or streams its events (SSE).
 """
@@ -9,25 +10,24 @@ or streams its events (SSE).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import errno
 import json
-import re
-from collections.abc import AsyncIterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .engine_support import EngineError, validate_project
-from .operations import OperationCall, OperationError, int_field, project_field, sse_response
+from .body import Base64Decoder, BodyError, SpooledString
+from .operations import OperationCall, OperationError, sse_response
 from .stream import NO_DONE, deployment_events
-from .tarball import pack_directory
+from .tarball import PackLimits, TarballError, pack_directory_to
 
 if TYPE_CHECKING:
     from .app import ServerContext
+    from .config import ServerConfig
 
 UPLOAD_CHUNK = 256 * 1024
-# npm's scoped package name: "@scope/name" (the scope itself has no '/').
-SCOPED_NAME = re.compile(r"@[^/]+/([^/]+)")
 
 
 def _restart_value(value: Any) -> bool | str:
@@ -50,8 +50,14 @@ def _optional_str(fields: dict[str, Any], name: str) -> str | None:
 
 
 def _optional_ms(fields: dict[str, Any], name: str) -> int | None:
-    number = int_field(fields, name)
-    if number is not None and number < 0:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        raise OperationError(f"'{name}' must be a number of milliseconds") from None
+    if number < 0:
         raise OperationError(f"'{name}' must not be negative")
     return number
 
@@ -73,41 +79,50 @@ def _package_dir(package: str) -> Path:
 
 
 def _project_from_dir(path: Path) -> str:
-    """The project a ``file:`` package deploys as when the request names none.
-
-    Its package.json ``name``, where an npm scope is dropped (``@scope/name`` deploys as ``name``,
-    as the package's own directory under node_modules is named), else the directory's name. The
-    result must pass the same project-name rule as a given one; nothing else is rewritten.
-    """
     try:
         name = json.loads((path / "package.json").read_text(encoding="utf-8")).get("name")
     except (OSError, ValueError, AttributeError):
         name = None
-    if isinstance(name, str) and name:
-        scoped = SCOPED_NAME.fullmatch(name)
-        source, project = "package.json name", scoped.group(1) if scoped else name
-    else:
-        source, project = "directory name", path.name
+    return name.split("/")[-1] if isinstance(name, str) and name else path.name
+
+
+async def _packed_chunks(path: Path, config: ServerConfig) -> AsyncIterator[bytes]:
+    """A ``file:`` package: packed off the event loop into a spool file, then read back in pieces.
+
+    The pack is never held in memory, and the server's limits apply while it is written: past the
+    body limit (packed bytes) or the unpacked limit (file bytes) it stops with a 413.
+    """
+    config.payloads_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".pack-", suffix=".tar.gz", dir=config.payloads_dir)
+    os.close(fd)
+    spool = Path(name)
+    limits = PackLimits(config.max_body_bytes, config.max_unpacked_bytes, config.max_members)
     try:
-        return validate_project(project)
-    except EngineError as exc:
-        raise OperationError(f"The package's {source} cannot be the project name ({exc.message}); "
-                             "give 'project' explicitly") from None
+        try:
+            await asyncio.to_thread(pack_directory_to, path, spool, limits)
+        except TarballError as exc:
+            raise OperationError(exc.message, exc.status_code) from None
+        except OSError as exc:
+            raise _pack_failure(path, exc) from None
+        with open(spool, "rb") as handle:
+            while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
+                yield chunk
+    finally:
+        spool.unlink(missing_ok=True)
 
 
-async def _packed_chunks(path: Path) -> AsyncIterator[bytes]:
-    """A ``file:`` package, packed off the event loop (a large directory takes a while)."""
-    async for chunk in _bytes_chunks(await asyncio.to_thread(pack_directory, path)):
-        yield chunk
+def _pack_failure(path: Path, exc: OSError) -> OperationError:
+    """An unreadable entry of the client's directory (400), or no room for the pack here (507)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return OperationError("The server has no room to pack the package", 507)
+    where = ""
+    if isinstance(exc.filename, str) and exc.filename.startswith(str(path)):
+        where = f" ({os.path.relpath(exc.filename, path)!r})"
+    return OperationError(f"cannot read package directory '{path}'{where}: {exc.strerror or type(exc).__name__}")
 
 
-async def _bytes_chunks(data: bytes) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), UPLOAD_CHUNK):
-        yield data[start : start + UPLOAD_CHUNK]
-
-
-def _validate(call: OperationCall) -> tuple[str, AsyncIterator[bytes]]:
-    """Check the request before any row is written; return (project, the payload's bytes to come)."""
+def _validate(call: OperationCall) -> tuple[str, Any]:
+    """Check the request before any row is written; return (project, payload source)."""
     f = call.fields
     if "_deploymentId" in f:
         raise OperationError("'_deploymentId' is not allowed")
@@ -118,25 +133,21 @@ def _validate(call: OperationCall) -> tuple[str, AsyncIterator[bytes]]:
     if has_payload and package:
         raise OperationError("Provide either 'payload' or 'package', not both")
     if package:
-        directory = _package_dir(package)
-        project = project_field(f, required=False) or _project_from_dir(directory)
-        return project, _packed_chunks(directory)
-    if not has_payload:
-        raise OperationError("'payload' or 'package' is required")
-    if call.upload is None or not call.upload.has_file:
-        if not isinstance(f["payload"], str):
-            raise OperationError("'payload' must be a base64 string")
-        chunks = _decoded_chunks(f["payload"])
+        source: Any = _package_dir(package)
+        project = _optional_str(f, "project") or _project_from_dir(source)
+    elif has_payload:
+        source = "upload" if call.upload is not None and call.upload.has_file else f["payload"]
+        project = _optional_str(f, "project")
+        if not project:
+            raise OperationError("'project' is required")
     else:
-        chunks = call.upload.file_chunks()
-    project = project_field(f, required=True)
-    assert project is not None
-    return project, chunks
+        raise OperationError("'payload' or 'package' is required")
+    return Path(project).stem if "." in project else project, source
 
 
 async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
     f = call.fields
-    project, chunks = _validate(call)
+    project, source = _validate(call)
     deployment = await ctx.engine.begin(
         project=project,
         user=call.user,
@@ -147,8 +158,15 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
         replicated=f.get("replicated") if isinstance(f.get("replicated"), bool) else None,
         deployment_timeout_ms=_optional_ms(f, "deployment_timeout"),
     )
-    # From here the engine owns the row: whatever happens, it ends terminal and the project is free.
-    task = await ctx.engine.start(deployment, chunks, ctx.start_task)
+    try:
+        await ctx.engine.ingest(deployment, _payload_chunks(call, source, ctx.config))
+    except (OperationError, BodyError) as exc:
+        await ctx.engine.abort(deployment, exc.message, exc.status_code)
+        raise
+    except asyncio.CancelledError:
+        await asyncio.shield(ctx.engine.abort(deployment, "the client went away during the upload", 400))
+        raise
+    task = ctx.start_task(ctx.engine.run(deployment))
     if call.wants_sse:
         return sse_response(
             deployment_events(
@@ -173,11 +191,25 @@ async def _result_or_no_done(task: asyncio.Task[Any]) -> Any:
         return NO_DONE
 
 
-async def _decoded_chunks(text: str) -> AsyncIterator[bytes]:
-    """A base64 payload, decoded off the event loop."""
+def _payload_chunks(call: OperationCall, source: Any, config: ServerConfig) -> AsyncIterator[bytes]:
+    if source == "upload":
+        assert call.upload is not None
+        return call.upload.file_chunks()
+    if isinstance(source, Path):
+        return _packed_chunks(source, config)
+    if not isinstance(source, (str, SpooledString)):
+        raise OperationError("'payload' must be a base64 string")
+    return _decoded_chunks(source)
+
+
+async def _decoded_chunks(payload: str | SpooledString) -> AsyncIterator[bytes]:
+    """A base64 payload (in the body, or spooled to disk as it arrived), decoded piece by piece."""
+    pieces: Iterator[bytes] = iter([payload.encode("ascii", "replace")]) if isinstance(payload, str) else payload.chunks()
+    decoder = Base64Decoder()
     try:
-        data = await asyncio.to_thread(base64.b64decode, text, validate=True)
-    except (binascii.Error, ValueError):
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            if data := await asyncio.to_thread(decoder.decode, piece):
+                yield data
+        decoder.finish()
+    except ValueError:
         raise OperationError("'payload' is not valid base64") from None
-    async for chunk in _bytes_chunks(data):
-        yield chunk

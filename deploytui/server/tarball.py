@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 # One pax/GNU extended header (a long name, a pax record set) may hold at most this much: tarfile
 # reads a whole extended header into memory, so its declared size is checked before that happens.
@@ -310,37 +310,83 @@ def pack_directory(src: str | os.PathLike[str]) -> bytes:
     return buffer.getvalue()
 
 
-def pack_directory_to(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
+def pack_directory_to(
+    src: str | os.PathLike[str], out: str | os.PathLike[str], limits: PackLimits | None = None
+) -> int:
     """Write a tar.gz of ``src`` to the file ``out``; returns its size in bytes."""
     with open(out, "wb") as handle:
-        write_tarball(src, handle)
+        write_tarball(src, handle, limits)
         return handle.tell()
 
 
-def write_tarball(src: str | os.PathLike[str], out: BinaryIO) -> None:
-    """Write a tar.gz of the directory ``src`` to ``out``.
+@dataclass(frozen=True, slots=True)
+class PackLimits:
+    """What packing a directory may produce: the server's body and tarball limits."""
+
+    max_packed_bytes: int
+    max_unpacked_bytes: int
+    max_members: int
+
+
+class _LimitedOutput:
+    """A write-only stream that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, out: BinaryIO, limit: int) -> None:
+        self._out = out
+        self._limit = limit
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        self._written += len(data)
+        if self._written > self._limit:
+            raise TarballTooLarge(f"the packed package exceeds the limit of {self._limit} bytes")
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+def write_tarball(src: str | os.PathLike[str], out: BinaryIO, limits: PackLimits | None = None) -> None:
+    """Write a tar.gz of the directory ``src`` to ``out``, streaming (never the whole pack in memory).
 
     Members are named relative to ``src`` (no wrapper directory), in sorted order, with owner and
     group cleared and a zero gzip timestamp, so the same tree packs to the same bytes and hash.
-    ``.git`` and ``node_modules`` are left out at any depth; symlinks are stored as links.
+    ``.git`` and ``node_modules`` are left out at any depth; symlinks are stored as links. With
+    ``limits``, packing stops with :class:`TarballTooLarge` as soon as one is passed.
     """
     root = Path(src)
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory")
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+    target: Any = out if limits is None else _LimitedOutput(out, limits.max_packed_bytes)
+    budget = _Budget(limits.max_unpacked_bytes, limits.max_members) if limits else None
+    members = 0
+    with gzip.GzipFile(fileobj=target, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive:
             for path in _walk_sorted(root):
-                archive.add(path, arcname=path.relative_to(root).as_posix(), recursive=False, filter=_anonymise)
+                info = archive.gettarinfo(path, arcname=path.relative_to(root).as_posix())
+                if budget is not None:
+                    members += 1
+                    if members > budget.max_members:
+                        raise TarballTooLarge(f"the package has more than {budget.max_members} entries")
+                    if info.isreg():
+                        budget.add_data(info.size)
+                if info.isreg():
+                    with open(path, "rb") as data:
+                        archive.addfile(_anonymise(info), data)
+                else:
+                    archive.addfile(_anonymise(info))
 
 
-def _walk_sorted(root: Path) -> Iterator[Path]:
+def _walk_sorted(root: Path, depth: int = 1) -> Iterator[Path]:
     """Every entry under ``root`` in sorted, depth-first order, skipping :data:`PACK_EXCLUDES`."""
+    if depth > MAX_MEMBER_DEPTH:
+        raise UnsafeTarball(f"the package nests deeper than {MAX_MEMBER_DEPTH} levels")
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name in PACK_EXCLUDES:
             continue
         yield entry
         if entry.is_dir() and not entry.is_symlink():
-            yield from _walk_sorted(entry)
+            yield from _walk_sorted(entry, depth + 1)
 
 
 def _anonymise(info: tarfile.TarInfo) -> tarfile.TarInfo:
