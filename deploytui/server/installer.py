@@ -4,7 +4,9 @@ The command runs in the release directory in its own session (so its process gro
 as a whole: ``npm`` and shells spawn children that would otherwise outlive a timeout). stdout and
 stderr are read by a subprocess protocol in the event loop's read callback, as chunks arrive, and
 every complete line is handed to ``on_line`` at once. A line longer than :data:`MAX_LINE_BYTES`
-without a newline is split, so one runaway line cannot hold output back or exhaust memory.
+without a newline is split, so one runaway line cannot hold output back or exhaust memory. The
+command inherits only an allow-listed part of the server's environment (:func:`install_environment`):
+a package's install script must not be able to read the server's credentials.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ async def run_install(
     """Run ``command`` (a shell string, or an argv list run without a shell) in ``cwd``.
 
     ``on_line(stream, line)`` is called for each line of stdout/stderr as soon as it is produced,
-    decoded as UTF-8 (invalid bytes replaced) without its line ending. Returns the exit code (a
+    decoded as UTF-8 (invalid bytes replaced) without its line ending. The command sees only
+    :func:`install_environment` (no server secret) plus ``env``. Returns the exit code (a
     negative number when a signal ended it). Raises :class:`InstallTimeout` after killing the
     process group (SIGTERM, then SIGKILL) when ``timeout_s`` expires.
     """
