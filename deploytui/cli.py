@@ -8,7 +8,6 @@ Textual, and every command imports its own modules lazily so ``deploytui --help`
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from importlib import import_module
@@ -93,23 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .config import is_loopback_host
     from .protocol.local import default_data_dir
     from .server.config import MiB, ServerConfig
     from .server.runner import run
 
-    if not _is_loopback(args.host) and not args.allow_remote:
+    if not is_loopback_host(args.host) and not args.allow_remote:
         print(f"deploytui: refusing to listen on non-loopback host {args.host!r} without --allow-remote", file=sys.stderr)
         return EXIT_USAGE
     if bool(args.user) != bool(args.password):

@@ -223,7 +223,7 @@ def load_contexts(path: Path | None = None) -> ContextsFile:
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and every loopback address (127.0.0.0/8, ``::1``)."""
     host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -110,6 +110,17 @@ def start_slow_deploy(server, gate: Gate, app_dir: Path) -> tuple[Running, str]:
     return deploying, line.split()[1]
 
 
+def assert_ctrl_c_says_how_to_come_back(process: Running, deployment_id: str) -> None:
+    """Ctrl-C: exit 130 and ONE stderr line saying the deploy continues and how to come back."""
+    try:
+        code, said = process.interrupt()
+    finally:
+        process.stop()
+    assert code == 130
+    assert len(said) == 1, said
+    assert "continues on the server" in said[0] and f"deploytui watch {deployment_id}" in said[0]
+
+
 # -- --url without a scheme ------------------------------------------------------------------------
 
 
@@ -200,12 +211,10 @@ def test_watch_without_id_follows_the_running_deploy_and_ctrl_c_says_how_to_come
             picked = watching.wait_for("stderr", lambda line: "watching" in line)
             assert slow_id in picked and "running" in picked and newer_finished not in picked
             watching.wait_for("stdout", lambda line: "waiting at the gate" in line)
-            code, said = watching.interrupt()
-        finally:
+        except BaseException:
             watching.stop()
-        assert code == 130
-        assert len(said) == 1, said
-        assert "continues on the server" in said[0] and f"deploytui watch {slow_id}" in said[0]
+            raise
+        assert_ctrl_c_says_how_to_come_back(watching, slow_id)
         gate.open()
         assert deploying.proc.wait(timeout=60) == 0  # the deploy went on after the watcher left
     finally:
@@ -224,13 +233,7 @@ def test_watch_without_id_and_no_deployments(server) -> None:
 
 def test_ctrl_c_in_deploy_says_the_deploy_continues(server, gate: Gate, tmp_path: Path) -> None:
     deploying, deployment_id = start_slow_deploy(server, gate, tmp_path / "slow")
-    try:
-        code, said = deploying.interrupt()
-    finally:
-        deploying.stop()
-    assert code == 130
-    assert len(said) == 1, said
-    assert "continues on the server" in said[0] and f"deploytui watch {deployment_id}" in said[0]
+    assert_ctrl_c_says_how_to_come_back(deploying, deployment_id)
     row = op(server, {"operation": "get_deployment", "deployment_id": deployment_id}).json()
     assert row["status"] not in ("success", "failed")  # still running: it waits at the gate
     gate.open()
