@@ -9,14 +9,25 @@ as :func:`~deploytui.client.sse.open_event_stream` context managers::
         await api.check_supported()
         async with api.stream_events({"operation": "get_deployment", "deployment_id": d}) as events:
             async for message in events: ...
+
+Reads (``registration_info``, ``list_deployments``, ``get_deployment``, ``get_deployment_events``)
+are retried under the client's :class:`~deploytui.client.retry.RetryPolicy` — the one the event
+stream reconnects with — when the network fails or the server answers 5xx; a server never reached
+at all is reported at once (a wrong URL should not wait minutes). Writes are never repeated.
+
+What the server lacks is learnt once (Harper 5.1.14 has no payload operations, no revert and no
+events API): :meth:`OperationsClient.supports` answers from what the server said so far, and
+:meth:`OperationsClient.learn_operations` asks it without changing anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -25,8 +36,15 @@ from typing import IO, Any, NamedTuple
 
 import httpx
 
-from deploytui.client.errors import DeploytuiError, ProtocolError, UnsupportedServer, error_from_response
-from deploytui.client.sse import STREAM_TIMEOUT, EventStream, connection_failed, open_event_stream
+from deploytui.client.errors import (
+    DeploytuiError,
+    NotSupported,
+    ProtocolError,
+    UnsupportedServer,
+    error_from_response,
+)
+from deploytui.client.retry import RetryPolicy, retryable
+from deploytui.client.sse import STREAM_TIMEOUT, EventStream, backoff_delays, connection_failed, open_event_stream
 
 __all__ = [
     "ConnectionSettings",
@@ -36,7 +54,13 @@ __all__ = [
     "DEPLOY_TIMEOUT",
     "parse_version",
     "normalize_url",
+    "OPTIONAL_OPERATIONS",
 ]
+
+# Operations a Harper-compatible server may lack (Harper 5.1.14 answers each "Operation … not found").
+OPTIONAL_OPERATIONS = ("get_deployment_events", "get_deployment_payload", "delete_deployment_payload",
+                       "revert_component")
+RetryCallback = Callable[[str, int, float, DeploytuiError], None]
 
 MIN_HARPER_VERSION = (5, 1, 0)
 # A non-streamed deploy answers only when it is over: install (5 min by default) plus replication.
@@ -102,10 +126,12 @@ class Payload(NamedTuple):
 class OperationsClient:
     """An async client of one server's Operations API; owns one :class:`httpx.AsyncClient`.
 
-    Use ``async with OperationsClient(settings) as api`` or call :meth:`aclose`.
+    Use ``async with OperationsClient(settings) as api`` or call :meth:`aclose`. ``retry`` is the
+    policy of reads and of attach()'s reconnects; ``on_retry(operation, attempt, delay_s, error)``
+    is told before each retried read waits (a command shows it on stderr).
     """
 
-    def __init__(self, settings: ConnectionSettings) -> None:
+    def __init__(self, settings: ConnectionSettings, *, retry: RetryPolicy | None = None) -> None:
         self.settings = settings
         self.url = normalize_url(settings.url)
         headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else None
@@ -114,6 +140,10 @@ class OperationsClient:
             auth=auth, headers=headers, verify=settings.verify_tls, timeout=settings.timeout
         )
         self._version: str | None = None
+        self.retry = retry or RetryPolicy()
+        self.on_retry: RetryCallback | None = None
+        self.operations: dict[str, bool] = {}  # what the server is known to offer (True) or lack
+        self._reached = False  # has the server ever answered? (before that, a refused connect is final)
 
     async def __aenter__(self) -> OperationsClient:
         return self
@@ -140,11 +170,15 @@ class OperationsClient:
             raise connection_failed(exc, self.url, doing=f"get the answer to {operation} from") from exc
         except httpx.HTTPError as exc:
             raise ProtocolError(f"could not send {operation} to {self.url}: {exc}") from exc
+        self._reached = True
         if not 200 <= response.status_code < 300:
-            raise error_from_response(
+            error = error_from_response(
                 response.status_code, response.content, response.headers.get("content-type"),
                 user=self.settings.identity, operation=operation,
             )
+            self.operations[operation] = not isinstance(error, NotSupported)
+            raise error
+        self.operations[operation] = True
         return response
 
     @staticmethod
@@ -155,9 +189,56 @@ class OperationsClient:
             raise ProtocolError(f"{operation}: the server's answer is not JSON", status_code=response.status_code) from exc
 
     async def call(self, operation: str, **fields: Any) -> Any:
-        """Run any operation with JSON ``fields`` (``None`` values are left out); return its JSON."""
+        """Run any operation with JSON ``fields`` (``None`` values are left out); return its JSON.
+        Sent once: a write must never be repeated blindly (reads use :meth:`read`)."""
         body = {"operation": operation, **{k: v for k, v in fields.items() if v is not None}}
         return self._json(await self._send(operation, json_body=body), operation)
+
+    async def read(self, operation: str, **fields: Any) -> Any:
+        """:meth:`call` for an operation that changes nothing, retried under :attr:`retry` while
+        the failure is retryable (network, 5xx); gives up by the policy and raises the last error.
+        A server never reached is not waited for: the first refused connection is final."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return await self.call(operation, **fields)
+            except DeploytuiError as exc:
+                never_reached = not self._reached and isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
+                if never_reached or not retryable(exc) or self.retry.gives_up(attempt, time.monotonic() - started):
+                    raise
+                delay = backoff_delays(self.retry.initial_delay_ms, attempt, cap_ms=self.retry.cap_ms)
+                attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry(operation, attempt, delay, exc)
+                await asyncio.sleep(delay)
+
+    def supports(self, operation: str) -> bool | None:
+        """True/False once the server is known to offer ``operation`` or to lack it; None before."""
+        return self.operations.get(operation)
+
+    async def learn_operations(self) -> dict[str, bool]:
+        """Find out once which :data:`OPTIONAL_OPERATIONS` the server offers; ``{operation: bool}``.
+
+        Our server says who it is in ``registration_info`` and has them all. Any other is asked each
+        operation with no arguments: a server without it answers "Operation … not found" before
+        reading any field, one with it refuses the missing field — nothing is read or changed."""
+        unknown = [op for op in OPTIONAL_OPERATIONS if op not in self.operations]
+        if unknown:
+            info = await self.registration_info()
+            ours = isinstance(info, dict) and info.get("product") == "deploytui"
+            for operation in unknown:
+                if ours:
+                    self.operations[operation] = True
+                    continue
+                try:
+                    await self.call(operation)
+                except NotSupported:
+                    pass  # recorded by _send
+                except DeploytuiError as exc:
+                    if retryable(exc):
+                        raise
+                    self.operations[operation] = True
+        return {op: self.operations[op] for op in OPTIONAL_OPERATIONS}
 
     # -- server ---------------------------------------------------------------------------
 
@@ -174,7 +255,7 @@ class OperationsClient:
 
     async def registration_info(self) -> dict[str, Any]:
         """``registration_info``: includes the server's ``version``."""
-        return await self.call("registration_info")
+        return await self.read("registration_info")
 
     async def server_version(self) -> str:
         """The server's Harper version string (from ``registration_info``; cached)."""
@@ -206,13 +287,13 @@ class OperationsClient:
         until: int | None = None, limit: int | None = None, offset: int | None = None,
     ) -> dict[str, Any]:
         """``{"deployments": [row…], "total": n}``, newest first (contract §2.2)."""
-        return await self.call(
+        return await self.read(
             "list_deployments", project=project, status=status, since=since, until=until, limit=limit, offset=offset
         )
 
     async def get_deployment(self, deployment_id: str) -> dict[str, Any]:
         """The deployment row (``NotFoundError`` for an unknown id, which Harper answers with 400)."""
-        return await self.call("get_deployment", deployment_id=deployment_id)
+        return await self.read("get_deployment", deployment_id=deployment_id)
 
     async def get_deployment_events(
         self, deployment_id: str, after_seq: int | None = None, limit: int | None = None
@@ -220,7 +301,7 @@ class OperationsClient:
         """Our server's full event history, a page at a time:
         ``{deployment_id, events: [{seq, t, event, data}], next_after_seq, has_more}``.
         Harper has no such operation: it raises :class:`~deploytui.client.errors.NotSupported`."""
-        return await self.call("get_deployment_events", deployment_id=deployment_id, after_seq=after_seq, limit=limit)
+        return await self.read("get_deployment_events", deployment_id=deployment_id, after_seq=after_seq, limit=limit)
 
     async def get_deployment_payload(self, deployment_id: str) -> Payload:
         """The stored tarball, byte for byte, and its file name (``deployment-<id>.tar.gz``)."""

@@ -27,6 +27,15 @@ Its connection pump and out-of-band reads are in :mod:`deploytui.client.attach_p
 * **Errors.** 401/403/404, a non-SSE answer and other refusals are permanent: state ``failed``
   and the typed error is raised. Network errors and 5xx are retried until
   :attr:`RetryPolicy.give_up_after_s` pass without progress. A 204 ends the stream quietly.
+  ``get_deployment`` refusing in-band (HTTP 200, an ``error`` with a ``code`` but neither a deploy
+  ``phase`` nor a ``deployment_id``: Harper's answer to an unknown id) is the same refusal: a 4xx
+  raises its typed error (``NotFoundError`` for an unknown id), a 5xx is retried. Only a deploy's
+  own ``error`` is delivered as the deployment's failure.
+* **Times.** Every event leaves with the best time known (``t``, ``t_source``): its own; else,
+  on a replay without times (Harper), the time of the row's ``event_log`` entry at the same
+  position with the same content (the row read just before connecting); else the time it was
+  received. Harper's final ``done`` may carry a stale row (still ``pending``, no ``completed_at``):
+  it is delivered with the row read again once terminal.
 
 States (:class:`AttachState`, via ``on_state`` and ``.state``): ``connecting``; ``replaying`` while
 the connection is still sending history — until the position reached the history length the row
@@ -46,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -57,6 +67,7 @@ from deploytui.client.attach_align import (
     DeliveredLog,
     Gap,
     ReplayAligner,
+    event_key,
     history_count,
     log_events,
     missing_from_log,
@@ -72,7 +83,9 @@ from deploytui.client.attach_pump import (
     poll_terminal_row,
     retryable,
 )
-from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
+from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed, error_from_response
+from deploytui.client.humanize import now_ms
+from deploytui.client.retry import RetryPolicy
 from deploytui.client.sse import EventStream, backoff_delays
 from deploytui.protocol.deployment import is_terminal
 from deploytui.protocol.events import (
@@ -101,19 +114,6 @@ class AttachState:
     ids: bool = True  # False when the server sends no event ids (Harper)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Reconnect timing. ``initial_delay_ms`` applies until the server sends ``retry:``;
-    delays grow exponentially up to ``cap_ms`` with jitter. Give up after ``give_up_after_s``
-    without progress (a delivered event, a page of history read, or the server confirming after a
-    stall that the deploy still runs), or after ``max_attempts`` consecutive failures."""
-
-    initial_delay_ms: int = 1000
-    cap_ms: int = 30_000
-    give_up_after_s: float = 300.0
-    max_attempts: int | None = None
-
-
 # ---- the attachment ----------------------------------------------------------------------------
 
 
@@ -127,7 +127,7 @@ class Attachment:
     def __init__(self, client: OperationsClient, deployment_id: str | None, *,
                  on_state: Callable[[AttachState], None] | None = None,
                  initial_stream: EventStream | None = None, stall_timeout: float = 30.0,
-                 retry: RetryPolicy = RetryPolicy(), project: str | None = None,
+                 retry: RetryPolicy | None = None, project: str | None = None,
                  started_after_ms: int | None = None, trust_marker_count: bool | None = None,
                  events_api: bool | None = None) -> None:
         if deployment_id is None and initial_stream is None:
@@ -140,7 +140,7 @@ class Attachment:
         self._on_state = on_state
         self._initial = initial_stream
         self._stall = stall_timeout
-        self._retry = retry
+        self._retry = retry or getattr(client, "retry", None) or RetryPolicy()  # the client's reads use it too
         self._project, self._started_after = project, started_after_ms
         self._trust = trust_marker_count  # None: decided by asking the server what it is
         self._events = EventsFetcher(client)  # our server's get_deployment_events
@@ -259,6 +259,7 @@ class Attachment:
                 body = {"operation": "get_deployment", "deployment_id": deployment_id}
                 resume = str(self._last_seq) if self._last_seq else None
                 conn = Connection(functools.partial(self.client.stream_events, body, last_event_id=resume))
+                conn.prev_id = resume or ""  # an event without an id inherits it: it is no new seq
                 self._plan_replay(conn, row)
                 return conn
             except DeploytuiError as exc:
@@ -278,6 +279,7 @@ class Attachment:
         conn.all_replay = is_terminal(row.get("status"))
         conn.replay_len = len(log)
         conn.replay_target = history_count(log, trust_marker_count=bool(self._trust))
+        conn.replay_log = log_events(log)
 
     async def _learn_server(self) -> None:
         """Once: is this our server (cumulative truncation counts, an events API) or Harper?"""
@@ -299,9 +301,7 @@ class Attachment:
     async def _backoff(self, error: DeploytuiError | None) -> None:
         """Wait before the next attempt, or give up (raising) when the policy says so."""
         policy = self._retry
-        out_of_time = time.monotonic() - self._last_progress > policy.give_up_after_s
-        out_of_attempts = policy.max_attempts is not None and self._attempt >= policy.max_attempts
-        if out_of_time or out_of_attempts:
+        if policy.gives_up(self._attempt, time.monotonic() - self._last_progress):
             why = error or ConnectionFailed("the event stream kept stalling")
             raise ConnectionFailed(f"gave up reconnecting after {self._attempt} attempts: {why}") from error
         base = self._retry_ms if self._retry_ms is not None else policy.initial_delay_ms
@@ -322,6 +322,10 @@ class Attachment:
                         yield event
                     outcome.kind, outcome.done = "done", parse_event(item.event, item.data)  # type: ignore[assignment]
                     return
+                refusal = self._refusal(conn, item)
+                if refusal is not None:
+                    outcome.kind, outcome.error = ("dropped" if retryable(refusal) else "refused"), refusal
+                    return
                 for event in await self._accept(conn, item):
                     yield event
                 if self.state.kind == "replaying" and self._caught_up(conn):
@@ -339,6 +343,23 @@ class Attachment:
                 outcome.error = item.error
             # EOF: the server closed the stream without done: reconnect
             return
+
+    def _refusal(self, conn: Connection, message: SSEMessage) -> DeploytuiError | None:
+        """``get_deployment`` refusing in-band (an ``error`` with a ``code``, no deploy ``phase`` and
+        no ``deployment_id``) as the typed error of the same HTTP answer; None for anything else.
+        A deploy's own stream is left alone: its errors are the deploy's answer, never repeated."""
+        if message.event != ErrorEvent.name or conn.replay_len is None or self._errored:
+            return None
+        try:
+            data = json.loads(message.data)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or "phase" in data or "deployment_id" in data:
+            return None
+        code = data.get("code")
+        if not isinstance(code, int) or not 400 <= code < 600:
+            return None
+        return error_from_response(code, message.data.encode(), "application/json", operation="get_deployment")
 
     def _on_opened(self, conn: Connection) -> None:
         if conn.stream is not None and conn.stream.retry_ms is not None:
@@ -365,17 +386,30 @@ class Attachment:
         """The new events one message brings (none when it repeats what was delivered)."""
         if conn.stream is not None and message.retry is not None:
             self._retry_ms = message.retry
-        numbered = message.id != conn.prev_id and message.id.isdigit()
-        conn.prev_id = message.id
+        event_id = message.id.strip()  # the spec keeps surrounding spaces; a seq has none
+        numbered = event_id != conn.prev_id and event_id.isdigit()
+        conn.prev_id = event_id
         if conn.mode is None:
             self._choose_mode(conn, numbered)
         if conn.mode == "ids":
-            seq = int(message.id) if numbered else None
+            seq = int(event_id) if numbered else None
             event = parse_event(message.event, message.data, seq=seq)
             return await self._accept_numbered(event)
         event = parse_event(message.event, message.data)
         assert conn.aligner is not None
-        return await self._apply(conn.aligner.feed(event))
+        return await self._apply(conn.aligner.feed(self._logged_time(conn, event)))
+
+    @staticmethod
+    def _logged_time(conn: Connection, event: Event) -> Event:
+        """A replayed event without a time takes the time of the row's ``event_log`` entry at its
+        position on this connection, when that entry is the same event (a replay *is* the log)."""
+        index = conn.aligner.received if conn.aligner is not None else len(conn.replay_log)
+        if event.t is not None or index >= len(conn.replay_log):
+            return event
+        logged = conn.replay_log[index]
+        if logged.t is None or event_key(logged) != event_key(event):
+            return event
+        return replace(event, t=logged.t, t_source="event_log")
 
     def _choose_mode(self, conn: Connection, numbered: bool) -> None:
         conn.mode = "ids" if numbered else "positions"
@@ -396,7 +430,10 @@ class Attachment:
         if seq == self._last_seq + 1:
             self._last_seq = seq
             return self._deliver([event])
-        filled = await self._fetch_events(self._last_seq, seq - 1) or []
+        filled = await self._fetch_events(self._last_seq, seq - 1)
+        if filled is None:  # not to be had: say how many are missing (ids make the count exact)
+            missing = seq - 1 - self._last_seq
+            filled = [TruncatedEvent(dropped_events=missing, exact=True, raw={"dropped_events": missing})]
         self._last_seq = seq
         return self._deliver([*filled, event])
 
@@ -415,10 +452,13 @@ class Attachment:
         if fetched is not None:
             return self._deliver(fetched)
         self._log.extend([None] * (gap.stop - gap.start))
-        return self._deliver([replace(gap.marker, dropped_events=gap.stop - gap.start)])
+        return self._deliver([replace(gap.marker, dropped_events=gap.stop - gap.start, exact=True)])
 
     def _deliver(self, events: list[Event]) -> list[Event]:
-        """Record delivered events in the history (a ``truncated`` notice is no position there)."""
+        """Record delivered events in the history (a ``truncated`` notice is no position there);
+        an event still without a time gets the time it was received."""
+        received = now_ms()
+        events = [e if e.t is not None else replace(e, t=received, t_source="received") for e in events]
         for event in events:
             if not isinstance(event, TruncatedEvent):
                 self._log.append(event)
@@ -479,6 +519,8 @@ class Attachment:
             row = await self._final_row(done)
         if row is not None:
             self.final_row = row
+            if done is not None and isinstance(done.result, dict) and "event_log" in done.result and done.result is not row:
+                done = replace(done, result=row, raw={"result": row})  # the stale row Harper sent, read again
             if fetch_rest:
                 for event in await self._fetch_rest(row):
                     yield event
@@ -489,7 +531,7 @@ class Attachment:
         if done is None and row is not None and row.get("status") != "failed" and not self._errored:
             done = DoneEvent(result=row)
         if done is not None:
-            yield done
+            yield done if done.t is not None else replace(done, t=now_ms(), t_source="received")
         error = (row or {}).get("error") if row else None
         message = None
         if isinstance(error, dict) and error.get("message") and (row or {}).get("status") == "failed":
@@ -551,7 +593,7 @@ def attach(client: OperationsClient, deployment_id: str | None, *,
            on_state: Callable[[AttachState], None] | None = None,
            initial_stream: EventStream | None = None,
            stall_timeout: float = 30.0,
-           retry: RetryPolicy = RetryPolicy(),
+           retry: RetryPolicy | None = None,
            project: str | None = None,
            started_after_ms: int | None = None,
            trust_marker_count: bool | None = None,
@@ -563,6 +605,7 @@ def attach(client: OperationsClient, deployment_id: str | None, *,
     ``project`` + ``started_after_ms`` through :func:`find_deployment_id`). ``trust_marker_count``
     overrides the detection of our server's cumulative ``truncated`` counts and ``events_api`` that
     of its ``get_deployment_events`` (None: ask the server; False: behave as against Harper).
+    ``retry`` defaults to the client's policy (the one its reads use).
     """
     return Attachment(client, deployment_id, on_state=on_state, initial_stream=initial_stream,
                       stall_timeout=stall_timeout, retry=retry, project=project,

@@ -314,7 +314,8 @@ def history_count(event_log: Sequence[dict[str, Any]], *, trust_marker_count: bo
 
 def log_events(entries: Iterable[dict[str, Any]]) -> list[Event]:
     """A row's ``event_log`` entries as typed events (``t`` kept, never part of an event's key)."""
-    return [parse_event(str(e.get("event")), e.get("data"), t=e.get("t") if isinstance(e.get("t"), int) else None)
+    return [parse_event(str(e.get("event")), e.get("data"), t=e.get("t") if isinstance(e.get("t"), int) else None,
+                        t_source="event_log")
             for e in entries if isinstance(e, dict)]
 
 

@@ -33,9 +33,10 @@ from deploytui.client.errors import (
     DeploytuiError,
     NotSupported,
     ProtocolError,
-    ServerError,
 )
+from deploytui.client.retry import retryable
 from deploytui.client.sse import EventStream, connection_failed
+from deploytui.protocol.events import Event
 from deploytui.protocol.deployment import is_terminal
 
 __all__ = [
@@ -56,11 +57,6 @@ EVENTS_PAGE = 10_000  # the largest page asked of get_deployment_events
 MIN_EVENTS_PAGE = 25  # pages never shrink below this after failures
 
 OPENED, EOF, STALLED = object(), object(), object()
-
-
-def retryable(error: DeploytuiError) -> bool:
-    """Network failures and server errors (a restarting server) are worth another try."""
-    return error.retryable or isinstance(error, ServerError)
 
 
 async def find_deployment_id(client: OperationsClient, project: str,
@@ -119,6 +115,7 @@ class Connection:
         self.replay_target: int | None = None  # history count when connected (None: unknown)
         self.replay_len: int | None = None  # event_log length when connected
         self.all_replay = False  # the row was terminal when connected
+        self.replay_log: list[Event] = []  # the row's event_log read just before connecting (its times)
         self._owned = stream is None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         self._task = asyncio.create_task(self._pump(open_stream))
@@ -204,8 +201,9 @@ class EventsFetcher:
         cursor = after
         while cursor < upto:
             try:
-                page = await self.client.get_deployment_events(
-                    deployment_id, after_seq=cursor, limit=min(self.page, upto - cursor))
+                # Sent once (call, not the retried read): a failed page is retried smaller, here.
+                page = await self.client.call("get_deployment_events", deployment_id=deployment_id,
+                                              after_seq=cursor, limit=min(self.page, upto - cursor))
             except NotSupported:
                 self.available = False
                 return None

@@ -130,9 +130,10 @@ class LineRenderer:
         if isinstance(event, PeerEvent):
             return [self._peer_line(event)]
         if isinstance(event, TruncatedEvent):
-            count = f"{event.dropped_events:,}".replace(",", " ")
+            # Harper's count is wrong (it always says 2): a number is shown only when it is exact.
+            count = f"{event.dropped_events:,} ".replace(",", " ") if event.exact else ""
             gap = self.symbols["gap"]
-            return [self._paint(f"{gap} {count} events not kept by the server {gap}", _DIM)]
+            return [self._paint(f"{gap} {count}events not kept by the server {gap}", _DIM)]
         if isinstance(event, PayloadDroppedEvent):
             size = f" ({_bytes(event.payload_size)})" if event.payload_size is not None else ""
             return [self._paint(f"payload not retained{size}", _DIM)]
@@ -158,7 +159,7 @@ class LineRenderer:
             self._manager = event.manager
             lines.append(self._paint(f"install: using {strip_controls(event.manager)}", _DIM))
         line = self.view.lines[-1] if self.view.lines else None
-        if line is not None and line.text.text.strip():
+        if line is not None:  # an empty line is output too (npm prints them): kept
             lines.append(self._install_line(line))
         return lines
 
@@ -166,7 +167,7 @@ class LineRenderer:
         tag = "!" if line.stream == "stderr" else "|"
         tag_colour = _BOLD_RED if line.is_error else _YELLOW if line.is_warning or tag == "!" else _DIM
         body = to_ansi(line.text) if self.color else line.text.text
-        return f"{self._paint(tag, tag_colour)} {body.rstrip()}"
+        return f"{self._paint(tag, tag_colour)} {body}".rstrip()
 
     def _peer_line(self, event: PeerEvent) -> str:
         node = strip_controls(event.node or "unknown")
@@ -218,13 +219,14 @@ class LineRenderer:
 
 
 def json_line(event: Event) -> str:
-    """One JSON object for ``--json``: ``{"event", "seq", "t", "backfilled", "data"}``.
+    """One JSON object for ``--json``: ``{"event", "seq", "t", "t_source", "backfilled", "data"}``;
+    ``t_source`` says whose time ``t`` is: ``event``, ``event_log`` (the server's) or ``received``.
 
     Every character of :mod:`deploytui.client.safe_text`'s rule is escaped, so the line is safe on
     a terminal.
     """
-    record = {"event": event_name(event), "seq": event.seq, "t": event.t, "backfilled": event.backfilled,
-              "data": event.wire_data()}
+    record = {"event": event_name(event), "seq": event.seq, "t": event.t, "t_source": event.t_source,
+              "backfilled": event.backfilled, "data": event.wire_data()}
     return json_dumps(record, separators=(",", ":"), default=str)
 
 

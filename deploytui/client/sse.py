@@ -47,6 +47,7 @@ __all__ = [
     "EventStream",
     "StreamClosed",
     "open_event_stream",
+    "sendable_event_id",
     "is_event_stream",
     "connection_failed",
     "backoff_delays",
@@ -210,6 +211,7 @@ async def open_event_stream(
     non-200 answer (401 → ``AuthError`` …); :class:`ProtocolError` when a 200 is not
     ``text/event-stream``; :class:`ConnectionFailed` when the server cannot be reached.
     """
+    last_event_id = sendable_event_id(last_event_id)
     request_headers = httpx.Headers(headers)  # a copy: the caller's mapping is never changed
     request_headers["Accept"] = "text/event-stream"
     request_headers["Cache-Control"] = "no-cache"
@@ -233,6 +235,16 @@ async def open_event_stream(
         yield stream
     finally:
         await stream.aclose()
+
+
+def sendable_event_id(last_event_id: str | None) -> str | None:
+    """The ``Last-Event-ID`` to send for a stream's last event ID: trimmed (the spec keeps the
+    spaces around an ``id:`` value, HTTP forbids them in a header value), and None when nothing
+    sendable is left (a control character would make the request itself fail, every time)."""
+    value = (last_event_id or "").strip(" \t")
+    if not value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    return value
 
 
 async def _check_response(response: httpx.Response, url: str, *, user: str | None, operation: str | None) -> None:

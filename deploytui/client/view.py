@@ -6,8 +6,10 @@ replayed after a reconnect: the caller dedupes the stream, and the reducer itsel
 whose ``seq`` it has already applied. Events without a ``seq`` (Harper sends none) are applied as
 they come.
 
-Times: Harper sends no times on the wire, so every event may carry ``t=None``; the caller passes
-``received_at`` (epoch ms) and the reducer uses it instead.
+Times: Harper sends no times on the wire, so an event may carry ``t=None`` (attach() gives each
+the best time it knows); the caller passes ``received_at`` (epoch ms) for those. A terminal row's
+``event_log`` re-times the phases with the server's own times, so the timeline and the header (the
+row's ``started_at``/``completed_at``) tell the same durations whatever the client saw live.
 """
 
 from __future__ import annotations
@@ -87,10 +89,12 @@ class InstallLine:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """A ``truncated`` marker: the server's event_log dropped ``dropped_events`` events here."""
+    """A ``truncated`` marker: the server's event_log dropped events here, ``dropped_events`` of
+    them when ``exact`` (Harper's own count is not to be trusted)."""
 
     after_index: int  # index of the last install line before the gap, -1 when none
     dropped_events: int
+    exact: bool = True
 
 
 @dataclass(slots=True)
@@ -283,7 +287,7 @@ class DeploymentView:
         self.payload_dropped = True
 
     def _on_truncated(self, event: TruncatedEvent, t: int | None, change: ViewChange) -> None:
-        self.gaps.append(Gap(self.total_lines - 1, event.dropped_events))
+        self.gaps.append(Gap(self.total_lines - 1, event.dropped_events, event.exact))
         change.gaps = True
 
     def _on_recorder_finished(self, event: RecorderFinishedEvent, t: int | None, change: ViewChange) -> None:
@@ -393,6 +397,8 @@ class DeploymentView:
         if isinstance(row.get("error"), dict) and row["error"].get("message") and self.error is None:
             self._fail(parse_event("error", row["error"]), row.get("completed_at"), change)
         self._fold_row_phase(row.get("phase"), row.get("status"))
+        if is_terminal(row.get("status")) and isinstance(row.get("event_log"), list):
+            self._retime_phases(row["event_log"])
         status = row.get("status")
         # A stale row (contract §6.2: done may carry a row read before the terminal write) must not
         # undo an outcome the stream already told; a provisional "failed" it may correct.
@@ -401,6 +407,23 @@ class DeploymentView:
             self._set_status(status, change)
         if is_terminal(self.status):
             self._finish(change)
+
+    def _retime_phases(self, event_log: list[Any]) -> None:
+        """Phase starts and ends at the times the server logged them (a live view may have had
+        only the times it received the events)."""
+        for entry in event_log:
+            if not isinstance(entry, dict) or entry.get("event") != "phase" or not isinstance(entry.get("t"), int):
+                continue
+            data = entry.get("data")
+            if not isinstance(data, dict):
+                continue
+            phase = self.phase(str(data.get("phase")))
+            if phase is None:
+                continue
+            if data.get("status") == "start":
+                phase.started_at = entry["t"]
+            else:
+                phase.ended_at = entry["t"]
 
     def _fold_deploy_result(self, result: dict[str, Any], change: ViewChange) -> None:
         """``deploy_component``'s own result: the operation resolved, so the deploy went through

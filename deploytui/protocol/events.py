@@ -34,13 +34,16 @@ class Event:
     """Base of every typed event.
 
     ``seq`` is the server's per-deployment sequence number when it sends one (our server does,
-    Harper does not); ``t`` is the event time in epoch ms when known; ``backfilled`` marks an event
-    the live stream missed and the client recovered from the final row's ``event_log``.
+    Harper does not); ``t`` is the event time in epoch ms when known; ``t_source`` says where that
+    time came from: ``"event"`` (the event's own), ``"event_log"`` (the row's log entry for it) or
+    ``"received"`` (when this client received it: the server's time is unknown); ``backfilled``
+    marks an event the live stream missed and the client recovered from the final row's ``event_log``.
     """
 
     name: ClassVar[str] = ""
     seq: int | None = None
     t: int | None = None
+    t_source: str | None = field(default=None, compare=False)
     backfilled: bool = False
     raw: Any = field(default=None, compare=False, repr=False)
 
@@ -108,10 +111,15 @@ class PayloadDroppedEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TruncatedEvent(Event):
-    """``truncated {dropped_events}``: the bounded event_log left events out here."""
+    """``truncated {dropped_events}``: the bounded event_log left events out here.
+
+    ``exact`` is True when ``dropped_events`` is known to be the real count (our server's cumulative
+    count, or a gap the client measured); Harper's count is not (it always reads 2).
+    """
 
     name: ClassVar[str] = TRUNCATED
     dropped_events: int
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,21 +156,27 @@ def _peer_node(data: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_event(name: str, data: Any, *, seq: int | None = None, t: int | None = None) -> Event:
+def parse_event(name: str, data: Any, *, seq: int | None = None, t: int | None = None,
+                t_source: str | None = None) -> Event:
     """Build a typed event from an event name and its payload (a decoded object or a raw string).
 
-    Never raises: a payload of the wrong shape becomes an :class:`UnknownEvent` carrying it.
+    ``t`` given by the caller wins over one in the payload; ``t_source`` names where a time came
+    from (default ``"event"`` when there is one). Never raises: a payload of the wrong shape
+    becomes an :class:`UnknownEvent` carrying it.
     """
+    if t is not None and t_source is None:
+        t_source = "event"
     if isinstance(data, str):
         try:
             data = json.loads(data) if data else None
         except ValueError:
-            return UnknownEvent(event_name=name, seq=seq, t=t, raw=data)
+            return UnknownEvent(event_name=name, seq=seq, t=t, t_source=t_source, raw=data)
     if isinstance(data, dict) and isinstance(data.get("t"), int):
         data = dict(data)
         wire_t = data.pop("t")
-        t = wire_t if t is None else t
-    common = {"seq": seq, "t": t, "raw": data}
+        if t is None:
+            t, t_source = wire_t, "event"
+    common = {"seq": seq, "t": t, "t_source": t_source, "raw": data}
     d = data if isinstance(data, dict) else {}
     if name == PHASE and isinstance(d.get("phase"), str):
         return PhaseEvent(phase=d["phase"], status=_str(d.get("status"), "done"), **common)

@@ -22,6 +22,7 @@ class _Link:
 
     client: asyncio.StreamWriter
     server: asyncio.StreamWriter | None = None
+    number: int = 0  # 1 for the proxy's first connection
     forwarded: int = 0  # server -> client bytes
     frozen: asyncio.Event = field(default_factory=asyncio.Event)  # set = frozen
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -35,15 +36,17 @@ class _Link:
 class TcpProxy:
     """``async with TcpProxy(upstream_url) as proxy``; ``proxy.url`` is where clients connect.
 
-    ``cut_after_bytes``: abort a connection once it has forwarded that many server bytes.
-    ``cut_after_s``: abort a connection that long after it opened. ``freeze()`` stops forwarding on
+    ``cut_after_bytes``: abort a connection once it has forwarded that many server bytes (only the
+    first ``cut_connections`` connections, when given). ``cut_after_s``: abort a connection that
+    long after it opened. ``freeze()`` stops forwarding on
     the connections open now (kept open, silent); new connections are not affected.
     """
 
     def __init__(self, upstream: str, *, cut_after_bytes: int | None = None,
-                 cut_after_s: float | None = None) -> None:
+                 cut_after_s: float | None = None, cut_connections: int | None = None) -> None:
         self.upstream = upstream
         self.cut_after_bytes = cut_after_bytes
+        self.cut_connections = cut_connections
         self.cut_after_s = cut_after_s
         self.connections = 0
         self.cuts = 0
@@ -113,7 +116,7 @@ class TcpProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        link = _Link(writer)
+        link = _Link(writer, number=self.connections)
         self._links.add(link)
         target = urlsplit(self.upstream)
         try:
@@ -142,7 +145,8 @@ class TcpProxy:
             while data := await reader.read(_CHUNK):
                 if link.frozen.is_set():
                     await asyncio.Event().wait()  # frozen: hold the connection open, forward nothing
-                if count and self.cut_after_bytes is not None:
+                spared = self.cut_connections is not None and link.number > self.cut_connections
+                if count and self.cut_after_bytes is not None and not spared:
                     room = self.cut_after_bytes - link.forwarded
                     if room <= len(data):
                         writer.write(data[:room])

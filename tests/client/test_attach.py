@@ -53,8 +53,9 @@ def wired_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Loc
     srv.stop()
 
 
-def client_for(url: str, password: str = PASSWORD) -> OperationsClient:
-    return OperationsClient(ConnectionSettings(url, user=USER, password=password))
+def client_for(url: str, password: str = PASSWORD, retry: RetryPolicy = FAST) -> OperationsClient:
+    """A client whose reads retry on the tests' fast policy (the one attach() then uses too)."""
+    return OperationsClient(ConnectionSettings(url, user=USER, password=password), retry=retry)
 
 
 def gated_install(tmp_path: Path, before: int, after: int) -> tuple[str, Path]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from deploytui.client.render import LineRenderer, json_line
-from deploytui.protocol.events import Event, parse_event
+from deploytui.protocol.events import Event, TruncatedEvent, parse_event
 
 DEP = "6f1c2c1e-0000-4000-8000-000000000001"
 ESC = "\x1b"
@@ -32,7 +32,7 @@ SUCCESS = [
     phase("prepare", "start", 1_000),
     install("added 3 packages in 1s", t=1_500),
     install(f"{ESC}[33mnpm{ESC}[39m {ESC}[43mWARN{ESC}[49m deprecated inflight@1.0.6", "stderr", 1_600),
-    install("", t=1_700),  # blank lines are not printed
+    install("", t=1_700),  # a blank line is output too: printed as a bare "|"
     phase("prepare", "done", 4_200),
     phase("load", "start", 4_200),
     phase("load", "done", 4_300),
@@ -52,6 +52,7 @@ SUCCESS_GOLDEN = """\
   install: using npm
   | added 3 packages in 1s
   ! npm WARN deprecated inflight@1.0.6
+  |
 ✓ prepare (3.2 s)
 ▸ load …
 ✓ load (0.1 s)
@@ -80,7 +81,7 @@ FAILURE_GOLDEN = """\
 ▸ prepare …
   install: using npm
   ! npm ERR! code ELIFECYCLE
-  … 4 821 events not kept by the server …
+  … events not kept by the server …
   ! npm ERR! Exit status 1
 ✗ deploy failed in prepare (500): install failed
   see the output above
@@ -105,6 +106,14 @@ def test_success_golden() -> None:
 
 def test_failure_golden_with_harper_times() -> None:
     assert run(FAILURE) == FAILURE_GOLDEN
+
+
+def test_truncation_count_is_shown_only_when_exact() -> None:
+    """Harper's marker count is wrong (it always says 2): no number; a measured gap's is exact."""
+    harper = run([install("a"), ev("truncated", {"dropped_events": 2})])
+    assert "  … events not kept by the server …" in harper.splitlines() and " 2 " not in harper
+    exact = run([install("a"), TruncatedEvent(dropped_events=4_821, exact=True, raw={"dropped_events": 4_821})])
+    assert "  … 4 821 events not kept by the server …" in exact.splitlines()
 
 
 def test_color_off_has_no_escape_at_all() -> None:
@@ -169,8 +178,8 @@ def test_show_time_prefixes_local_time() -> None:
 def test_json_line() -> None:
     line = json_line(ev("install", {"manager": "npm", "stream": "stdout", "line": f"a\x9bb{ESC}[31m", "t": 5},
                         seq=3))
-    assert json.loads(line) == {"event": "install", "seq": 3, "t": 5, "backfilled": False,
+    assert json.loads(line) == {"event": "install", "seq": 3, "t": 5, "t_source": "event", "backfilled": False,
                                 "data": {"manager": "npm", "stream": "stdout", "line": f"a\x9bb{ESC}[31m"}}
     assert not re.search("[\x00-\x1f\x7f-\x9f]", line)
     assert json.loads(json_line(ev("mystery", "not json"))) == {
-        "event": "mystery", "seq": None, "t": None, "backfilled": False, "data": "not json"}
+        "event": "mystery", "seq": None, "t": None, "t_source": None, "backfilled": False, "data": "not json"}

@@ -49,6 +49,10 @@ from deploytui.tui.widgets.stream_status import StreamStatus
 if TYPE_CHECKING:
     from deploytui.tui.app import DeploytuiApp
 
+# The actions that need an operation a Harper-compatible server may lack (Harper 5.1.14 has none).
+NEEDS_OPERATION = {"revert": "revert_component", "delete_payload": "delete_deployment_payload",
+                   "load_history": "get_deployment_events"}
+
 FRAME = 1 / 30
 # While events pour in (a big batch last time), hand them over ten times a second instead: every
 # hand-over repaints the followed output, and nobody reads 10 000 lines a second anyway.
@@ -87,6 +91,7 @@ class DeploymentScreen(Screen):
         self.view = DeploymentView(deployment_id)
         self.stream_state: Any = None
         self.can_revert = False
+        self.operations: dict[str, bool] = {}  # what the server offers, once learnt
         self._pending: list[Any] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_batch_size = 0
@@ -126,6 +131,7 @@ class DeploymentScreen(Screen):
         self.query_one(InstallLog).view.focus()
         self.set_interval(1.0, self._tick, name="deployment-tick")
         self.attach_stream()
+        self.learn_operations()
 
     def _tick(self) -> None:
         self.query_one(DeploymentHeader).tick()
@@ -386,7 +392,32 @@ class DeploymentScreen(Screen):
     def action_reattach(self) -> None:
         self.attach_stream()
 
+    @work(exclusive=True, group="operations", exit_on_error=False)
+    async def learn_operations(self) -> None:
+        """Which optional operations the server offers (asked once per server; the client keeps
+        the answer): what it lacks is not offered, and ``?`` says why."""
+        learn = getattr(self.dash.api, "learn_operations", None)
+        if learn is None:
+            return
+        from deploytui.client.errors import DeploytuiError
+
+        try:
+            self.operations = await learn()
+        except DeploytuiError:
+            return
+        log = self.query_one(InstallLog)
+        log.history_available = self.operations.get("get_deployment_events")
+        log.refresh_bindings()
+        self.refresh_bindings()
+
+    def unavailable_reasons(self) -> dict[str, str]:
+        """``{action: why}`` for the actions this server cannot do (shown by ``?``)."""
+        return {action: f"not offered: this server has no {operation}"
+                for action, operation in NEEDS_OPERATION.items() if self.operations.get(operation) is False}
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in NEEDS_OPERATION and self.operations.get(NEEDS_OPERATION[action]) is False:
+            return False
         status = self.view.status if self.view.events else self.row.get("status")
         row = {**(self.view.row or {}), **self.row}
         if action == "revert":

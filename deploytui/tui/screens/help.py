@@ -46,6 +46,7 @@ def collect_bindings(screen: Screen) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     app = screen.app
+    reasons = screen.unavailable_reasons() if hasattr(screen, "unavailable_reasons") else {}
     for node in nodes:
         where = _WHERE.get(type(node).__name__, type(node).__name__)
         by_action: dict[tuple[str, str], list[str]] = {}
@@ -66,7 +67,8 @@ def collect_bindings(screen: Screen) -> list[tuple[str, str, str, str]]:
             if marker in seen:
                 continue
             seen.add(marker)
-            rows.append((keys, ident[1], where, binding.id or ""))
+            why = reasons.get(ident[0])  # e.g. a server without the operation
+            rows.append((keys, f"{ident[1]} ({why})" if why else ident[1], where, binding.id or ""))
     return rows
 
 

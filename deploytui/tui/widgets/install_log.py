@@ -108,6 +108,8 @@ class InstallLog(Vertical):
             self.border_title = title
         self.view = InstallLogLines()
         """The Line API view holding the lines (focus goes here)."""
+        self.history_available: bool | None = None
+        """False once the server is known to keep no full history (Harper): ``L`` is not offered."""
         self.badge = NewLinesBadge()
         self.search_bar = SearchBar()
 
@@ -144,8 +146,9 @@ class InstallLog(Vertical):
                 self.refresh_bindings()
 
     def add_gap(self, gap: Gap) -> None:
-        """Show "N events not kept by the server" after ``gap.after_index`` (``L`` loads them)."""
-        self.view.add_gap(gap.after_index, gap.dropped_events)
+        """Show "N events not kept by the server" after ``gap.after_index`` (``L`` loads them);
+        without a number when the server's count is not to be trusted (Harper's)."""
+        self.view.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
         self.refresh_bindings()
 
     def clear(self) -> None:
@@ -165,7 +168,7 @@ class InstallLog(Vertical):
             anchor_seq = view.lines[top >> 1].seq
         view.clear()
         for gap in gaps:
-            view.add_gap(gap.after_index, gap.dropped_events)
+            view.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
         view.append_lines(lines)
         if not follow:
             view.follow = False
@@ -296,9 +299,10 @@ class InstallLog(Vertical):
         self.close_search(clear=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide ``L`` unless a gap is shown, and escape unless a search is set."""
+        """Hide ``L`` unless a gap is shown and the server keeps a full history, and escape unless
+        a search is set."""
         if action == "load_history":
-            return bool(self.view.gaps)
+            return bool(self.view.gaps) and self.history_available is not False
         if action == "clear_search":
             return bool(self.search_query) or self.filter_active
         return True

@@ -224,7 +224,10 @@ def line_body(
 
 
 def gap_label(dropped: int) -> str:
-    """The words on a gap separator row."""
+    """The words on a gap separator row; ``dropped`` 0 when the count is unknown (Harper's own
+    count is wrong, and Harper keeps no full history to load)."""
+    if dropped <= 0:
+        return " events not kept by the server "
     noun = "event" if dropped == 1 else "events"
     return f" {group_thousands(dropped)} {noun} not kept by the server · press L to load the full history "
 
