@@ -52,12 +52,15 @@ async def follow_deployment(
     initial_stream: EventStream | None = None,
     project: str | None = None,
     started_after_ms: int | None = None,
+    announce_id: bool = False,
     followed: FollowedDeployment | None = None,
 ) -> int:
     """Stream ``deployment_id`` to ``out`` until it ends; the exit code (0 success, 1 failed, 2 lost).
 
     With a deploy's ``initial_stream`` the id may be None (Harper names none): ``attach()`` finds it
-    from ``project`` and ``started_after_ms`` if the stream drops.
+    from ``project`` and ``started_after_ms`` if the stream drops, and ``announce_id`` prints it on
+    stderr as soon as it is known (Harper names it only in ``done`` or ``error``). The summary's
+    duration is the final row's (``started_at`` to ``completed_at``), never this client's clock.
     ``followed`` is kept up to date (the id once known, whether the deploy ended) for what Ctrl-C says.
     """
     from deploytui.client.attach import attach
@@ -76,6 +79,18 @@ async def follow_deployment(
         else:
             status.update(said[0])
 
+    def on_retry(operation: str, attempt: int, delay: float, error: Exception) -> None:
+        status.note(f"retrying {operation} (attempt {attempt}, next in {delay:.1f} s): {error}")
+
+    client.on_retry = on_retry
+    announced = not announce_id
+
+    def announce() -> None:
+        nonlocal announced
+        if not announced and attachment.deployment_id:
+            announced = True
+            status.note(f"deployment {attachment.deployment_id}")
+
     renderer = None
     if not as_json:
         view = DeploymentView(deployment_id)
@@ -87,6 +102,9 @@ async def follow_deployment(
     try:
         async for event in attachment:
             status.clear()
+            announce()
+            if isinstance(event, DoneEvent) and renderer is not None and isinstance(attachment.final_row, dict):
+                renderer.view.apply_row(attachment.final_row)  # the server's times for the summary
             _emit(event, out, renderer, json_line)
             saw_error = saw_error or isinstance(event, ErrorEvent)
             saw_done = saw_done or isinstance(event, DoneEvent)
@@ -96,7 +114,10 @@ async def follow_deployment(
     finally:
         status.clear()
         await attachment.aclose()
+    announce()
     if renderer is not None:
+        if not saw_done and isinstance(attachment.final_row, dict):
+            renderer.view.apply_row(attachment.final_row)
         renderer.finish()  # the summary line, also when the stream ended without ``done``
     code = outcome(attachment.final_row, saw_error=saw_error, saw_done=saw_done)
     if code is not None:
