@@ -1,7 +1,8 @@
 """The ``deploytui`` command line.
 
-Without a subcommand it opens the dashboard. ``serve`` runs the embedded server; ``list``, ``watch``,
-``deploy`` and ``demo`` are headless, for CI logs, pipes and scripts. Only the dashboard imports
+Without a subcommand it opens the dashboard. ``serve`` runs the embedded server; ``server status|stop``
+see and stop the one running on a data dir; ``list``, ``watch``, ``deploy`` and ``demo`` are headless,
+for CI logs, pipes and scripts. Only the dashboard imports
 Textual, and every command imports its own modules lazily so ``deploytui --help`` stays fast.
 """
 
@@ -62,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="most bytes a payload may unpack to, headers included (MiB)")
     serve.add_argument("--max-members", type=int, default=50_000, help="most entries a payload may hold")
     serve.add_argument("--retain-payload-mb", type=float, default=10, help="drop payloads above this size after success (MiB)")
+    serve.add_argument("--idle-exit", type=_seconds, default=None, metavar="SECONDS",
+                       help="stop once no deploy runs and no client was connected for SECONDS (default: run until "
+                       "stopped; a server started on demand by a client uses 30)")
+
+    server = sub.add_parser("server", help="see or stop the local server of a data dir")
+    server_sub = server.add_subparsers(dest="server_command", metavar="ACTION", required=True)
+    status = server_sub.add_parser("status", help="URL, pid, data dir, uptime, running deploys, connected clients")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    stop = server_sub.add_parser("stop", help="stop the server (refused while deploys run, unless --force)")
+    stop.add_argument("--force", action="store_true", help="stop even while deploys run: they end failed")
+    for action in (status, stop):
+        action.add_argument("--data-dir", default=None, help="the server's data dir (env DEPLOYTUI_DATA_DIR)")
+        action.add_argument("--user", default=None, help="user, for a server started with its own (env DEPLOYTUI_USER)")
+        action.add_argument("--password", default=None, help="password (env DEPLOYTUI_PASSWORD)")
 
     lst = sub.add_parser("list", help="list deployments, newest first")
     _connection_options(lst)
@@ -92,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -120,7 +145,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_members=args.max_members,
         payload_retention_max_size=int(args.retain_payload_mb * MiB),
     )
-    return run(config)
+    return run(config, idle_exit_s=args.idle_exit)
 
 
 COMMANDS = {
@@ -128,6 +153,7 @@ COMMANDS = {
     "watch": "deploytui.commands.watch_cmd",
     "deploy": "deploytui.commands.deploy_cmd",
     "demo": "deploytui.commands.demo_cmd",
+    "server": "deploytui.commands.server_cmd",
     None: "deploytui.tui.launch",
 }
 

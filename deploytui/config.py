@@ -54,6 +54,8 @@ __all__ = [
     "resolve_connection",
     "local_connection",
     "connection_for",
+    "local_connection_for",
+    "data_dir_for",
     "is_loopback_host",
     "with_scheme",
 ]
@@ -383,15 +385,20 @@ def _settings(
     )
 
 
-def local_connection(data_dir: Path, *, user: str | None = None, password: str | None = None) -> ConnectionSettings:
-    """The embedded server running on ``data_dir``, with the credentials it stored there (or the
-    given ones, for a server started with ``--user/--password``).
+def local_connection(data_dir: Path, *, user: str | None = None, password: str | None = None,
+                     start: bool = True) -> ConnectionSettings:
+    """The local server running on ``data_dir`` (started on demand when ``start`` and none runs),
+    with the credentials it stored there (or the given ones, for a server started with
+    ``--user/--password``).
 
-    Raises :class:`NoLocalServer` (one line, with what to do) when none is running.
+    Raises :class:`NoLocalServer` (one line, with what to do) when none runs or none could start.
     """
-    from deploytui.client.local import find_running_server
+    from deploytui.client.local import LocalServerError, ensure_server, find_running_server
 
-    server = find_running_server(data_dir)
+    try:
+        server = ensure_server(data_dir, announce=_print_note) if start else find_running_server(data_dir)
+    except LocalServerError as exc:
+        raise NoLocalServer(str(exc)) from None
     if server is None:
         raise NoLocalServer(
             f"no deploytui server is running on {data_dir}; start one with `deploytui serve` or open the "
@@ -409,13 +416,23 @@ def local_connection(data_dir: Path, *, user: str | None = None, password: str |
 
 def connection_for(args: argparse.Namespace) -> ConnectionSettings:
     """What a headless command connects to: :func:`resolve_connection`, else the local server on
-    ``--data-dir`` (or the default data dir)."""
+    ``--data-dir`` (or the default data dir), started on demand."""
     settings = resolve_connection(args)
-    if settings is not None:
-        return settings
-    data_dir = getattr(args, "data_dir", None)
+    return settings if settings is not None else local_connection_for(args)
+
+
+def local_connection_for(args: argparse.Namespace, *, start: bool = True) -> ConnectionSettings:
+    """:func:`local_connection` for the data dir and credentials that ``args`` (``--data-dir``,
+    ``--user``, ``--password``) or the environment name."""
     return local_connection(
-        Path(data_dir).expanduser() if data_dir else default_data_dir(),
+        data_dir_for(args),
         user=getattr(args, "user", None) or os.environ.get("DEPLOYTUI_USER"),
         password=getattr(args, "password", None) or os.environ.get("DEPLOYTUI_PASSWORD"),
+        start=start,
     )
+
+
+def data_dir_for(args: argparse.Namespace) -> Path:
+    """The local server's data dir: ``--data-dir``, else ``$DEPLOYTUI_DATA_DIR``, else the per-user one."""
+    data_dir = getattr(args, "data_dir", None)
+    return Path(data_dir).expanduser() if data_dir else default_data_dir()

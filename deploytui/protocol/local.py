@@ -1,7 +1,12 @@
 """How a local embedded server and its clients find each other, without importing each other.
 
-The server writes ``server.json`` (url, pid) and, when it generated them, ``credentials.json`` into
-its data dir, and prints a ready line starting with :data:`READY_PREFIX` once it accepts connections.
+One server per data dir: the server holds an exclusive OS lock on ``server.lock`` for its whole life
+(and writes its pid into it), then writes ``server.json`` (url, pid, data dir, start time, idle
+timeout) and, when it generated them, ``credentials.json``, and prints a ready line starting with
+:data:`READY_PREFIX` once it accepts connections. ``GET /health`` answers with the serving pid in
+:data:`PID_HEADER`, so a client can tell a live server from a stale ``server.json``. A server
+started on demand writes its output to ``server.log`` and stops after :data:`DEFAULT_IDLE_EXIT_S`
+seconds without clients or running deploys.
 """
 
 import os
@@ -11,6 +16,13 @@ from pathlib import Path
 READY_PREFIX = "deploytui: serving "
 SERVER_FILE = "server.json"
 CREDENTIALS_FILE = "credentials.json"
+LOCK_FILE = "server.lock"
+LOG_FILE = "server.log"
+PID_HEADER = "x-deploytui-pid"
+# A server started on demand stops this long after its last client left and its last deploy ended.
+DEFAULT_IDLE_EXIT_S = 30.0
+# `deploytui serve` exits with this when another server already holds the data dir.
+EXIT_DATA_DIR_BUSY = 2
 
 
 def parse_ready_line(line: str) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +22,13 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..protocol.local import PID_HEADER
 from .auth import Authenticator, AuthFailed
 from .body import (
     BodyError,
@@ -36,6 +39,8 @@ from .body import (
 )
 from .config import ServerConfig
 from .deploy_op import deploy_component
+from .lifecycle import HANDLERS as LIFECYCLE_HANDLERS
+from .lifecycle import ActivityMiddleware, ServerLife
 from .operations import (
     HANDLERS,
     NO_AUTH_OPERATIONS,
@@ -48,7 +53,8 @@ log = logging.getLogger("deploytui.server")
 
 # The most of a body read before its sender is known: a create_authentication_tokens request.
 UNAUTHENTICATED_BODY_BYTES = 64 * 1024
-ALL_HANDLERS = {**HANDLERS, "deploy_component": deploy_component, "deploy_custom_function_project": deploy_component}
+ALL_HANDLERS = {**HANDLERS, **LIFECYCLE_HANDLERS,
+                "deploy_component": deploy_component, "deploy_custom_function_project": deploy_component}
 
 
 @dataclass
@@ -61,6 +67,7 @@ class ServerContext:
     engine: Any
     auth: Authenticator
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    life: ServerLife = field(default_factory=ServerLife)
 
     def start_task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a deploy independently of the request that started it, keeping a reference."""
@@ -208,12 +215,14 @@ class OperationsEndpoint:
 
 
 async def health(request: Request) -> Response:
-    return PlainTextResponse("Harper is running.")
+    # The pid tells a local client this is the server its data dir's server.json names.
+    return PlainTextResponse("Harper is running.", headers={PID_HEADER: str(os.getpid())})
 
 
 def create_app(ctx: ServerContext) -> Starlette:
     """The Starlette application serving one :class:`ServerContext`."""
     endpoint = OperationsEndpoint(ctx)
-    app = Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/", endpoint, methods=["POST"])])
+    app = Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/", endpoint, methods=["POST"])],
+                    middleware=[Middleware(ActivityMiddleware, activity=ctx.life.activity)])
     app.state.ctx = ctx
     return app

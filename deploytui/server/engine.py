@@ -353,28 +353,48 @@ class Engine:
         return {"message": message, "project": d.project, "reverted": True, "deployment_id": d.deployment_id}
 
     async def recover_interrupted(self) -> int:
-        """Fail every row a previous server process left non-terminal; returns how many."""
+        """Fail every row a previous server process left non-terminal; returns how many.
+
+        Runs under the data dir's lock (server/lifecycle.py), so no other server is running these
+        rows. Each ends when its last event was recorded, the last sign of its work, not now.
+        """
         orphans = [row for row in await self.store.nonterminal_rows()
                    if self.hub.recorder(row["deployment_id"]) is None]  # not running in this process
         for row in orphans:
-            await self._fail_orphan(row)
+            phase = row.get("phase") or "pending"
+            await self.end_unfinished(row, f"interrupted: the server stopped during {phase}",
+                                      completed_at=await self._last_event_time(row))
         return len(orphans)
 
-    async def _fail_orphan(self, row: dict[str, Any]) -> None:
-        await asyncio.to_thread(kill_orphaned_installs, f"{INSTALL_MARKER}={row['deployment_id']}")
+    async def _last_event_time(self, row: dict[str, Any]) -> int:
+        last = await self.store.last_seq(row["deployment_id"])
+        events = await self.store.events(row["deployment_id"], after_seq=last - 1, limit=1) if last else []
+        return events[0]["t"] if events else row.get("started_at") or now_ms()
+
+    async def end_unfinished(self, row: dict[str, Any], message: str, *, completed_at: int | None = None) -> None:
+        """Fail a deployment whose work is not running (any more): a previous server's orphan, or one
+        whose task the operator's ``stop_server --force`` cancelled. Ends what is left of its install,
+        drops its partial payload and release, records Harper's ``error`` event and the failed row."""
+        deployment_id = row["deployment_id"]
+        await asyncio.to_thread(kill_orphaned_installs, f"{INSTALL_MARKER}={deployment_id}")
+        recorder = self.hub.recorder(deployment_id)
+        row = recorder.row if recorder is not None else row
         phase = row.get("phase") or "pending"
-        message = f"interrupted: the server stopped during {phase}"
-        fields: dict[str, Any] = {"status": Status.FAILED, "completed_at": now_ms(),
-                                  "error": {"message": message, "phase": phase}}
+        error = {"message": message, "phase": phase}
+        fields: dict[str, Any] = {"completed_at": completed_at or now_ms()}
         if not row.get("payload_hash"):  # the upload itself was cut short: drop the partial file
-            self._payload_path(row["deployment_id"]).unlink(missing_ok=True)
+            self._payload_path(deployment_id).unlink(missing_ok=True)
             fields["payload_path"] = None
         if row.get("project"):
             releases = ComponentReleases(self.config.components_dir, row["project"])
-            await asyncio.to_thread(releases.discard, row["deployment_id"])
-        await self.hub.append_event(row["deployment_id"], "error",
-                                    {"message": message, "code": 500, "phase": phase,
-                                     "deployment_id": row["deployment_id"]}, fields=fields)
+            await asyncio.to_thread(releases.discard, deployment_id)
+        event = {"message": message, "code": 500, "phase": phase, "deployment_id": deployment_id}
+        if recorder is not None:  # cancelled in this process: its recording is still open
+            recorder.emit("error", event)
+            await recorder.finish(Status.FAILED, error=error, **fields)
+        else:
+            await self.hub.append_event(deployment_id, "error", event,
+                                        fields={"status": Status.FAILED, "error": error, **fields})
 
     # ------------------------------------------------------------------ helpers
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import uvicorn
 
-from ..protocol.local import READY_PREFIX
+from ..protocol.local import EXIT_DATA_DIR_BUSY, READY_PREFIX
 from .app import ServerContext, create_app
 from .auth import Authenticator, Credentials, load_or_create_credentials
 from .config import ServerConfig
 from .engine import Engine
+from .lifecycle import DataDirBusy, DataDirLock, ServerLife
 from .recorder import EventHub
 from .store import Store
 
@@ -71,24 +72,32 @@ def server_credentials(config: ServerConfig) -> tuple[Credentials, bool]:
     return load_or_create_credentials(config.credentials_path), True
 
 
-async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None = None) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM), then stop cleanly."""
+async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None = None,
+                idle_exit_s: float | None = None) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM), stopped (``stop_server``) or, with ``idle_exit_s``,
+    idle that long (server/lifecycle.py); then stop cleanly. DataDirBusy: another server has the data dir."""
     say = announce or (lambda line: print(line, flush=True))
     make_data_dir_private(config)
+    lock = DataDirLock(config.data_dir)
+    lock.acquire()  # before recovery: only the data dir's one server may touch its rows
     credentials, stored = server_credentials(config)
     store = Store(config.db_path)
     await store.open()
     hub = EventHub(store, subscriber_queue_limit=config.subscriber_queue_limit)
     engine = Engine(config, store, hub)
     recovered = await engine.recover_interrupted()
-    ctx = ServerContext(config=config, store=store, hub=hub, engine=engine, auth=Authenticator(credentials))
+    life = ServerLife(idle_exit_s=idle_exit_s)
+    ctx = ServerContext(config=config, store=store, hub=hub, engine=engine, auth=Authenticator(credentials), life=life)
     sock = bind_socket(config.host, config.port)
-    url = url_for(sock)
+    url = life.url = url_for(sock)
     uv_config = uvicorn.Config(
         create_app(ctx), log_level="warning", access_log=False, lifespan="off", http="h11", timeout_graceful_shutdown=2
     )
     server = uvicorn.Server(uv_config)
-    _write_server_file(config.server_file, url, config)
+    life.request_stop = lambda: setattr(server, "should_exit", True)
+    life.open_connections = lambda: len(server.server_state.connections)
+    idle_watch = asyncio.get_running_loop().create_task(life.stop_when_idle(lambda: bool(ctx.tasks)))
+    _write_server_file(config.server_file, url, config, life)
     if stored:
         say(f"deploytui: credentials for user '{credentials.user}' are in {config.credentials_path}")
     if recovered:
@@ -97,16 +106,19 @@ async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None 
     try:
         await server.serve(sockets=[sock])
     finally:
+        idle_watch.cancel()
         for task in list(ctx.tasks):
             task.cancel()
         await asyncio.gather(*ctx.tasks, return_exceptions=True)
         await store.close()
         _remove_server_file(config.server_file)
         sock.close()
+        lock.release()
 
 
-def _write_server_file(path: Path, url: str, config: ServerConfig) -> None:
-    data = {"url": url, "pid": os.getpid(), "data_dir": str(config.data_dir), "wire": config.wire}
+def _write_server_file(path: Path, url: str, config: ServerConfig, life: ServerLife) -> None:
+    data = {"url": url, "pid": os.getpid(), "data_dir": str(config.data_dir), "wire": config.wire,
+            "started_at": life.started_at, "idle_exit_s": life.idle_exit_s}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(tmp, path)
@@ -120,11 +132,14 @@ def _remove_server_file(path: Path) -> None:
         pass
 
 
-def run(config: ServerConfig) -> int:
+def run(config: ServerConfig, *, idle_exit_s: float | None = None) -> int:
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, idle_exit_s=idle_exit_s))
     except KeyboardInterrupt:
         pass
+    except DataDirBusy as exc:
+        print(f"deploytui: {exc}", file=sys.stderr)
+        return EXIT_DATA_DIR_BUSY
     except OSError as exc:
         print(f"deploytui: cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2

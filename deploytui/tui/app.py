@@ -42,6 +42,26 @@ def bundled_demos() -> list[Any]:
         return []
 
 
+QUIT_QUERY_LIMIT = 500
+QUIT_QUERY_TIMEOUT_S = 1.0
+
+
+def quit_note(unfinished: list[dict[str, Any]], come_back: str) -> str | None:
+    """What to tell someone who quits while deploys run: which, that they continue, how to return."""
+    if not unfinished:
+        return None
+    from deploytui.client.ansi import strip_controls  # server text: shown, never obeyed
+
+    lines = [f"deploytui: {len(unfinished)} deploy(s) still running; they continue on the server:"]
+    for row in unfinished:
+        project, stage, deployment_id = (strip_controls(str(value or "?")) for value in (
+            row.get("project"), row.get("phase") or row.get("status"), row.get("deployment_id")))
+        lines.append(f"  {project:<16} {stage:<10} {deployment_id}")
+    lines.append(f"Follow one with `{come_back.replace('deploytui', 'deploytui watch <id>', 1)}`"
+                 f" or come back with `{come_back}`.")
+    return "\n".join(lines)
+
+
 class DeploytuiApp(App[int]):
     """The dashboard: deployments of one server, each one's live progress, and deploys."""
 
@@ -83,6 +103,8 @@ class DeploytuiApp(App[int]):
         self.animate = animate
         self.deploy_dir = deploy_dir
         """Where the deploy form starts (the working directory by default)."""
+        self.quit_note: str | None = None
+        """Set when quitting while deploys run: printed by the launcher after the app has exited."""
 
     # ------------------------------------------------------------------ connection
 
@@ -133,6 +155,35 @@ class DeploytuiApp(App[int]):
                 await client.aclose()
             except Exception:
                 pass
+
+    async def action_quit(self) -> None:
+        """Quit without touching the server: its deploys go on. What still runs is named in
+        :attr:`quit_note`, which the launcher prints once the terminal is back."""
+        self.quit_note = quit_note(await self._unfinished_deployments(), self.come_back_command())
+        self.exit()
+
+    async def _unfinished_deployments(self) -> list[dict[str, Any]]:
+        """Deployments not yet ended: asked of the server now (a deploy may have just started), else
+        the list's last poll."""
+        from deploytui.protocol.deployment import is_terminal
+
+        try:
+            data = await asyncio.wait_for(self.api.list_deployments(limit=QUIT_QUERY_LIMIT), QUIT_QUERY_TIMEOUT_S)
+            rows = list(data.get("deployments") or [])
+        except Exception:  # unreachable, refused, slow: what the list showed last will do
+            from deploytui.tui.screens.deployments import DeploymentsScreen
+
+            screens = [s for s in self.screen_stack if isinstance(s, DeploymentsScreen)]
+            rows = list(screens[0].rows().values()) if screens else []
+        return [r for r in rows if isinstance(r, dict) and not is_terminal(r.get("status"))]
+
+    def come_back_command(self) -> str:
+        """The command that opens this dashboard again."""
+        if self.context:
+            return f"deploytui --context {self.context}"
+        if self.embedded or self.settings is None:
+            return "deploytui"
+        return f"deploytui --url {self.settings.url}"
 
     # ------------------------------------------------------------------ navigation
 

@@ -1,9 +1,11 @@
-"""Open the dashboard: resolve which server to talk to, start the embedded one if needed, run the app.
+"""Open the dashboard: resolve which server to talk to, find or start the local one if needed, run the app.
 
-``deploytui`` with no connection option starts the embedded server as a child process (loopback,
-free port, the default data dir and its stored credentials) and stops it on exit — normal exit,
-exception, or interpreter shutdown (try/finally plus ``atexit``), so no server is left behind.
-``--url``/``--context`` connect to that server instead and start nothing.
+``deploytui`` with no connection option uses the local server of the data dir: the one already
+running there, shared with every other console, or, when none runs, one started on demand
+(detached from this terminal, see :mod:`deploytui.client.local`). The dashboard never stops it:
+quitting, a closed terminal or a dropped SSH session leave its deploys running, and it stops by
+itself once no client and no deploy needs it. ``--url``/``--context`` connect elsewhere and start
+nothing.
 
 The TUI never imports server code: the data dir rule lives in :mod:`deploytui.protocol.local`.
 """
@@ -11,83 +13,22 @@ The TUI never imports server code: the data dir rule lives in :mod:`deploytui.pr
 from __future__ import annotations
 
 import argparse
-import atexit
 import gc
-import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from deploytui.protocol.local import default_data_dir
 
 if TYPE_CHECKING:
     from deploytui.client.api import ConnectionSettings
-    from deploytui.client.local import LocalServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def resolve_connection(args: argparse.Namespace) -> ConnectionSettings | None:
-    """The server the flags, environment or ``--context`` name; None means "use the embedded server"."""
+    """The server the flags, environment or ``--context`` name; None means "use the local server"."""
     from deploytui.config import resolve_connection as from_config
 
     return from_config(args)
-
-
-class LaunchError(Exception):
-    """The dashboard cannot start; the message says why, for stderr."""
-
-
-def _exit_on_signals() -> None:
-    """Turn SIGHUP/SIGTERM (a closed terminal, a tmux kill, ``kill``) into SystemExit, so the
-    ``finally`` that stops the embedded server runs (``atexit`` alone does not run on a signal death)."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    for name in ("SIGHUP", "SIGTERM"):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            try:
-                signal.signal(sig, handler)
-            except (ValueError, OSError):  # not the main thread
-                pass
-
-
-class ServerGuard:
-    """Owns the embedded server child: stops it exactly once, from ``finally`` or from ``atexit``."""
-
-    def __init__(self, server: LocalServer) -> None:
-        self.server = server
-        self._stopped = False
-        atexit.register(self.stop)
-
-    def stop(self) -> None:
-        """Stop the child (SIGTERM, then SIGKILL after a grace period); idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        try:
-            self.server.stop()
-        finally:
-            atexit.unregister(self.stop)
-
-
-def start_embedded_server(data_dir: Path) -> LocalServer:
-    """Start ``deploytui serve`` on ``data_dir`` as a child; LaunchError with the reason when it fails."""
-    from deploytui.client.local import LocalServerError, spawn_server
-
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LaunchError(f"cannot create the data dir {data_dir}: {exc.strerror or exc}") from None
-    try:
-        return spawn_server(data_dir)
-    except LocalServerError as exc:
-        raise LaunchError(str(exc)) from None
-    except OSError as exc:
-        raise LaunchError(f"cannot start the embedded server: {exc}") from None
 
 
 def tune_gc() -> None:
@@ -106,37 +47,29 @@ def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None =
     tune_gc()
     try:
         settings = resolve_connection(args)
-    except LaunchError as exc:
-        print(f"deploytui: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except Exception as exc:  # config errors (a bad contexts file) must read as a message, not a traceback
         print(f"deploytui: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    guard: ServerGuard | None = None
     embedded = settings is None
-    if embedded:
-        data_dir = Path(args.data_dir).expanduser() if getattr(args, "data_dir", None) else default_data_dir()
-        print(f"deploytui: starting the embedded server on {data_dir} …", file=sys.stderr, flush=True)
+    if settings is None:
+        from deploytui.client.errors import DeploytuiError
+        from deploytui.config import local_connection_for
+
         try:
-            server = start_embedded_server(data_dir)
-        except LaunchError as exc:
-            print(f"deploytui: the embedded server could not start: {exc}", file=sys.stderr)
-            print("deploytui: try `deploytui serve` to see its output, or connect elsewhere with --url", file=sys.stderr)
+            settings = local_connection_for(args)
+        except DeploytuiError as exc:
+            print(f"deploytui: {exc}", file=sys.stderr)
+            print("deploytui: try `deploytui serve` to see the server's output, or connect elsewhere with --url",
+                  file=sys.stderr)
             return EXIT_FAILED
-        guard = ServerGuard(server)
-        _exit_on_signals()
-        from deploytui.client.api import ConnectionSettings
+    if app_factory is None:
+        from deploytui.tui.app import DeploytuiApp
 
-        settings = ConnectionSettings(url=server.url, user=server.user, password=server.password)
-    try:
-        if app_factory is None:
-            from deploytui.tui.app import DeploytuiApp
-
-            app_factory = DeploytuiApp
-        app = app_factory(settings, embedded=embedded, context=getattr(args, "context", None))
-        result = app.run()  # type: ignore[attr-defined]
-        return int(getattr(app, "return_code", None) or (result if isinstance(result, int) else 0) or 0)
-    finally:
-        if guard is not None:
-            guard.stop()
+        app_factory = DeploytuiApp
+    app = app_factory(settings, embedded=embedded, context=getattr(args, "context", None))
+    result = app.run()  # type: ignore[attr-defined]
+    note = getattr(app, "quit_note", None)
+    if note:  # after the app has given the terminal back, so it stays on screen
+        print(note, file=sys.stderr)
+    return int(getattr(app, "return_code", None) or (result if isinstance(result, int) else 0) or 0)

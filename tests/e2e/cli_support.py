@@ -25,7 +25,9 @@ def cli_env(srv: LocalServer | None, *, password: str | None = None, **extra: st
     """A clean environment: no inherited DEPLOYTUI_* settings, no contexts file, the server's creds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYTUI_") and k not in ("NO_COLOR", "FORCE_COLOR")}
     env["DEPLOYTUI_CONFIG"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / "deploytui-tests-no-contexts.toml")
-    env["DEPLOYTUI_DATA_DIR"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / "deploytui-tests-no-data-dir")
+    # A data dir that cannot be created: a command that would start a local server on demand
+    # fails at once instead of leaving one running (tests that want one give their own).
+    env["DEPLOYTUI_DATA_DIR"] = "/dev/null/deploytui-tests-no-data-dir"
     if srv is not None:
         env.update(DEPLOYTUI_URL=srv.url, DEPLOYTUI_USER=srv.user, DEPLOYTUI_PASSWORD=password or srv.password)
     env.update(extra)

@@ -107,8 +107,10 @@ def test_deploy_bad_credentials_exits_2(server, tmp_path: Path) -> None:
 
 
 def test_deploy_no_local_server_exits_2(tmp_path: Path) -> None:
-    result = run_cli(None, "deploy", str(make_app(tmp_path)), "--data-dir", str(tmp_path / "nothing"))
-    assert result.returncode == 2 and "no deploytui server is running on" in result.stderr
+    """No server runs and none can start (the data dir cannot be created): one line, exit 2."""
+    (tmp_path / "file").write_text("")
+    result = run_cli(None, "deploy", str(make_app(tmp_path)), "--data-dir", str(tmp_path / "file" / "data"))
+    assert result.returncode == 2 and "cannot create the data dir" in result.stderr
 
 
 def test_deploy_usage_error() -> None:

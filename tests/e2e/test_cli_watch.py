@@ -208,11 +208,11 @@ def test_watch_unknown_deployment(server, mode) -> None:
 
 
 def test_watch_no_local_server(tmp_path: Path) -> None:
-    result = run_cli(None, "watch", "x", "--data-dir", str(tmp_path))
+    """No server runs and none can start (the data dir cannot be created): one line, exit 2."""
+    (tmp_path / "file").write_text("")
+    result = run_cli(None, "watch", "x", "--data-dir", str(tmp_path / "file" / "data"))
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        f"deploytui: no deploytui server is running on {tmp_path}; start one with `deploytui serve` or open "
-        "the dashboard (or point at a server with --url / --context)")
+    assert result.stderr.strip() == f"deploytui: cannot create the data dir {tmp_path / 'file' / 'data'}: Not a directory"
 
 
 def test_watch_connection_refused() -> None:

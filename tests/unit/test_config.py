@@ -168,7 +168,7 @@ def test_missing_file_means_no_contexts(tmp_path: Path) -> None:
 
 def test_local_connection_without_a_server(tmp_path: Path) -> None:
     with pytest.raises(NoLocalServer) as info:
-        local_connection(tmp_path)
+        local_connection(tmp_path, start=False)
     assert f"no deploytui server is running on {tmp_path}" in str(info.value)
     assert "deploytui serve" in str(info.value)
 

@@ -1,0 +1,230 @@
+"""The local server's life: one per data dir, who is connected, when it stops, how it is stopped.
+
+* :class:`DataDirLock` — an exclusive ``flock`` on ``server.lock`` in the data dir, held for the
+  server's whole life. The OS releases it when the process dies, however it dies, so a crash never
+  leaves the data dir "taken"; a second server on the same data dir is refused with
+  :class:`DataDirBusy`, naming the running one.
+* :class:`Activity` and :class:`ActivityMiddleware` — HTTP requests in flight (SSE streams last as
+  long as they are followed) and when the last one started or ended.
+* :class:`ServerLife` — when the server started, its URL, its open client connections, and, for a
+  server started on demand, the idle rule: it stops once no deploy runs, no client connection is
+  open, no request is in flight and none came for ``idle_exit_s`` seconds
+  (:meth:`ServerLife.stop_when_idle`). A dashboard polls every few seconds and a follower holds
+  its stream open, so neither lets the server go.
+* The ``server_status`` and ``stop_server`` operations (our additions to Harper's API, behind the
+  same authentication as every other operation): what ``deploytui server status|stop`` call.
+  ``stop_server`` refuses while deploys run unless ``force`` is true; then they end ``failed``
+  "stopped by the operator", with Harper's ``error`` event, before the server exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import __version__
+from ..protocol.local import LOCK_FILE, SERVER_FILE
+from .operations import OperationCall, OperationError
+from .recorder import now_ms
+
+if TYPE_CHECKING:
+    from .app import ServerContext
+
+log = logging.getLogger("deploytui.server")
+
+STOPPED_BY_OPERATOR = "stopped by the operator"
+
+
+
+# ---------------------------------------------------------------------------- one server per data dir
+
+
+class DataDirBusy(Exception):
+    """Another server holds the data dir; the message names it (URL and pid when known)."""
+
+
+class DataDirLock:
+    """The exclusive lock that makes a process *the* server of a data dir.
+
+    ``flock`` on an open file description: held until :meth:`release` or until the process ends,
+    crash included. The file is opened close-on-exec, so installs the server starts never inherit it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock without waiting and write our pid into the file; DataDirBusy if taken."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirBusy(f"a deploytui server is already running on {self.path.parent}: "
+                              f"{describe_holder(self.path.parent)}; stop it with `deploytui server stop`") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the lock up (closing the descriptor releases it); idempotent."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def describe_holder(data_dir: Path) -> str:
+    """``URL (pid N)`` of the server holding ``data_dir``, from its server.json, else from the pid
+    it wrote into the lock file (a server still starting has no server.json yet)."""
+    try:
+        info = json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))
+        return f"{info['url']} (pid {int(info['pid'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        pid = int((data_dir / LOCK_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return "a server that is starting"
+    return f"pid {pid}, still starting"
+
+
+# ---------------------------------------------------------------------------- who is connected
+
+
+class Activity:
+    """HTTP requests in flight (an SSE stream is one for as long as it is followed), and when the
+    last one started or ended."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.open_requests = 0
+        self.last_active = clock()
+
+    def opened(self) -> None:
+        self.open_requests += 1
+        self.last_active = self._clock()
+
+    def closed(self) -> None:
+        self.open_requests -= 1
+        self.last_active = self._clock()
+
+
+class ActivityMiddleware:
+    """ASGI middleware feeding :class:`Activity`: every HTTP request, for as long as it lasts."""
+
+    def __init__(self, app: ASGIApp, activity: Activity) -> None:
+        self.app = app
+        self.activity = activity
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.activity.opened()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.activity.closed()
+
+
+# ---------------------------------------------------------------------------- when it stops
+
+
+@dataclass
+class ServerLife:
+    """What the lifecycle operations know of the running server; the runner fills it in."""
+
+    url: str = ""
+    idle_exit_s: float | None = None  # None: run until stopped (``deploytui serve`` without --idle-exit)
+    started_at: int = field(default_factory=now_ms)
+    activity: Activity = field(default_factory=Activity)
+    request_stop: Callable[[], None] = lambda: None
+    # Open client connections (uvicorn's own count: idle keep-alive connections and SSE streams too).
+    open_connections: Callable[[], int] = lambda: 0
+
+    async def stop_when_idle(self, busy: Callable[[], bool], clock: Callable[[], float] = time.monotonic) -> None:
+        """Call :attr:`request_stop` once ``busy()`` (deploys running) is false, no request is in
+        flight and none came for :attr:`idle_exit_s` seconds; return without it when unset."""
+        idle = self.idle_exit_s
+        if idle is None:
+            return
+        quiet_since = clock()
+        while True:
+            await asyncio.sleep(max(0.05, min(1.0, idle / 4)))
+            now = clock()
+            if busy() or self.activity.open_requests or self.open_connections():
+                quiet_since = now
+                continue
+            quiet_since = max(quiet_since, self.activity.last_active)
+            if now - quiet_since >= idle:
+                log.warning("deploytui: no client and no deploy for %gs: stopping", idle)
+                self.request_stop()
+                return
+
+
+# ---------------------------------------------------------------------------- status and stop
+
+
+def _running_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: row.get(key) for key in ("deployment_id", "project", "status", "phase", "started_at")}
+
+
+def _describe_running(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r.get('project')} ({r.get('phase') or r.get('status')}, {r['deployment_id']})" for r in rows)
+
+
+async def server_status(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    """Who this server is, since when, who is connected and what it is deploying."""
+    life = ctx.life
+    running = await ctx.store.nonterminal_rows()
+    return {
+        "pid": os.getpid(),
+        "url": life.url,
+        "data_dir": str(ctx.config.data_dir),
+        "started_at": life.started_at,
+        "uptime_s": round((now_ms() - life.started_at) / 1000, 1),
+        "idle_exit_s": life.idle_exit_s,
+        "connections": max(0, life.open_connections() - 1),  # not counting the one asking
+        "running": [_running_summary(row) for row in running],
+        "version": __version__,
+        "wire": ctx.config.wire,
+    }
+
+
+async def stop_server(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    """Stop the server; refused (409) while deploys run unless ``force`` is true, which fails them."""
+    force = call.fields.get("force") in (True, "true")
+    running = await ctx.store.nonterminal_rows()
+    if running and not force:
+        message = (f"{len(running)} deployment(s) still running: {_describe_running(running)}; "
+                   "stopping with force fails them")
+        raise OperationError(message, 409, {"error": message, "running": [_running_summary(r) for r in running]})
+    # Cancelling a deploy's task ends its install (run_install kills the process group on the way out);
+    # its row is then failed with Harper's error event, so its followers see how it ended.
+    tasks = list(ctx.tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for row in running:
+        await ctx.engine.end_unfinished(row, STOPPED_BY_OPERATOR)
+    log.warning("deploytui: stopped by the operator (%s)", call.user)
+    ctx.life.request_stop()
+    return {"message": "the server is stopping", "pid": os.getpid(),
+            "failed": [row["deployment_id"] for row in running]}
+
+
+HANDLERS = {"server_status": server_status, "stop_server": stop_server}
