@@ -1,0 +1,64 @@
+"""The dashboard against Harper 5.1.14's real wire (its captures replayed on loopback with their
+timing): the server's times in the header, the timeline and the Events tab, empty lines kept, and
+the operations Harper lacks not offered (``?`` says why)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploytui.tui.screens.deployment import DeploymentScreen
+from deploytui.tui.screens.help import HelpScreen, collect_bindings
+from deploytui.tui.widgets.events_log import EventsLog
+from deploytui.tui.widgets.formatting import clock
+from deploytui.tui.widgets.install_log import InstallLog
+from tests.client.harper_replay import P1_ID, PLIVE_ID, HarperReplay, load_capture
+from tests.tui.app_harness import live_app, screen_text, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def open_on(pilot, app, deployment_id: str) -> DeploymentScreen:
+    app.open_deployment(deployment_id)
+    screen = await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen, what="detail")
+    await wait_for(pilot, lambda: screen.stream_state is not None and screen.stream_state.kind == "done", what="done")
+    await pilot.pause()
+    return screen
+
+
+async def test_header_timeline_and_events_tell_the_server_times() -> None:
+    row = json.loads(load_capture("get-plive").body)
+    logged = {(e["data"].get("phase"), e["data"].get("status")): e["t"] for e in row["event_log"] if e["event"] == "phase"}
+    with HarperReplay() as harper:
+        app = live_app(harper)
+        async with app.run_test(size=(120, 36)) as pilot:
+            screen = await open_on(pilot, app, PLIVE_ID)
+            prepare = screen.view.phase("prepare")
+            assert prepare.duration_ms == logged[("prepare", "done")] - logged[("prepare", "start")]  # 20.1 s
+            text = screen_text(app)
+            assert "20.1s" in text  # the timeline's prepare
+            assert "20.2s" in text  # the header: the row's started_at -> completed_at
+            events = screen.query_one(EventsLog)
+            shown = "\n".join(events.lines)
+            assert all(clock(entry["t"]) in shown for entry in row["event_log"])
+            assert "  -  " not in shown
+
+
+async def test_empty_lines_are_kept_and_what_harper_lacks_is_not_offered() -> None:
+    with HarperReplay() as harper:
+        app = live_app(harper)
+        async with app.run_test(size=(120, 36)) as pilot:
+            screen = await open_on(pilot, app, P1_ID)
+            log = screen.query_one(InstallLog)
+            assert len(log.lines) == 10 and sum(1 for line in log.lines if line.text.text == "") == 2
+            await wait_for(pilot, lambda: screen.operations, what="operations learnt")
+            assert screen.view.status == "success"
+            assert screen.check_action("revert", ()) is False
+            assert screen.check_action("delete_payload", ()) is False
+            reasons = {description for _, description, _, _ in collect_bindings(screen) if "not offered" in description}
+            assert any(d.startswith("Revert (not offered: this server has no revert_component") for d in reasons)
+            assert any(d.startswith("Delete payload (not offered") for d in reasons)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+            assert "not offered" in screen_text(app)
