@@ -164,15 +164,15 @@ def ensure_server(
     announce: Callable[[str], None] | None = None,
 ) -> LocalServer:
     """The server running on ``data_dir``; when there is none, start one (:func:`start_detached`)
-    and say so through ``announce``."""
+    and say so through ``announce`` (one call per line)."""
     data_dir = data_dir.expanduser().absolute()
     running = find_running_server(data_dir)
     if running is not None:
         return running
     server = start_detached(data_dir, idle_exit_s=idle_exit_s, timeout=timeout)
     if announce is not None:
-        announce(f"started the local server on {data_dir} ({server.url}, pid {server.pid}); it stops "
-                 f"{idle_exit_s:g}s after its last client and deploy; log: {data_dir / LOG_FILE}")
+        announce(f"started the local server on {data_dir} ({server.url}, pid {server.pid})")
+        announce(f"it stops {idle_exit_s:g}s after its last client and deploy; log: {data_dir / LOG_FILE}")
     return server
 
 

@@ -155,6 +155,23 @@ def test_the_data_dir_cannot_be_created(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"deploytui: cannot create the data dir {blocker / 'data'}: Not a directory"
 
 
+def test_the_dashboard_says_why_its_server_could_not_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = subprocess.run([PY, "-m", "deploytui"], env=local_env(blocker / "data"), capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == f"deploytui: cannot create the data dir {blocker / 'data'}: Not a directory"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
+def test_serve_idle_exit_must_be_a_positive_number(value: str, tmp_path: Path) -> None:
+    result = subprocess.run([PY, "-m", "deploytui", "serve", "--idle-exit", value, "--data-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "--idle-exit" in result.stderr and "seconds" in result.stderr
+    assert not (tmp_path / SERVER_FILE).exists()
+
+
 # -- outlives its consoles -------------------------------------------------------------------------
 
 
