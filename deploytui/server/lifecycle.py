@@ -156,15 +156,17 @@ class ServerLife:
     # Open client connections (uvicorn's own count: idle keep-alive connections and SSE streams too).
     open_connections: Callable[[], int] = lambda: 0
 
-    async def stop_when_idle(self, busy: Callable[[], bool], clock: Callable[[], float] = time.monotonic) -> None:
-        """Call :attr:`request_stop` once ``busy()`` (deploys running) is false, no request is in
-        flight and none came for :attr:`idle_exit_s` seconds; return without it when unset."""
+    async def stop_when_idle(self, busy: Callable[[], bool], clock: Callable[[], float] = time.monotonic,
+                             interval: float | None = None) -> None:
+        """Call :attr:`request_stop` once ``busy()`` (deploys running) is false, no client connection
+        is open, no request is in flight and none came for :attr:`idle_exit_s` seconds (checked every
+        ``interval`` seconds, by default a quarter of it, at most 1 s); return at once when unset."""
         idle = self.idle_exit_s
         if idle is None:
             return
         quiet_since = clock()
         while True:
-            await asyncio.sleep(max(0.05, min(1.0, idle / 4)))
+            await asyncio.sleep(interval if interval is not None else max(0.05, min(1.0, idle / 4)))
             now = clock()
             if busy() or self.activity.open_requests or self.open_connections():
                 quiet_since = now
