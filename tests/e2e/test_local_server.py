@@ -222,6 +222,31 @@ def test_quitting_the_dashboard_leaves_its_deploy_running_and_says_so(data_dir: 
         console.close()
 
 
+def test_two_dashboards_share_one_server_and_quitting_one_leaves_the_other_live(data_dir: Path, tmp_path: Path) -> None:
+    env = {**local_env(data_dir), "TERM": "xterm-256color"}
+    first = Console([PY, "-m", "deploytui"], env=env)
+    second = None
+    try:
+        server = wait_until(lambda: find_running_server(data_dir), what="the first dashboard's server")
+        second = Console([PY, "-m", "deploytui"], env=env)
+        gate = tmp_path / "gate"
+        deployment_id = start_deploy(server, "gatedapp", gated_install(gate))
+        first.wait_for(b"gatedapp")
+        second.wait_for(b"gatedapp")  # the same deployments, live
+        assert serve_pids(data_dir) == [server.pid]
+        first.send(b"q")
+        assert first.finish() == 0 and deployment_id in first.text()
+        gate.touch()
+        second.wait_for(b"success")  # the other one still follows the server
+        second.send(b"q")
+        assert second.finish() == 0 and "still running" not in second.text()
+        assert serve_pids(data_dir) == [server.pid]
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+
+
 def test_a_hung_up_dashboard_leaves_its_deploy_running(data_dir: Path, tmp_path: Path) -> None:
     env = {**local_env(data_dir), "TERM": "xterm-256color"}
     console = Console([PY, "-m", "deploytui"], env=env)
