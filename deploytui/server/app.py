@@ -39,6 +39,7 @@ from .body import (
 )
 from .config import ServerConfig
 from .deploy_op import deploy_component
+from .engine_support import hide_paths
 from .lifecycle import HANDLERS as LIFECYCLE_HANDLERS
 from .lifecycle import ActivityMiddleware, ServerLife
 from .operations import (
@@ -137,7 +138,8 @@ class OperationsEndpoint:
             parts = _error_parts(exc)
             if parts is None:
                 log.exception("operation failed")
-                parts = (500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+                what = hide_paths(f"{type(exc).__name__}: {exc}", (self.ctx.config.data_dir,))
+                parts = (500, {"error": f"internal error: {what}"})  # no absolute path of ours
             # The rest of a refused-for-size or anonymous body is not read: the connection closes.
             close = not body.complete and (user is None or parts[0] == 413)
             await self._send_error(scope, receive, send, *parts, sse=sse_branch, close=close)

@@ -13,13 +13,15 @@ import asyncio
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .body import Base64Decoder, BodyError, SpooledString
-from .operations import OperationCall, OperationError, sse_response
+from .body import Base64Decoder, SpooledString
+from .engine_support import EngineError, validate_project
+from .operations import OperationCall, OperationError, int_field, project_field, sse_response
 from .stream import NO_DONE, deployment_events
 from .tarball import PackLimits, TarballError, pack_directory_to
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from .config import ServerConfig
 
 UPLOAD_CHUNK = 256 * 1024
+# npm's scoped package name: "@scope/name" (the scope itself has no '/').
+SCOPED_NAME = re.compile(r"@[^/]+/([^/]+)")
 
 
 def _restart_value(value: Any) -> bool | str:
@@ -50,14 +54,8 @@ def _optional_str(fields: dict[str, Any], name: str) -> str | None:
 
 
 def _optional_ms(fields: dict[str, Any], name: str) -> int | None:
-    value = fields.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        number = int(float(value))
-    except (TypeError, ValueError):
-        raise OperationError(f"'{name}' must be a number of milliseconds") from None
-    if number < 0:
+    number = int_field(fields, name)
+    if number is not None and number < 0:
         raise OperationError(f"'{name}' must not be negative")
     return number
 
@@ -79,11 +77,26 @@ def _package_dir(package: str) -> Path:
 
 
 def _project_from_dir(path: Path) -> str:
+    """The project a ``file:`` package deploys as when the request names none.
+
+    Its package.json ``name``, where an npm scope is dropped (``@scope/name`` deploys as ``name``,
+    as the package's own directory under node_modules is named), else the directory's name. The
+    result must pass the same project-name rule as a given one; nothing else is rewritten.
+    """
     try:
         name = json.loads((path / "package.json").read_text(encoding="utf-8")).get("name")
     except (OSError, ValueError, AttributeError):
         name = None
-    return name.split("/")[-1] if isinstance(name, str) and name else path.name
+    if isinstance(name, str) and name:
+        scoped = SCOPED_NAME.fullmatch(name)
+        source, project = "package.json name", scoped.group(1) if scoped else name
+    else:
+        source, project = "directory name", path.name
+    try:
+        return validate_project(project)
+    except EngineError as exc:
+        raise OperationError(f"The package's {source} cannot be the project name ({exc.message}); "
+                             "give 'project' explicitly") from None
 
 
 async def _packed_chunks(path: Path, config: ServerConfig) -> AsyncIterator[bytes]:
@@ -121,8 +134,8 @@ def _pack_failure(path: Path, exc: OSError) -> OperationError:
     return OperationError(f"cannot read package directory '{path}'{where}: {exc.strerror or type(exc).__name__}")
 
 
-def _validate(call: OperationCall) -> tuple[str, Any]:
-    """Check the request before any row is written; return (project, payload source)."""
+def _validate(call: OperationCall, config: ServerConfig) -> tuple[str, AsyncIterator[bytes]]:
+    """Check the request before any row is written; return (project, the payload's bytes to come)."""
     f = call.fields
     if "_deploymentId" in f:
         raise OperationError("'_deploymentId' is not allowed")
@@ -133,21 +146,25 @@ def _validate(call: OperationCall) -> tuple[str, Any]:
     if has_payload and package:
         raise OperationError("Provide either 'payload' or 'package', not both")
     if package:
-        source: Any = _package_dir(package)
-        project = _optional_str(f, "project") or _project_from_dir(source)
-    elif has_payload:
-        source = "upload" if call.upload is not None and call.upload.has_file else f["payload"]
-        project = _optional_str(f, "project")
-        if not project:
-            raise OperationError("'project' is required")
-    else:
+        directory = _package_dir(package)
+        project = project_field(f, required=False) or _project_from_dir(directory)
+        return project, _packed_chunks(directory, config)
+    if not has_payload:
         raise OperationError("'payload' or 'package' is required")
-    return Path(project).stem if "." in project else project, source
+    if call.upload is None or not call.upload.has_file:
+        if not isinstance(f["payload"], (str, SpooledString)):
+            raise OperationError("'payload' must be a base64 string")
+        chunks = _decoded_chunks(f["payload"])
+    else:
+        chunks = call.upload.file_chunks()
+    project = project_field(f, required=True)
+    assert project is not None
+    return project, chunks
 
 
 async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
     f = call.fields
-    project, source = _validate(call)
+    project, chunks = _validate(call, ctx.config)
     deployment = await ctx.engine.begin(
         project=project,
         user=call.user,
@@ -158,15 +175,8 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
         replicated=f.get("replicated") if isinstance(f.get("replicated"), bool) else None,
         deployment_timeout_ms=_optional_ms(f, "deployment_timeout"),
     )
-    try:
-        await ctx.engine.ingest(deployment, _payload_chunks(call, source, ctx.config))
-    except (OperationError, BodyError) as exc:
-        await ctx.engine.abort(deployment, exc.message, exc.status_code)
-        raise
-    except asyncio.CancelledError:
-        await asyncio.shield(ctx.engine.abort(deployment, "the client went away during the upload", 400))
-        raise
-    task = ctx.start_task(ctx.engine.run(deployment))
+    # From here the engine owns the row: whatever happens, it ends terminal and the project is free.
+    task = await ctx.engine.start(deployment, chunks, ctx.start_task)
     if call.wants_sse:
         return sse_response(
             deployment_events(
@@ -189,17 +199,6 @@ async def _result_or_no_done(task: asyncio.Task[Any]) -> Any:
     except Exception:
         # The deploy's own `error` event already went out; Harper ends the stream without `done`.
         return NO_DONE
-
-
-def _payload_chunks(call: OperationCall, source: Any, config: ServerConfig) -> AsyncIterator[bytes]:
-    if source == "upload":
-        assert call.upload is not None
-        return call.upload.file_chunks()
-    if isinstance(source, Path):
-        return _packed_chunks(source, config)
-    if not isinstance(source, (str, SpooledString)):
-        raise OperationError("'payload' must be a base64 string")
-    return _decoded_chunks(source)
 
 
 async def _decoded_chunks(payload: str | SpooledString) -> AsyncIterator[bytes]:

@@ -68,7 +68,7 @@ class Deployment:
     recorder: Any
     restart: bool | str = False
     install_command: str | None = None
-    install_timeout_s: float = 0.0
+    install_timeout_ms: int = 0  # kept whole: peers get the very number the client sent
     deployment_timeout_s: float = 0.0
     replicate: bool = False
     package_identifier: str | None = None
@@ -108,7 +108,7 @@ class Engine:
             recorder=recorder,
             restart=restart,
             install_command=install_command,
-            install_timeout_s=(install_timeout_ms or self.config.default_install_timeout_ms) / 1000,
+            install_timeout_ms=install_timeout_ms or self.config.default_install_timeout_ms,
             deployment_timeout_s=(deployment_timeout_ms or self.config.default_deployment_timeout_ms) / 1000,
             replicate=replicated is not False,
             package_identifier=package_identifier,
@@ -254,7 +254,7 @@ class Engine:
 
         try:
             code = await run_install(
-                command.command, root, on_line=on_line, timeout_s=d.install_timeout_s,
+                command.command, root, on_line=on_line, timeout_s=d.install_timeout_ms / 1000,
                 # Marks every process of this install, so that after a crash the next server can
                 # end what was left running (recover_interrupted).
                 env={INSTALL_MARKER: d.deployment_id},
@@ -285,7 +285,7 @@ class Engine:
         body = {"operation": "deploy_component", "project": d.project, "restart": d.restart}
         if d.install_command:
             body["install_command"] = d.install_command
-        body["install_timeout"] = int(d.install_timeout_s * 1000)
+        body["install_timeout"] = d.install_timeout_ms
         return await replicate_deploy(self.config.peers, body, payload,
                                       timeout_s=d.deployment_timeout_s, on_result=on_result)
 

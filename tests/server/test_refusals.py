@@ -245,3 +245,17 @@ def test_an_unexpected_server_fault_is_a_plain_500_without_our_paths(srv):
     assert r.status_code == 500 and r.json()["error"].startswith("internal error: "), r.text
     assert f"payloads/{deployment_id}.tar.gz" in r.json()["error"]
     assert str(srv.data_dir) not in r.text and os.path.realpath(srv.data_dir) not in r.text
+
+
+async def test_the_largest_install_timeout_reaches_a_peer_unchanged(tmp_path: Path, server: LocalServer) -> None:
+    """2^63 - 1 ms is a valid install_timeout; the peer must get that very number (not a float
+    rounded up to 2^63, which it would refuse) and deploy."""
+    from tests.server.test_engine import _open_env, _peer_url
+    origin = await _open_env(tmp_path / "origin", peers=[_peer_url(server)])
+    try:
+        payload = _component(tmp_path, "big", {"package.json": "{}"})
+        result = await deploy(origin, "bigtimeout", payload, install_command="true", install_timeout_ms=2**63 - 1)
+        [peer] = result["replicated"]
+        assert peer["status"] == "success", peer
+    finally:
+        await origin.store.close()
