@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, BinaryIO
 
 # One pax/GNU extended header (a long name, a pax record set) may hold at most this much: tarfile
@@ -146,6 +147,7 @@ class _Budget:
         self.data = 0
         self.global_headers = 0
         self.chained = 0
+        self.entries = 0
 
     def add(self, size: int) -> None:
         self.used += size
@@ -155,6 +157,13 @@ class _Budget:
     def add_data(self, size: int) -> None:
         self.data += size
         self.add(size)
+
+    def add_entry(self, data_size: int) -> None:
+        """One more packed entry holding ``data_size`` bytes of file data."""
+        self.entries += 1
+        if self.entries > self.max_members:
+            raise TarballTooLarge(f"the package has more than {self.max_members} entries")
+        self.add_data(data_size)
 
     def header(self, info: tarfile.TarInfo) -> None:
         """Charge one raw header; refuse an oversized extended header before it is read."""
@@ -358,23 +367,29 @@ def write_tarball(src: str | os.PathLike[str], out: BinaryIO, limits: PackLimits
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory")
     target: Any = out if limits is None else _LimitedOutput(out, limits.max_packed_bytes)
+    if limits is not None:
+        _check_sizes(root, limits)  # a directory far too big is refused before any compressing
+    # Charged again while packing: files may grow in between.
     budget = _Budget(limits.max_unpacked_bytes, limits.max_members) if limits else None
-    members = 0
     with gzip.GzipFile(fileobj=target, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive:
             for path in _walk_sorted(root):
                 info = archive.gettarinfo(path, arcname=path.relative_to(root).as_posix())
                 if budget is not None:
-                    members += 1
-                    if members > budget.max_members:
-                        raise TarballTooLarge(f"the package has more than {budget.max_members} entries")
-                    if info.isreg():
-                        budget.add_data(info.size)
+                    budget.add_entry(info.size if info.isreg() else 0)
                 if info.isreg():
                     with open(path, "rb") as data:
                         archive.addfile(_anonymise(info), data)
                 else:
                     archive.addfile(_anonymise(info))
+
+
+def _check_sizes(root: Path, limits: PackLimits) -> None:
+    """What the directory holds by its metadata alone, against the unpacked and member limits."""
+    budget = _Budget(limits.max_unpacked_bytes, limits.max_members)
+    for path in _walk_sorted(root):
+        stat = path.lstat()
+        budget.add_entry(stat.st_size if S_ISREG(stat.st_mode) else 0)
 
 
 def _walk_sorted(root: Path, depth: int = 1) -> Iterator[Path]:

@@ -25,7 +25,14 @@ import pytest
 
 from deploytui.client.local import LocalServer
 from deploytui.server.body import Base64Decoder, BodyError, JsonBody
-from deploytui.server.tarball import MAX_EXTENDED_HEADER_BYTES, UnsafeTarball, extract_tarball
+from deploytui.server.tarball import (
+    MAX_EXTENDED_HEADER_BYTES,
+    PackLimits,
+    TarballTooLarge,
+    UnsafeTarball,
+    extract_tarball,
+    pack_directory_to,
+)
 from tests.conftest import PASSWORD, USER, make_tarball, op, start_server
 
 MiB = 1024 * 1024
@@ -151,7 +158,7 @@ class CountingStream:
 def small_limits(tmp_path: Path) -> Iterator[LocalServer]:
     """A server with small limits, so going past them takes little data."""
     srv = start_server(tmp_path / "data", extra_args=("--max-body-mb", "1", "--max-unpacked-mb", "4",
-                                                      "--max-json-kb", "64"))
+                                                      "--max-json-kb", "64", "--max-members", "50"))
     yield srv
     srv.stop()
 
@@ -250,8 +257,9 @@ def test_a_file_package_is_packed_to_disk_not_memory(server, tmp_path):
 @pytest.mark.parametrize(
     "make, message",
     [(lambda d: (d / "noise.bin").write_bytes(os.urandom(2 * MiB)), f"exceeds the limit of {MiB} bytes"),
-     (lambda d: (d / "zeros.bin").write_bytes(bytes(5 * MiB)), f"unpacks to more than {4 * MiB} bytes")],
-    ids=["packed-over-body-limit", "unpacked-over-limit"],
+     (lambda d: (d / "zeros.bin").write_bytes(bytes(5 * MiB)), f"unpacks to more than {4 * MiB} bytes"),
+     (lambda d: [(d / f"f{i}").touch() for i in range(60)], "more than 50 entries")],
+    ids=["packed-over-body-limit", "unpacked-over-limit", "over-member-limit"],
 )
 def test_a_file_package_over_the_limits_is_413(small_limits, tmp_path, make, message):
     src = tmp_path / "pkg"
@@ -262,6 +270,17 @@ def test_a_file_package_over_the_limits_is_413(small_limits, tmp_path, make, mes
     assert r.status_code == 413 and message in r.json()["error"]
     assert not list((small_limits.data_dir / "payloads").glob(".pack-*"))
     assert_failed_and_unlocked(small_limits, "pkg")
+
+
+def test_a_directory_over_the_limits_is_refused_before_any_packing(tmp_path):
+    src = tmp_path / "pkg"
+    src.mkdir()
+    for name in "abc":
+        (src / name).write_bytes(bytes(400 * 1024))
+    out = tmp_path / "out.tgz"
+    with pytest.raises(TarballTooLarge):
+        pack_directory_to(src, out, PackLimits(max_packed_bytes=MiB, max_unpacked_bytes=MiB, max_members=10))
+    assert out.stat().st_size == 0  # not one file was compressed
 
 
 # -- JSON bodies ----------------------------------------------------------------------------------
