@@ -56,12 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--peer", action="append", default=[], metavar="URL", help="replicate deploys to this deploytui server (repeatable)")
     serve.add_argument("--wire", choices=("deploytui", "harper"), default="deploytui", help="'harper' reproduces Harper 5.1's SSE wire: no ids, no keepalives")
     serve.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    serve.add_argument("--max-body-mb", type=int, default=512, help="largest request body accepted (MiB)")
-    serve.add_argument("--max-json-kb", type=int, default=1024,
+    serve.add_argument("--max-body-mb", type=_positive_int, default=512, help="largest request body accepted (MiB)")
+    serve.add_argument("--max-json-kb", type=_positive_int, default=1024,
                        help="largest JSON body apart from a base64 payload, and multipart text fields together (KiB)")
-    serve.add_argument("--max-unpacked-mb", type=int, default=512,
+    serve.add_argument("--max-unpacked-mb", type=_positive_int, default=512,
                        help="most bytes a payload may unpack to, headers included (MiB)")
-    serve.add_argument("--max-members", type=int, default=50_000, help="most entries a payload may hold")
+    serve.add_argument("--max-members", type=_positive_int, default=50_000, help="most entries a payload may hold")
     serve.add_argument("--retain-payload-mb", type=float, default=10, help="drop payloads above this size after success (MiB)")
     serve.add_argument("--idle-exit", type=_seconds, default=None, metavar="SECONDS",
                        help="stop once no deploy runs and no client was connected for SECONDS (default: run until "
@@ -114,6 +114,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
 
 

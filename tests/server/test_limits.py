@@ -13,6 +13,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import tarfile
 import tracemalloc
 import zlib
@@ -161,6 +163,13 @@ def small_limits(tmp_path: Path) -> Iterator[LocalServer]:
                                                       "--max-json-kb", "64", "--max-members", "50"))
     yield srv
     srv.stop()
+
+
+@pytest.mark.parametrize("flag", ["--max-body-mb", "--max-json-kb", "--max-unpacked-mb", "--max-members"])
+def test_a_limit_must_be_a_positive_whole_number(tmp_path, flag):
+    r = subprocess.run([sys.executable, "-m", "deploytui", "serve", "--port", "0", "--data-dir", str(tmp_path),
+                        flag, "0"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and f"argument {flag}: must be at least 1" in r.stderr
 
 
 # -- tar headers ----------------------------------------------------------------------------------
