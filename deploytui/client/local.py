@@ -36,11 +36,11 @@ import httpx
 from ..protocol.local import (
     CREDENTIALS_FILE,
     DEFAULT_IDLE_EXIT_S,
-    LOCK_FILE,
     LOG_FILE,
     PID_HEADER,
-    SERVER_FILE,
     parse_ready_line,
+    read_lock_pid,
+    read_server_file,
 )
 
 LOG_ROTATE_BYTES = 1024 * 1024  # server.log beyond this is moved to server.log.1 at the next start
@@ -104,17 +104,6 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True  # no /proc: the signal check is all we have
     return state != "Z"
-
-
-def read_server_file(data_dir: Path) -> dict | None:
-    """The data dir's ``server.json`` (url, pid, started_at, idle_exit_s…), or None."""
-    try:
-        info = json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or not isinstance(info.get("url"), str) or not isinstance(info.get("pid"), int):
-        return None
-    return info
 
 
 def _answers_as(url: str, pid: int, timeout: float) -> bool:
@@ -242,11 +231,8 @@ def _log_tail(path: Path, start: int, lines: int = 3) -> str:
 
 def _lock_holder_alive(data_dir: Path, *, besides: int) -> bool:
     """Is a server other than ``besides`` holding (or taking) the data dir? Its pid is in the lock file."""
-    try:
-        pid = int((data_dir / LOCK_FILE).read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return False
-    return pid != besides and pid_alive(pid)
+    pid = read_lock_pid(data_dir)
+    return pid is not None and pid != besides and pid_alive(pid)
 
 
 def wait_for_exit(pid: int, timeout: float) -> bool:

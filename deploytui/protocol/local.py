@@ -9,6 +9,7 @@ started on demand writes its output to ``server.log`` and stops after :data:`DEF
 seconds without clients or running deploys.
 """
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,3 +41,22 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     from platformdirs import user_data_path
 
     return user_data_path("deploytui", appauthor=False)
+
+
+def read_server_file(data_dir: Path) -> dict | None:
+    """The data dir's ``server.json`` (url, pid, started_at, idle_exit_s…) when it is well formed."""
+    try:
+        info = json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("url"), str) or not isinstance(info.get("pid"), int):
+        return None
+    return info
+
+
+def read_lock_pid(data_dir: Path) -> int | None:
+    """The pid the server holding (or last holding) the data dir's lock wrote into it."""
+    try:
+        return int((data_dir / LOCK_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import logging
 import os
 import time
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
-from ..protocol.local import LOCK_FILE, SERVER_FILE
+from ..protocol.local import LOCK_FILE, read_lock_pid, read_server_file
 from .operations import OperationCall, OperationError
 from .recorder import now_ms
 
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("deploytui.server")
 
 STOPPED_BY_OPERATOR = "stopped by the operator"
-
 
 
 # ---------------------------------------------------------------------------- one server per data dir
@@ -88,18 +86,12 @@ class DataDirLock:
 
 
 def describe_holder(data_dir: Path) -> str:
-    """``URL (pid N)`` of the server holding ``data_dir``, from its server.json, else from the pid
-    it wrote into the lock file (a server still starting has no server.json yet)."""
-    try:
-        info = json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))
-        return f"{info['url']} (pid {int(info['pid'])})"
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    try:
-        pid = int((data_dir / LOCK_FILE).read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return "a server that is starting"
-    return f"pid {pid}, still starting"
+    """``URL (pid N)`` of the server holding ``data_dir``, from its server.json; only the pid it
+    wrote into the lock file while it is still starting (no server.json of its own yet)."""
+    info, pid = read_server_file(data_dir), read_lock_pid(data_dir)
+    if info is not None and info["pid"] == pid:
+        return f"{info['url']} (pid {pid})"
+    return f"pid {pid}, still starting" if pid is not None else "a server that is starting"
 
 
 # ---------------------------------------------------------------------------- who is connected
@@ -221,6 +213,7 @@ async def stop_server(ctx: ServerContext, call: OperationCall) -> dict[str, Any]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    running = await ctx.store.nonterminal_rows()  # again: one may have begun meanwhile
     for row in running:
         await ctx.engine.end_unfinished(row, STOPPED_BY_OPERATOR)
     log.warning("deploytui: stopped by the operator (%s)", call.user)

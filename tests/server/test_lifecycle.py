@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,15 @@ def test_the_lock_admits_one_holder_and_names_it(tmp_path: Path) -> None:
         # Still starting: no server.json yet, so the pid written into the lock file is all there is.
         with pytest.raises(DataDirBusy, match=r"already running on .*: pid \d+, still starting; stop it with"):
             DataDirLock(tmp_path).acquire()
-        (tmp_path / SERVER_FILE).write_text(json.dumps({"url": "http://127.0.0.1:1234", "pid": 4321}))
+        # A server.json left by an earlier (crashed) server does not name the holder.
+        (tmp_path / SERVER_FILE).write_text(json.dumps({"url": "http://127.0.0.1:1", "pid": 1}))
+        with pytest.raises(DataDirBusy, match=rf"pid {os.getpid()}, still starting"):
+            DataDirLock(tmp_path).acquire()
+        (tmp_path / SERVER_FILE).write_text(json.dumps({"url": "http://127.0.0.1:1234", "pid": os.getpid()}))
         with pytest.raises(DataDirBusy) as info:
             DataDirLock(tmp_path).acquire()
         assert str(info.value) == (f"a deploytui server is already running on {tmp_path}: http://127.0.0.1:1234 "
-                                   "(pid 4321); stop it with `deploytui server stop`")
+                                   f"(pid {os.getpid()}); stop it with `deploytui server stop`")
     finally:
         first.release()
     again = DataDirLock(tmp_path)
