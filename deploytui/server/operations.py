@@ -246,7 +246,10 @@ async def refresh_operation_token(ctx: ServerContext, call: OperationCall) -> di
 async def revert_component(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
     project = project_field(call.fields, required=True)
     assert project is not None
-    return await ctx.engine.revert(project=project, user=call.user, restart=bool(call.fields.get("restart")))
+    restart = call.fields.get("restart")
+    if restart not in (None, True, False, "true", "false"):  # "false" must not mean restart
+        raise OperationError("'restart' must be true or false")
+    return await ctx.engine.revert(project=project, user=call.user, restart=restart in (True, "true"))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -259,3 +259,14 @@ async def test_the_largest_install_timeout_reaches_a_peer_unchanged(tmp_path: Pa
         assert peer["status"] == "success", peer
     finally:
         await origin.store.close()
+
+
+def test_revert_restart_false_as_a_string_does_not_restart(srv):
+    for _ in range(2):
+        assert deploy_json(srv, "rr", install_command="true").status_code == 200
+    r = op(srv, {"operation": "revert_component", "project": "rr", "restart": "false"})
+    assert r.status_code == 200 and r.json()["message"] == "Reverted component: rr", r.text
+    row = op(srv, {"operation": "get_deployment", "deployment_id": r.json()["deployment_id"]}).json()
+    assert row["restart_mode"] is None
+    refused = op(srv, {"operation": "revert_component", "project": "rr", "restart": "yes"})
+    assert refused.status_code == 400 and refused.json()["error"] == "'restart' must be true or false"
