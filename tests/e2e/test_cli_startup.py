@@ -18,7 +18,8 @@ def run_python(code: str) -> None:
     result = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
 
-@pytest.mark.parametrize("argv", [["--help"], ["list", "--help"], ["watch", "--help"], ["deploy", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["list", "--help"], ["watch", "--help"], ["deploy", "--help"], ["demo", "--help"],
+                                  ["server", "status", "--help"]])
 def test_help_imports_neither_textual_nor_the_server(argv: list[str]) -> None:
     code = (
         "import sys, deploytui.cli\n"
@@ -32,7 +33,8 @@ def test_command_modules_import_neither_textual_nor_the_server() -> None:
     code = (
         "import sys\n"
         "import deploytui.commands.list_cmd, deploytui.commands.watch_cmd, deploytui.commands.deploy_cmd\n"
-        "import deploytui.commands.demo_cmd, deploytui.config, deploytui.client.pack\n"
+        "import deploytui.commands.demo_cmd, deploytui.commands.server_cmd, deploytui.config, deploytui.client.pack\n"
+        "import deploytui.client.local\n"
         f"bad = {FORBIDDEN}\nassert not bad, bad\n"
     )
     run_python(code)
