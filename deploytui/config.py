@@ -20,8 +20,8 @@ A URL without a scheme (``--url 127.0.0.1:9925``) gets one, and a note on stderr
 (:func:`with_scheme`): ``http://`` for a loopback host, where the embedded server listens in plain
 HTTP, ``https://`` for any other host, as Harper nodes serve TLS.
 
-No URL from any source means the local embedded server, found through its data dir
-(:func:`local_connection`). Everything that can go wrong here is a :class:`ConfigError` whose message
+No URL from any source means the local embedded server, found through its data dir, or started
+there on demand when none runs (:func:`local_connection`). Everything that can go wrong here is a :class:`ConfigError` whose message
 is one line naming the file (and line) at fault.
 """
 
@@ -73,7 +73,7 @@ class ConfigError(DeploytuiError):
 
 
 class NoLocalServer(DeploytuiError):
-    """No embedded server is running on the data dir the command would use."""
+    """No embedded server runs on the data dir the command would use (and none could be started)."""
 
 
 @dataclass(frozen=True, slots=True)
