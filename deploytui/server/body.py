@@ -11,12 +11,14 @@ as it arrives, everything else is refused past the limit as the bytes arrive.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import re
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +86,24 @@ class RequestBody:
 
 
 class SpooledString:
-    """The raw text of one long JSON string (a base64 ``payload``), in an owner-only temp file."""
+    """Bytes on their way in (a long JSON string's raw text, a packed ``file:`` package), kept in
+    an owner-only temp file of the server's payloads dir rather than in memory.
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".incoming-", dir=directory)
+    The server's own disk failing is a :class:`BodyError` (507 when full, else 500) that names no
+    path of the server's.
+    """
+
+    def __init__(self, directory: Path, prefix: str = ".incoming-") -> None:
+        with _spool_errors():
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
         self.path = Path(name)
         self._handle = os.fdopen(fd, "wb")
         self.size = 0
 
     def write(self, data: bytes) -> None:
-        self._handle.write(data)
+        with _spool_errors():
+            self._handle.write(data)
         self.size += len(data)
 
     def close(self) -> None:
@@ -109,6 +118,16 @@ class SpooledString:
     def discard(self) -> None:
         self._handle.close()
         self.path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _spool_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        raise BodyError(f"The server could not store the upload: {exc.strerror or type(exc).__name__}",
+                        507 if full else 500) from None
 
 
 # What a spooled string reads as in the parsed body: a NUL-led text no real field would hold.
@@ -259,17 +278,27 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise BodyError("Invalid JSON.")
-    return value
+    return _utf8_only(value)
 
 
 def decode_field_value(text: str) -> Any:
     """Harper's multipart rule: JSON-decode values that look like JSON, keep the rest as strings."""
     if text in ("true", "false", "null") or (text and (text[0] in '{["-' or text[0].isdigit())):
         try:
-            return json.loads(text)
+            return _utf8_only(json.loads(text))
         except (ValueError, RecursionError):
             return text
     return text
+
+
+def _utf8_only(value: Any) -> Any:
+    """``value`` unless one of its strings holds a lone surrogate (JSON's ``"\\ud800"`` escape):
+    no store, file name or answer can hold one, so it is the client's mistake, said plainly."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BodyError("Invalid JSON: a string holds an unpaired surrogate escape (\\ud800-\\udfff)") from None
+    return value
 
 
 def multipart_boundary(content_type: str) -> bytes | None:

@@ -14,7 +14,6 @@ import errno
 import json
 import os
 import re
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from .app import ServerContext
     from .config import ServerConfig
 
-UPLOAD_CHUNK = 256 * 1024
 # npm's scoped package name: "@scope/name" (the scope itself has no '/').
 SCOPED_NAME = re.compile(r"@[^/]+/([^/]+)")
 
@@ -105,23 +103,21 @@ async def _packed_chunks(path: Path, config: ServerConfig) -> AsyncIterator[byte
     The pack is never held in memory, and the server's limits apply while it is written: past the
     body limit (packed bytes) or the unpacked limit (file bytes) it stops with a 413.
     """
-    config.payloads_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".pack-", suffix=".tar.gz", dir=config.payloads_dir)
-    os.close(fd)
-    spool = Path(name)
+    spool = SpooledString(config.payloads_dir, prefix=".pack-")
+    spool.close()  # written by the packer, by path
     limits = PackLimits(config.max_body_bytes, config.max_unpacked_bytes, config.max_members)
     try:
         try:
-            await asyncio.to_thread(pack_directory_to, path, spool, limits)
+            await asyncio.to_thread(pack_directory_to, path, spool.path, limits)
         except TarballError as exc:
             raise OperationError(exc.message, exc.status_code) from None
         except OSError as exc:
             raise _pack_failure(path, exc) from None
-        with open(spool, "rb") as handle:
-            while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
-                yield chunk
+        pieces = spool.chunks()
+        while (chunk := await asyncio.to_thread(next, pieces, None)) is not None:
+            yield chunk
     finally:
-        spool.unlink(missing_ok=True)
+        spool.discard()
 
 
 def _pack_failure(path: Path, exc: OSError) -> OperationError:

@@ -367,6 +367,16 @@ def test_a_json_body_keeps_at_most_its_limit_in_memory(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_spool_the_server_cannot_write_is_a_plain_error(tmp_path):
+    blocked = tmp_path / "payloads"
+    blocked.write_text("a file where the payloads dir belongs")
+    body = JsonBody(4096, blocked)
+    with pytest.raises(BodyError) as info:
+        body.feed(b'{"operation": "deploy_component", "payload": "' + b"A" * 4096)
+    assert info.value.status_code == 500 and "could not store the upload" in info.value.message
+    assert str(tmp_path) not in info.value.message
+
+
 # -- authentication first -------------------------------------------------------------------------
 
 
