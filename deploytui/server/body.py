@@ -34,6 +34,8 @@ MAX_PART_HEADER_BYTES = 16 * 1024
 # ``payload`` may be that long; anything else is refused once the body is read).
 SPOOL_STRING_BYTES = 64 * 1024
 SPOOL_READ_BYTES = 256 * 1024
+# Spool file names in the payloads dir: a JSON body's long string, a packed ``file:`` package.
+SPOOL_PREFIXES = (".incoming-", ".pack-")
 FORBIDDEN_FIELD_NAMES = frozenset({"__proto__", "constructor", "prototype"})
 FILE_FIELD = "payload"
 
@@ -93,7 +95,7 @@ class SpooledString:
     path of the server's.
     """
 
-    def __init__(self, directory: Path, prefix: str = ".incoming-") -> None:
+    def __init__(self, directory: Path, prefix: str = SPOOL_PREFIXES[0]) -> None:
         with _spool_errors():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
@@ -118,6 +120,16 @@ class SpooledString:
     def discard(self) -> None:
         self._handle.close()
         self.path.unlink(missing_ok=True)
+
+
+def remove_stale_spools(directory: Path) -> None:
+    """Delete the spool files a server that stopped mid-request left in ``directory``.
+
+    Called at start, when no request of this data dir can be using one.
+    """
+    for prefix in SPOOL_PREFIXES:
+        for path in directory.glob(prefix + "*"):
+            path.unlink(missing_ok=True)
 
 
 @contextmanager

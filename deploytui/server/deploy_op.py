@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .body import Base64Decoder, SpooledString
+from .body import SPOOL_PREFIXES, Base64Decoder, SpooledString
 from .engine_support import EngineError, validate_project
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
 from .stream import NO_DONE, deployment_events
@@ -103,7 +103,7 @@ async def _packed_chunks(path: Path, config: ServerConfig) -> AsyncIterator[byte
     The pack is never held in memory, and the server's limits apply while it is written: past the
     body limit (packed bytes) or the unpacked limit (file bytes) it stops with a 413.
     """
-    spool = SpooledString(config.payloads_dir, prefix=".pack-")
+    spool = SpooledString(config.payloads_dir, prefix=SPOOL_PREFIXES[1])
     spool.close()  # written by the packer, by path
     limits = PackLimits(config.max_body_bytes, config.max_unpacked_bytes, config.max_members)
     try:

@@ -20,6 +20,7 @@ import uvicorn
 from ..protocol.local import EXIT_DATA_DIR_BUSY, READY_PREFIX
 from .app import ServerContext, create_app
 from .auth import Authenticator, Credentials, load_or_create_credentials
+from .body import remove_stale_spools
 from .config import ServerConfig
 from .engine import Engine
 from .lifecycle import DataDirBusy, DataDirLock, ServerLife
@@ -86,6 +87,7 @@ async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None 
     hub = EventHub(store, subscriber_queue_limit=config.subscriber_queue_limit)
     engine = Engine(config, store, hub)
     recovered = await engine.recover_interrupted()
+    remove_stale_spools(config.payloads_dir)
     life = ServerLife(idle_exit_s=idle_exit_s)
     ctx = ServerContext(config=config, store=store, hub=hub, engine=engine, auth=Authenticator(credentials), life=life)
     sock = bind_socket(config.host, config.port)

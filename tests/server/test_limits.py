@@ -377,6 +377,21 @@ def test_a_spool_the_server_cannot_write_is_a_plain_error(tmp_path):
     assert str(tmp_path) not in info.value.message
 
 
+def test_spool_files_left_by_a_stopped_server_are_removed_at_start(tmp_path):
+    payloads = tmp_path / "data" / "payloads"
+    payloads.mkdir(parents=True)
+    left = [payloads / ".incoming-abc", payloads / ".pack-def.tar.gz"]
+    for path in left:
+        path.write_bytes(b"half an upload")
+    kept = payloads / "someone-elses.tar.gz"
+    kept.write_bytes(b"not a spool")
+    srv = start_server(tmp_path / "data")
+    try:
+        assert not any(path.exists() for path in left) and kept.exists()
+    finally:
+        srv.stop()
+
+
 # -- authentication first -------------------------------------------------------------------------
 
 
