@@ -224,6 +224,14 @@ def test_a_long_chain_of_extended_headers_is_refused(tmp_path):
         extract_tarball(path, tmp_path / "releases" / "r", max_unpacked_bytes=MiB, max_members=10)
 
 
+def test_sparse_members_are_refused(tmp_path):
+    # Sparse maps are read into memory entry by entry with no bound; npm packages never hold them.
+    path = tmp_path / "sparse.tgz"
+    path.write_bytes(repeated_tgz(raw_header("holes.bin", tarfile.GNUTYPE_SPARSE, 0), b"x", 0))
+    with pytest.raises(UnsafeTarball, match="sparse file"):
+        extract_tarball(path, tmp_path / "releases" / "r", max_unpacked_bytes=MiB, max_members=10)
+
+
 # -- unpacked size --------------------------------------------------------------------------------
 
 
