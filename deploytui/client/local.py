@@ -36,6 +36,7 @@ import httpx
 from ..protocol.local import (
     CREDENTIALS_FILE,
     DEFAULT_IDLE_EXIT_S,
+    EXIT_DATA_DIR_BUSY,
     LOG_FILE,
     PID_HEADER,
     parse_ready_line,
@@ -44,6 +45,7 @@ from ..protocol.local import (
 )
 
 LOG_ROTATE_BYTES = 1024 * 1024  # server.log beyond this is moved to server.log.1 at the next start
+START_ATTEMPTS = 3  # a start that loses the data dir to a server that was just stopping is tried again
 
 
 class LocalServerError(Exception):
@@ -169,7 +171,8 @@ def start_detached(data_dir: Path, *, idle_exit_s: float | None = DEFAULT_IDLE_E
     """Start a server on ``data_dir`` that outlives this process, and return it once it answers.
 
     If another console starts one at the same moment, the data dir's lock lets one win and this
-    returns the winner. LocalServerError (with the end of ``server.log``) when none comes up.
+    returns the winner; if ours lost to a server that was just stopping, ours is started again.
+    LocalServerError (with the end of ``server.log``) when none comes up.
     """
     data_dir = data_dir.expanduser().absolute()
     try:
@@ -179,28 +182,37 @@ def start_detached(data_dir: Path, *, idle_exit_s: float | None = DEFAULT_IDLE_E
     log_path = data_dir / LOG_FILE
     log_start = _prepare_log(log_path)
     extra = ("--idle-exit", f"{idle_exit_s:g}") if idle_exit_s is not None else ()
+    deadline = time.monotonic() + timeout
+    for _attempt in range(START_ATTEMPTS):
+        proc = _spawn_detached(server_command(data_dir, *extra), data_dir, log_path)
+        while time.monotonic() < deadline:
+            server = find_running_server(data_dir, timeout=max(0.5, deadline - time.monotonic()))
+            if server is not None:
+                return server
+            if proc.returncode is not None and not _lock_holder_alive(data_dir, besides=proc.pid):
+                break  # ours is gone, and no other server holds the data dir
+            time.sleep(0.05)  # another process is starting: nothing to wait on but its files
+        else:
+            raise LocalServerError(f"the local server did not answer within {timeout:g}s: "
+                                   f"{_log_tail(log_path, log_start)} (log: {log_path})")
+        if proc.returncode != EXIT_DATA_DIR_BUSY:
+            break  # a real failure, not a lost race
+    raise LocalServerError(f"the local server exited with code {proc.returncode}: "
+                           f"{_log_tail(log_path, log_start)} (log: {log_path})")
+
+
+def _spawn_detached(argv: list[str], data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """``argv`` in its own session, stdin /dev/null, output appended to ``log_path``, cwd ``data_dir``."""
     try:
         with open(log_path, "ab", opener=_private) as log:
-            proc = subprocess.Popen(
-                server_command(data_dir, *extra), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=data_dir, env=_server_env(), start_new_session=True,
-            )
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=data_dir, env=_server_env(), start_new_session=True)
     except OSError as exc:
         raise LocalServerError(f"cannot start the local server: {exc.strerror or exc}") from None
     # Reap it when it exits, so an exited server never lingers as our zombie (pid_alive would
     # still see a zombie's pid; Popen.poll cannot be used meanwhile: this wait holds its lock).
     threading.Thread(target=proc.wait, name="deploytui-server-reaper", daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        server = find_running_server(data_dir, timeout=max(0.5, deadline - time.monotonic()))
-        if server is not None:
-            return server
-        if proc.returncode is not None and not _lock_holder_alive(data_dir, besides=proc.pid):
-            raise LocalServerError(f"the local server exited with code {proc.returncode}: "
-                                   f"{_log_tail(log_path, log_start)} (log: {log_path})")
-        time.sleep(0.05)  # another process is starting: nothing to wait on but its files
-    raise LocalServerError(f"the local server did not answer within {timeout:g}s: "
-                           f"{_log_tail(log_path, log_start)} (log: {log_path})")
+    return proc
 
 
 def _private(path: str, flags: int) -> int:

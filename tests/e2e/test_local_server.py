@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -88,6 +89,28 @@ def test_consoles_starting_at_once_end_with_one_server(data_dir: Path) -> None:
     for _, err in outputs:
         assert "pid" not in err or f"pid {server.pid}" in err, err
     wait_until(lambda: serve_pids(data_dir) == [server.pid], what="the losing servers to exit")
+
+
+def test_a_start_that_lost_to_a_stopping_server_starts_again(data_dir: Path) -> None:
+    """A console starts a server just as the idle one stops: the new child finds the lock taken and
+    exits; once the old one is gone, the console starts another rather than giving up."""
+    data_dir.mkdir(parents=True)
+    holder = subprocess.Popen(  # stands in for the stopping server: holds the lock until told to go
+        [PY, "-c", "import sys; from pathlib import Path; from deploytui.server.lifecycle import DataDirLock\n"
+                   f"DataDirLock(Path({str(data_dir)!r})).acquire(); print('locked', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with ThreadPoolExecutor(1) as pool:
+            starting = pool.submit(start_detached, data_dir)
+            log = data_dir / LOG_FILE
+            wait_until(lambda: log.exists() and "already running" in log.read_text(), what="the first child to lose")
+            holder.stdin.close()  # the old server exits, releasing the lock
+            server = starting.result(timeout=60)
+        assert serve_pids(data_dir) == [server.pid]
+    finally:
+        holder.kill()
+        holder.wait(10)
 
 
 def test_a_second_serve_on_a_served_data_dir_exits_2_naming_the_first(data_dir: Path) -> None:
