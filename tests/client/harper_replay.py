@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.client.sse_server import read_request as read_http_request
+
 WIRE = Path(__file__).resolve().parent.parent / "data" / "harper-5.1.14-wire"
 
 # The captured deployments (ids as Harper assigned them).
@@ -265,28 +267,12 @@ class HarperReplay:
 
 
 async def _read_request(reader: asyncio.StreamReader) -> ReplayRequest | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
+    request = await read_http_request(reader)
+    if request is None:
         return None
-    _, *lines = head.decode("utf-8", errors="replace").split("\r\n")
-    headers = {}
-    for line in lines:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = bytearray()
-        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
-            body += await reader.readexactly(size)
-            await reader.readexactly(2)
-        while await reader.readuntil(b"\r\n") != b"\r\n":
-            pass
-    else:
-        body = bytearray(await reader.readexactly(int(headers.get("content-length", "0"))))
-    fields = _fields(bytes(body), headers.get("content-type", ""))
+    fields = _fields(request.body, request.headers.get("content-type", ""))
     operation = fields.get("operation") if isinstance(fields.get("operation"), str) else None
-    return ReplayRequest(operation, "text/event-stream" in headers.get("accept", ""), fields, headers)
+    return ReplayRequest(operation, "text/event-stream" in request.headers.get("accept", ""), fields, request.headers)
 
 
 def _fields(body: bytes, content_type: str) -> dict[str, Any]:

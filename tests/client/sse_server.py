@@ -79,7 +79,7 @@ class ScriptedServer:
         self._tasks.add(task)
         try:
             while not self._stopping.is_set():
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 if request is None:
                     return
                 reply = self.replies[min(len(self.requests), len(self.replies) - 1)]
@@ -121,7 +121,7 @@ class ScriptedServer:
         return True
 
 
-async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
+async def read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
