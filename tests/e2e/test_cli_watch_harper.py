@@ -99,3 +99,18 @@ async def test_watch_survives_a_proxy_cutting_the_first_connections(server: Loca
     assert process.returncode == 0, err
     assert out.splitlines()[-1].startswith("✓ deployed cut")
     assert proxy.cuts >= 3 and proxy.connections >= 4
+
+
+def test_deploy_through_harpers_silence(tmp_path: Path) -> None:
+    """``deploy-pquiet-sse``: 150 s without a byte (Harper sends no keepalive), replayed as a scaled
+    silence of 1 s: the deploy is followed to its end, its lines in order."""
+    app = tmp_path / "pquiet"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "pquiet", "version": "1.0.0"}')
+    with HarperReplay({("deploy_component", True): ["deploy-pquiet-sse"]}, max_gap_s=1.0) as harper:
+        result = run_cli(harper, "deploy", str(app))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    first, last = lines.index("  | quiet install: starting, then silent for 150 s"), lines.index("  | quiet install: done")
+    assert first < last and lines[-1].startswith("✓ deployed pquiet")
+    assert any(line.startswith("deployment ") for line in result.stderr.splitlines())
