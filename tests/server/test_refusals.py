@@ -270,3 +270,24 @@ def test_revert_restart_false_as_a_string_does_not_restart(srv):
     assert row["restart_mode"] is None
     refused = op(srv, {"operation": "revert_component", "project": "rr", "restart": "yes"})
     assert refused.status_code == 400 and refused.json()["error"] == "'restart' must be true or false"
+
+
+@pytest.mark.parametrize("body", [
+    '{"operation": "get_deployment", "deployment_id": "\\ud800"}',
+    '{"operation": "list_deployments", "status": "\\udfff"}',
+    '{"operation": "deploy_component", "project": "sur", "package": "file:/tmp/\\ud800"}',
+    f'{{"operation": "deploy_component", "project": "sur", "payload": "{PAYLOAD}", "install_command": "echo \\ud800"}}',
+], ids=["deployment_id", "status", "package", "install_command"])
+def test_unpaired_surrogate_escapes_are_400(srv, body):
+    """JSON may escape half a UTF-16 pair; no store, path or answer can hold it: a 400, no row."""
+    before = total_rows(srv)
+    r = raw_op(srv, body)
+    assert r.status_code == 400 and "unpaired surrogate" in r.json()["error"], r.text
+    assert total_rows(srv) == before
+
+
+def test_unpaired_surrogate_in_a_multipart_field_is_400(srv):
+    r = httpx.post(srv.url + "/", auth=(srv.user, srv.password), timeout=60,
+                   data={"operation": "deploy_component", "project": "sur", "install_command": '["\\ud800"]'},
+                   files={"payload": ("p.tar.gz", make_tarball(APP), "application/gzip")})
+    assert r.status_code == 400 and "unpaired surrogate" in r.json()["error"], r.text
