@@ -320,6 +320,14 @@ def multipart_boundary(content_type: str) -> bytes | None:
     return params.get(b"boundary") or None
 
 
+@contextmanager
+def _malformed_multipart() -> Iterator[None]:
+    try:
+        yield
+    except FormParserError as exc:
+        raise BodyError(f"Malformed multipart body: {exc}") from None
+
+
 class MultipartUpload:
     """Streams ``multipart/form-data``: the text fields, then the ``payload`` file part as chunks.
 
@@ -344,7 +352,11 @@ class MultipartUpload:
         self.fields: dict[str, Any] = {}
         self.has_file = False
         self.filename: str | None = None
-        self._parser = MultipartParser(
+        with _malformed_multipart():  # e.g. a boundary longer than the parser takes
+            self._parser = self._make_parser(boundary)
+
+    def _make_parser(self, boundary: bytes) -> MultipartParser:
+        return MultipartParser(
             boundary,
             {
                 "on_part_begin": self._on_part_begin,
@@ -371,7 +383,8 @@ class MultipartUpload:
 
     def _on_header_end(self) -> None:
         name = self._header_field.decode("latin-1").lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace")
+        # Header bytes as latin-1, as HTTP has them: the parameters are decoded from the raw bytes.
+        self._headers[name] = self._header_value.decode("latin-1")
         self._header_field = self._header_value = b""
 
     def _on_headers_finished(self) -> None:
@@ -420,10 +433,8 @@ class MultipartUpload:
                 chunk = await anext(self._chunks)
             except StopAsyncIteration:
                 return None
-            try:
+            with _malformed_multipart():
                 self._parser.write(chunk)
-            except FormParserError as exc:
-                raise BodyError(f"Malformed multipart body: {exc}") from None
         return self._events.popleft()
 
     async def read_fields(self) -> dict[str, Any]:

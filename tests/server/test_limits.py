@@ -453,6 +453,17 @@ def test_malformed_multipart_is_400_and_locks_nothing(server, body):
     assert_failed_and_unlocked(server, "mp")
 
 
+def test_non_ascii_bytes_in_a_part_header_are_read_as_latin_1(server):
+    body = b'--b0undary\r\nContent-Disposition: form\xfadata; name="operation"\r\n\r\nlist_deployments\r\n--b0undary--\r\n'
+    r = post_raw(server, body, content_type=MULTIPART)
+    assert r.status_code == 200 and "deployments" in r.json()
+
+
+def test_a_boundary_too_long_for_the_parser_is_400(server):
+    r = post_raw(server, b"--" + b"b" * 5000 + b"\r\n", content_type="multipart/form-data; boundary=" + "b" * 5000)
+    assert r.status_code == 400 and "Malformed multipart body" in r.json()["error"]
+
+
 # -- member names ---------------------------------------------------------------------------------
 
 
