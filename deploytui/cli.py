@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = sub.add_parser("watch", help="follow one deployment until it ends")
     _connection_options(watch)
-    watch.add_argument("deployment_id")
+    watch.add_argument("deployment_id", nargs="?", metavar="ID",
+                       help="a deployment id or any unique prefix of one (default: the running deploy, else the newest)")
     mode = watch.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="one JSON object per typed event")
     mode.add_argument("--raw", action="store_true", help="one JSON object per SSE event, as received")

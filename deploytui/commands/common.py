@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from deploytui.client.ansi import strip_controls
 from deploytui.client.api import ConnectionSettings, OperationsClient
-from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError, NotFoundError
+from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError, NotFoundError, NotSupported
 from deploytui.protocol.deployment import is_terminal as is_terminal_status
 
 __all__ = [
@@ -198,18 +198,22 @@ async def _all_rows(client: OperationsClient) -> AsyncIterator[dict[str, Any]]:
 async def resolve_deployment_id(client: OperationsClient, given: str) -> str:
     """The full id ``given`` names: a whole id as is, else the one deployment whose id starts with
     it (case-insensitive). Several matches: :class:`CommandError` ("ambiguous: matches a, b, c"),
-    exit 2. No match: ``given`` unchanged, so the server's own "no such deployment" is reported."""
+    exit 2. No match, or a server that cannot list deployments: ``given`` unchanged, so the
+    server's own "no such deployment" is reported."""
     given = given.strip()
     if not given or _FULL_ID.fullmatch(given):
         return given
     prefix = given.lower()
     matches: list[str] = []
-    async for row in _all_rows(client):
-        deployment_id = row.get("deployment_id")
-        if isinstance(deployment_id, str) and deployment_id.lower().startswith(prefix):
-            if deployment_id.lower() == prefix:
-                return deployment_id
-            matches.append(deployment_id)
+    try:
+        async for row in _all_rows(client):
+            deployment_id = row.get("deployment_id")
+            if isinstance(deployment_id, str) and deployment_id.lower().startswith(prefix):
+                if deployment_id.lower() == prefix:
+                    return deployment_id
+                matches.append(deployment_id)
+    except NotSupported:
+        return given
     if len(matches) > 1:
         shown = ", ".join(matches[:_AMBIGUOUS_SHOWN]) + (
             f" and {len(matches) - _AMBIGUOUS_SHOWN} more" if len(matches) > _AMBIGUOUS_SHOWN else "")
@@ -221,12 +225,15 @@ async def pick_deployment(client: OperationsClient) -> tuple[dict[str, Any], boo
     """What ``watch`` follows when given no id, as ``gh run watch`` does: the newest deployment that
     is still running, else the newest one. ``(row, running)``; CommandError when there is none."""
     newest: dict[str, Any] | None = None
-    async for row in _all_rows(client):
-        if not isinstance(row.get("deployment_id"), str):
-            continue
-        if not is_terminal_status(row.get("status")):
-            return row, True
-        newest = newest or row
+    try:
+        async for row in _all_rows(client):
+            if not isinstance(row.get("deployment_id"), str):
+                continue
+            if not is_terminal_status(row.get("status")):
+                return row, True
+            newest = newest or row
+    except NotSupported:
+        raise CommandError("this server cannot list deployments, so watch needs a deployment id") from None
     if newest is None:
         raise CommandError("there are no deployments to watch yet; start one with `deploytui deploy PATH`")
     return newest, False

@@ -13,13 +13,16 @@ import json
 from tests.client.sse_server import Reply, ScriptedServer
 from tests.e2e.cli_support import PY, cli_env
 
-ROW = {"deployment_id": "d1", "status": "success"}
+# A whole id: watch resolves anything shorter as a prefix through list_deployments first, which this
+# scripted server (it answers get_deployment only) cannot answer.
+DEPLOYMENT_ID = "3f2c8a10-5b7e-4c1d-9a2f-0e6b7d8c9a01"
+ROW = {"deployment_id": DEPLOYMENT_ID, "status": "success"}
 
 
 async def run_raw(url: str) -> tuple[int, list[dict], str]:
     env = cli_env(None, DEPLOYTUI_URL=url, DEPLOYTUI_USER="u", DEPLOYTUI_PASSWORD="p")
     proc = await asyncio.create_subprocess_exec(
-        PY, "-m", "deploytui", "watch", "d1", "--raw", env=env,
+        PY, "-m", "deploytui", "watch", DEPLOYMENT_ID, "--raw", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 40)
