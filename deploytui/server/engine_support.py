@@ -146,11 +146,11 @@ def describe_failure(exc: BaseException, hidden: Sequence[Path] = ()) -> tuple[s
 
 
 def hide_paths(text: str, bases: Sequence[Path]) -> str:
-    """``text`` with each base dir (as given and resolved, innermost first) made relative."""
-    spellings = {spelling for base in bases for spelling in (str(base), os.path.realpath(base))}
+    """``text`` with each base dir (absolute and resolved, innermost first) made relative to it."""
+    spellings = {spelling for base in bases for spelling in (os.path.abspath(base), os.path.realpath(base))}
     for spelling in sorted(spellings, key=len, reverse=True):
-        # The base itself, or the base as a prefix of a deeper path; not "/data" in "/database".
-        pattern = re.escape(spelling) + r"(?:/|(?![\w.-]))"
+        # The whole base, alone or leading a deeper path: not "/data" in "/database" or "/x/data".
+        pattern = r"(?<![\w./-])" + re.escape(spelling) + r"(?:/|(?![\w.-]))"
         text = re.sub(pattern, lambda match: "" if match.group().endswith("/") else ".", text)
     return text
 

@@ -291,3 +291,15 @@ def test_unpaired_surrogate_in_a_multipart_field_is_400(srv):
                    data={"operation": "deploy_component", "project": "sur", "install_command": '["\\ud800"]'},
                    files={"payload": ("p.tar.gz", make_tarball(APP), "application/gzip")})
     assert r.status_code == 400 and "unpaired surrogate" in r.json()["error"], r.text
+
+
+def test_hide_paths_makes_only_whole_data_dir_paths_relative(tmp_path, monkeypatch):
+    from deploytui.server.engine_support import hide_paths
+    data = tmp_path / "data"
+    component = data / "components" / "app"
+    text = (f"'{component}/releases/1/x' outside {component}; {data}/payloads/1.tar.gz in {data}, "
+            f"not {tmp_path}/database nor /elsewhere{data}")
+    assert hide_paths(text, (component, data)) == (
+        f"'releases/1/x' outside .; payloads/1.tar.gz in ., not {tmp_path}/database nor /elsewhere{data}")
+    monkeypatch.chdir(tmp_path)  # a relative data dir: only its absolute spelling is a path of ours
+    assert hide_paths(f"metadata/x and {data}/y", (Path("data"),)) == "metadata/x and y"
