@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -67,10 +66,10 @@ from deploytui.client.attach_align import (
     DeliveredLog,
     Gap,
     ReplayAligner,
-    event_key,
     history_count,
     log_events,
     missing_from_log,
+    with_logged_time,
 )
 from deploytui.client.attach_pump import (
     OPENED,
@@ -80,10 +79,11 @@ from deploytui.client.attach_pump import (
     Failure,
     Outcome,
     find_deployment_id,
+    in_band_refusal,
     poll_terminal_row,
     retryable,
 )
-from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed, error_from_response
+from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
 from deploytui.client.humanize import now_ms
 from deploytui.client.retry import RetryPolicy
 from deploytui.client.sse import EventStream, backoff_delays
@@ -345,21 +345,11 @@ class Attachment:
             return
 
     def _refusal(self, conn: Connection, message: SSEMessage) -> DeploytuiError | None:
-        """``get_deployment`` refusing in-band (an ``error`` with a ``code``, no deploy ``phase`` and
-        no ``deployment_id``) as the typed error of the same HTTP answer; None for anything else.
-        A deploy's own stream is left alone: its errors are the deploy's answer, never repeated."""
-        if message.event != ErrorEvent.name or conn.replay_len is None or self._errored:
+        """``get_deployment`` refusing in-band, as a typed error (:func:`in_band_refusal`). A
+        deploy's own stream is left alone: its errors are the deploy's answer, never repeated."""
+        if conn.replay_len is None or self._errored:
             return None
-        try:
-            data = json.loads(message.data)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or "phase" in data or "deployment_id" in data:
-            return None
-        code = data.get("code")
-        if not isinstance(code, int) or not 400 <= code < 600:
-            return None
-        return error_from_response(code, message.data.encode(), "application/json", operation="get_deployment")
+        return in_band_refusal(message, "get_deployment")
 
     def _on_opened(self, conn: Connection) -> None:
         if conn.stream is not None and conn.stream.retry_ms is not None:
@@ -397,19 +387,7 @@ class Attachment:
             return await self._accept_numbered(event)
         event = parse_event(message.event, message.data)
         assert conn.aligner is not None
-        return await self._apply(conn.aligner.feed(self._logged_time(conn, event)))
-
-    @staticmethod
-    def _logged_time(conn: Connection, event: Event) -> Event:
-        """A replayed event without a time takes the time of the row's ``event_log`` entry at its
-        position on this connection, when that entry is the same event (a replay *is* the log)."""
-        index = conn.aligner.received if conn.aligner is not None else len(conn.replay_log)
-        if event.t is not None or index >= len(conn.replay_log):
-            return event
-        logged = conn.replay_log[index]
-        if logged.t is None or event_key(logged) != event_key(event):
-            return event
-        return replace(event, t=logged.t, t_source="event_log")
+        return await self._apply(conn.aligner.feed(with_logged_time(event, conn.replay_log, conn.aligner.received)))
 
     def _choose_mode(self, conn: Connection, numbered: bool) -> None:
         conn.mode = "ids" if numbered else "positions"

@@ -63,7 +63,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -81,6 +81,7 @@ __all__ = [
     "history_count",
     "log_events",
     "missing_from_log",
+    "with_logged_time",
 ]
 
 # How many of the latest delivered events are kept for alignment (> 179, Harper's tail).
@@ -317,6 +318,18 @@ def log_events(entries: Iterable[dict[str, Any]]) -> list[Event]:
     return [parse_event(str(e.get("event")), e.get("data"), t=e.get("t") if isinstance(e.get("t"), int) else None,
                         t_source="event_log")
             for e in entries if isinstance(e, dict)]
+
+
+def with_logged_time(event: Event, replay_log: Sequence[Event], index: int) -> Event:
+    """A replayed event without a time takes the time of the row's ``event_log`` entry at its
+    position ``index`` on the connection, when that entry is the same event (a Harper replay *is*
+    the log read just before connecting; a live event beyond it keeps no time)."""
+    if event.t is not None or index >= len(replay_log):
+        return event
+    logged = replay_log[index]
+    if logged.t is None or event_key(logged) != event_key(event):
+        return event
+    return replace(event, t=logged.t, t_source="event_log")
 
 
 def _inserted(delivered: list[Any], logged: list[EventKey]) -> list[int]:

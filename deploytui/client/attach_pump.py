@@ -10,6 +10,8 @@ out-of-band reads (our server's ``get_deployment_events``, the terminal row).
   (a cut connection, a 5xx) halves the page (a path that cuts long answers still lets small pages
   through) and is retried through the caller's backoff, which gives up by its own policy; pages
   already read are kept, and each one counts as progress.
+* :func:`in_band_refusal` reads an operation's refusal sent inside its event stream (HTTP 200,
+  then an ``error`` with a code) as the typed error of the same HTTP answer.
 * :func:`poll_terminal_row` re-reads a row until it is terminal (Harper may end a stream before its
   terminal write, contract §6.2).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,10 +36,12 @@ from deploytui.client.errors import (
     DeploytuiError,
     NotSupported,
     ProtocolError,
+    error_from_response,
 )
 from deploytui.client.retry import retryable
 from deploytui.client.sse import EventStream, connection_failed
 from deploytui.protocol.events import Event
+from deploytui.protocol.sse import SSEMessage
 from deploytui.protocol.deployment import is_terminal
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "Failure",
     "Outcome",
     "find_deployment_id",
+    "in_band_refusal",
     "poll_terminal_row",
     "retryable",
 ]
@@ -57,6 +63,25 @@ EVENTS_PAGE = 10_000  # the largest page asked of get_deployment_events
 MIN_EVENTS_PAGE = 25  # pages never shrink below this after failures
 
 OPENED, EOF, STALLED = object(), object(), object()
+
+
+def in_band_refusal(message: SSEMessage, operation: str) -> DeploytuiError | None:
+    """An operation refused in its event stream (HTTP 200, then an ``error`` with an HTTP-style
+    ``code`` and neither a deploy ``phase`` nor a ``deployment_id``: Harper's answer to an unknown
+    id) as the typed error of the same HTTP answer (400 "No deployment found" is NotFoundError, a
+    5xx a retryable ServerError); None for any other message."""
+    if message.event != "error":
+        return None
+    try:
+        data = json.loads(message.data)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "phase" in data or "deployment_id" in data:
+        return None
+    code = data.get("code")
+    if not isinstance(code, int) or not 400 <= code < 600:
+        return None
+    return error_from_response(code, message.data.encode(), "application/json", operation=operation)
 
 
 async def find_deployment_id(client: OperationsClient, project: str,

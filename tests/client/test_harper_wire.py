@@ -12,11 +12,15 @@ import pytest
 
 from deploytui.client.api import OPTIONAL_OPERATIONS, ConnectionSettings, OperationsClient
 from deploytui.client.attach import attach
+from deploytui.client.attach_align import log_events, with_logged_time
+from deploytui.client.attach_pump import in_band_refusal
 from deploytui.client.errors import ConnectionFailed, NotFoundError, NotSupported
 from deploytui.client.local import LocalServer
-from deploytui.client.retry import RetryPolicy
+from deploytui.client.retry import RetryPolicy, retryable
+from deploytui.client.sse import sendable_event_id
 from deploytui.commands.watch_cmd import watch_raw
-from deploytui.protocol.events import DoneEvent, ErrorEvent, InstallEvent, PhaseEvent, TruncatedEvent
+from deploytui.protocol.events import DoneEvent, ErrorEvent, InstallEvent, TruncatedEvent, parse_event
+from deploytui.protocol.sse import SSEMessage
 from tests.client.harper_replay import (
     MISSING_ID,
     P1_ID,
@@ -218,3 +222,33 @@ async def test_a_server_never_reached_is_not_waited_for() -> None:
         with pytest.raises(ConnectionFailed, match="refused"):
             await api.get_deployment(ID)
     assert retried == []
+
+
+# ---- the pure parts ------------------------------------------------------------------------------
+
+
+def test_a_logged_time_is_taken_only_for_the_same_event_at_that_position() -> None:
+    log = log_events([{"t": 5, "event": "install", "data": {"manager": "npm", "stream": "stdout", "line": "a"}}])
+    same = parse_event("install", {"manager": "npm", "stream": "stdout", "line": "a"})
+    other = parse_event("install", {"manager": "npm", "stream": "stdout", "line": "b"})
+    assert (with_logged_time(same, log, 0).t, with_logged_time(same, log, 0).t_source) == (5, "event_log")
+    assert with_logged_time(other, log, 0).t is None  # the log moved on: no guess
+    assert with_logged_time(same, log, 1).t is None  # beyond the log read before connecting
+
+
+def test_the_last_event_id_sent_back_is_trimmed_or_left_out() -> None:
+    assert sendable_event_id("  7 ") == "7"
+    assert sendable_event_id("") is None and sendable_event_id("   ") is None
+    assert sendable_event_id("a\x01b") is None  # a header that could never be sent
+
+
+def test_in_band_refusals_are_typed_like_http_answers() -> None:
+    def message(data: str) -> SSEMessage:
+        return SSEMessage(event="error", data=data, id="", retry=None)
+
+    missing = in_band_refusal(message('{"message":"No deployment found with id \'x\'","code":400}'), "get_deployment")
+    busy = in_band_refusal(message('{"message":"busy","code":503}'), "get_deployment")
+    assert isinstance(missing, NotFoundError) and not retryable(missing)
+    assert busy is not None and retryable(busy)
+    deploy_failure = '{"message":"install failed","code":500,"phase":"prepare","deployment_id":"d"}'
+    assert in_band_refusal(message(deploy_failure), "get_deployment") is None  # the deploy's own answer
