@@ -89,7 +89,7 @@ class Engine:
         self.origin_node = socket.gethostname()
         self._busy: dict[str, str] = {}  # project -> deployment_id holding it
 
-    # ------------------------------------------------------------------ begin / ingest / abort
+    # ------------------------------------------------------------------ begin / start / ingest
 
     async def begin(self, *, project: str, user: str | None, package_identifier: str | None = None,
                     restart: bool | str = False, install_command: str | None = None,
