@@ -121,7 +121,7 @@ def extract_tarball(
     try:
         with _open(path, budget) as archive:
             members = _check_members(archive, dest_real, budget)
-            archive.extractall(dest_real, members=members, filter="data")
+            archive.extractall(dest_real, members=members, filter=_owner_only_data)
     except tarfile.FilterError as exc:  # raised at extraction time, e.g. a path through a symlink
         shutil.rmtree(dest_path, ignore_errors=True)
         raise _unsafe(exc) from exc
@@ -241,6 +241,13 @@ def _check_members(archive: tarfile.TarFile, dest_real: str, budget: _Budget) ->
             budget.add_data(member.size)
         members.append(member)
     return members
+
+
+def _owner_only_data(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """The ``data`` filter, then no permission for group or others: a release is the server's alone
+    (the filter sets file modes explicitly, so the server's umask does not reach them)."""
+    safe = tarfile.data_filter(member, dest)
+    return safe if safe.mode is None else safe.replace(mode=safe.mode & 0o700, deep=False)
 
 
 def _fs_limits(dest_real: str) -> tuple[int, int]:
