@@ -116,3 +116,13 @@ def test_deploy_shows_no_control(server, tmp_path: Path, mode: tuple[str, ...]) 
     out, _ = assert_terminal_safe(result)
     if not mode:
         assert "T9␍OVER" in next(line for line in out.splitlines() if "deploy failed" in line)
+
+
+@pytest.mark.parametrize("mode", [(), ("--json",), ("--raw",)], ids=["human", "json", "raw"])
+def test_an_error_quoting_hostile_text_is_one_safe_line(server, mode: tuple[str, ...]) -> None:
+    """The server's "no such deployment" quotes the id it was given: the one-line error made of it
+    (``deploytui: …`` on stderr) goes through the same rule."""
+    result = run_bytes(server, "watch", "nope\x1b]0;pwned\x07\u202e\x9b2J\rOVER", *mode)
+    assert result.returncode == 2, result.stderr
+    _, err = assert_terminal_safe(result)
+    assert len(err.splitlines()) == 1 and err.startswith("deploytui: "), err
