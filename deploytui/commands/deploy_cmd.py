@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                 status.note(f"deployment {deployment_id}")
             return await follow_deployment(
                 client, deployment_id, as_json=args.json, initial_stream=stream,
-                project=fields["project"], started_after_ms=started, announce_id=deployment_id is None, followed=followed,
+                project=fields["project"], started_after_ms=started, announce_id=deployment_id is None,
+                followed=followed,
             )
 
     return run_client_command(args, main, prepare=prepare, followed=followed)
