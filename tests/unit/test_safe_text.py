@@ -47,3 +47,14 @@ def test_json_line_and_human_text_follow_the_same_rule() -> None:
     assert json.loads(line)["data"]["line"] == hostile  # lossless
     assert not UNSAFE.search(sanitize(hostile).text)
     assert strip_controls(hostile) == "ok␍OVER"  # the CR is shown, not obeyed
+
+
+def test_the_dashboard_uses_the_same_rule() -> None:
+    """The dashboard's cells, error panel and install-log safety net apply the rule the headless
+    commands do: no bidi control, the CR shown."""
+    from deploytui.tui.widgets.formatting import clean
+    from deploytui.tui.widgets.install_log_render import safe_plain
+
+    hostile = "exit code 3: printf \"T9\rOVER\" \u202eexe.txt\x9b2J"
+    assert clean(hostile) == strip_controls(hostile) == 'exit code 3: printf "T9␍OVER" exe.txt'
+    assert not UNSAFE.search(safe_plain("a\u202eb\u2066c\x9bd"))  # even text that skipped the sanitizer
