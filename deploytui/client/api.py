@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import contextvars
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
@@ -55,12 +57,25 @@ __all__ = [
     "parse_version",
     "normalize_url",
     "OPTIONAL_OPERATIONS",
+    "single_attempts",
 ]
 
 # Operations a Harper-compatible server may lack (Harper 5.1.14 answers each "Operation … not found").
 OPTIONAL_OPERATIONS = ("get_deployment_events", "get_deployment_payload", "delete_deployment_payload",
                        "revert_component")
 RetryCallback = Callable[[str, int, float, DeploytuiError], None]
+_SINGLE_ATTEMPTS: contextvars.ContextVar[bool] = contextvars.ContextVar("single_attempts", default=False)
+
+
+@contextlib.contextmanager
+def single_attempts() -> Iterator[None]:
+    """Reads made inside (in this task) are sent once: for a caller that is itself a retry loop
+    and shows each failure, e.g. the dashboard's list poll with its "server unreachable" banner."""
+    token = _SINGLE_ATTEMPTS.set(True)
+    try:
+        yield
+    finally:
+        _SINGLE_ATTEMPTS.reset(token)
 
 MIN_HARPER_VERSION = (5, 1, 0)
 # A non-streamed deploy answers only when it is over: install (5 min by default) plus replication.
@@ -204,7 +219,8 @@ class OperationsClient:
                 return await self.call(operation, **fields)
             except DeploytuiError as exc:
                 never_reached = not self._reached and isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
-                if never_reached or not retryable(exc) or self.retry.gives_up(attempt, time.monotonic() - started):
+                once = never_reached or _SINGLE_ATTEMPTS.get()
+                if once or not retryable(exc) or self.retry.gives_up(attempt, time.monotonic() - started):
                     raise
                 delay = backoff_delays(self.retry.initial_delay_ms, attempt, cap_ms=self.retry.cap_ms)
                 attempt += 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from deploytui.client.api import OPTIONAL_OPERATIONS, ConnectionSettings, OperationsClient
+from deploytui.client.api import OPTIONAL_OPERATIONS, ConnectionSettings, OperationsClient, single_attempts
 from deploytui.client.attach import attach
 from deploytui.client.attach_align import log_events, with_logged_time
 from deploytui.client.attach_pump import in_band_refusal
@@ -200,6 +200,18 @@ async def test_reads_are_retried_through_cut_connections(server: LocalServer) ->
             listing = await through.list_deployments(limit=5)
     assert row["status"] == "success" and listing["total"] >= 1
     assert retries == ["get_deployment"] * 3 and proxy.connections >= 4
+
+
+async def test_a_caller_that_is_its_own_retry_loop_reads_once(server: LocalServer) -> None:
+    """The dashboard's list poll retries by itself and shows each failure: single_attempts()."""
+    async with TcpProxy(server.url, cut_after_bytes=64, cut_connections=1) as proxy:
+        retries: list[str] = []
+        async with client_for(proxy.url) as through:
+            through.on_retry = lambda op, attempt, delay, error: retries.append(op)
+            with single_attempts(), pytest.raises(ConnectionFailed):
+                await through.list_deployments()
+            assert (await through.list_deployments())["total"] == 0  # outside: as any read
+    assert retries == []
 
 
 async def test_a_write_is_never_repeated() -> None:

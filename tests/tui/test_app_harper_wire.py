@@ -62,3 +62,20 @@ async def test_empty_lines_are_kept_and_what_harper_lacks_is_not_offered() -> No
             await pilot.press("question_mark")
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
             assert "not offered" in screen_text(app)
+
+
+async def test_a_deploy_from_the_dashboard_learns_its_id_from_harpers_done() -> None:
+    """Harper names no deployment when the deploy starts (no X-Deployment-Id): the screen follows
+    the deploy's own stream and takes the id from its done."""
+    with HarperReplay({("deploy_component", True): ["deploy-p1-sse"]}) as harper:
+        app = live_app(harper)
+        async with app.run_test(size=(120, 36)) as pilot:
+            opener = lambda: app.api.deploy_stream({"project": "p1"}, b"tarball")  # noqa: E731
+            app.open_deployment(None, {"project": "p1", "status": "pending"}, opener=opener)
+            screen = await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen, what="detail")
+            await wait_for(pilot, lambda: screen.stream_state is not None and screen.stream_state.kind in ("done", "failed"),
+                           what="the end")
+            await pilot.pause()
+            assert screen.stream_state.kind == "done", screen.stream_state
+            assert screen.deployment_id == P1_ID and screen.view.status == "success"
+            assert P1_ID in screen_text(app)

@@ -155,19 +155,24 @@ class DeploymentScreen(Screen):
                     initial = await stack.enter_async_context(self.opener())
                     self.opener = None  # a reattach goes through get_deployment
                     found = initial.response.headers.get("x-deployment-id") if hasattr(initial, "response") else None
-                    if not found:
-                        raise DeploytuiError("the server did not name the new deployment (no X-Deployment-Id)")
-                    self.deployment_id = found
-                    self.view.deployment_id = found
-                    self.post_message(DeploymentStarted(found))
+                    if found:  # our server names it at once; Harper only in its done or error
+                        self.deployment_id = self.view.deployment_id = found
+                        self.post_message(DeploymentStarted(found))
                 if not self.row and self.deployment_id:
                     self.post_message(RowFetched(await app.api.get_deployment(self.deployment_id)))
+                # Unnamed yet: a dropped deploy stream is found again by project and start time.
+                unnamed = {"project": self.row.get("project"), "started_after_ms": int(app.now() * 1000) - 5_000} \
+                    if self.deployment_id is None else {}
                 attachment = app.attach(
-                    self.deployment_id, on_state=lambda s: self.post_message(StreamStateChanged(s)), initial_stream=initial
+                    self.deployment_id, on_state=lambda s: self.post_message(StreamStateChanged(s)), initial_stream=initial,
+                    **unnamed,
                 )
                 stack.push_async_callback(attachment.aclose)
                 yielded = time.monotonic()
                 async for event in attachment:
+                    if self.deployment_id is None and getattr(attachment, "deployment_id", None):
+                        self.deployment_id = attachment.deployment_id
+                        self.post_message(DeploymentStarted(attachment.deployment_id))
                     self.view.apply(event, received_at=int(app.now() * 1000))
                     if time.monotonic() - yielded > YIELD_AFTER:
                         # A replay hands over thousands of ready events without ever suspending;
@@ -252,6 +257,7 @@ class DeploymentScreen(Screen):
     @on(DeploymentStarted)
     def _started(self, message: DeploymentStarted) -> None:
         self.deployment_id = message.deployment_id
+        self.view.deployment_id = self.view.deployment_id or message.deployment_id
         self.row.setdefault("deployment_id", message.deployment_id)
         self._redraw_header()
 

@@ -125,6 +125,7 @@ class DeploymentsScreen(Screen):
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def poll(self) -> None:
         """Poll ``list_deployments`` forever; back off while the server does not answer."""
+        from deploytui.client.api import single_attempts
         from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError
 
         app = self.dash
@@ -132,10 +133,11 @@ class DeploymentsScreen(Screen):
         failures = 0
         while True:
             try:
-                if version is None:
-                    info = await app.api.registration_info()
-                    version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
-                data = await app.api.list_deployments(limit=LIST_LIMIT)
+                with single_attempts():  # this loop is the retry, and it shows each failure
+                    if version is None:
+                        info = await app.api.registration_info()
+                        version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
+                    data = await app.api.list_deployments(limit=LIST_LIMIT)
             except (AuthError, ForbiddenError) as exc:
                 # Asking again soon will not change the answer; ask rarely (a server switch or a
                 # fixed account on the server may).
