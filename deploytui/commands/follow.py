@@ -8,6 +8,7 @@ updating line on a terminal, and in a pipe only what a log reader needs (reconne
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import IO, Any
 
@@ -110,7 +111,10 @@ async def follow_deployment(
             saw_done = saw_done or isinstance(event, DoneEvent)
             if followed is not None:
                 followed.deployment_id = attachment.deployment_id or followed.deployment_id
-                followed.ended = saw_done
+                followed.ended = followed.ended or saw_done
+            # Let a pending Ctrl-C land: replayed events come from a full queue without a pause
+            # in which the loop could deliver the cancellation, so it would wait for the end.
+            await asyncio.sleep(0)
     finally:
         status.clear()
         await attachment.aclose()

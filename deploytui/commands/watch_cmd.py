@@ -44,6 +44,7 @@ from deploytui.commands.common import (
     run_client_command,
 )
 from deploytui.commands.follow import follow_deployment
+from deploytui.protocol.deployment import is_terminal
 
 __all__ = ["run", "watch_raw"]
 
@@ -180,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
             return await watch_raw(client, deployment_id, followed=followed)
         # One plain request first: an unreachable server, refused credentials or an unknown id
         # are reported at once instead of being retried by attach() as if the stream had dropped.
-        await client.get_deployment(deployment_id)
+        row = await client.get_deployment(deployment_id)
+        followed.ended = isinstance(row, dict) and is_terminal(row.get("status"))  # Ctrl-C: nothing goes on
         return await follow_deployment(client, deployment_id, as_json=args.json, followed=followed)
 
     return run_client_command(args, main, followed=followed)

@@ -242,6 +242,27 @@ def test_ctrl_c_in_deploy_says_the_deploy_continues(server, gate: Gate, tmp_path
     assert "through" in result.stdout
 
 
+@pytest.mark.parametrize("mode", ["--json", "--raw"])
+def test_ctrl_c_while_replaying_a_finished_deploy(server, mode: str) -> None:
+    """Ctrl-C lands mid-replay (not after the last event), and a finished deploy is not said to
+    "continue on the server"."""
+    deployment_id = deploy_ok(server, lines=3000)  # ~1 MB of JSON lines: far more than a pipe holds
+    proc = subprocess.Popen([PY, "-m", "deploytui", "watch", deployment_id, mode], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=cli_env(server))
+    try:
+        # Read one line, then nothing: the command is held writing into the full pipe, mid-replay.
+        assert proc.stdout.readline().startswith(b"{")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    if mode == "--json":
+        assert err == b""
+
+
 # -- demo exits like deploy ------------------------------------------------------------------------
 
 
