@@ -50,6 +50,18 @@ class _ConfigLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def flatten_mapping(self, node: Any) -> None:
+        """Resolve ``<<`` merges keeping one pair per key (the one that wins), so that merges of
+        merges stay linear: PyYAML keeps every copy, and 30 levels of nine-fold merges would take
+        9^30 pairs."""
+        super().flatten_mapping(node)
+        winners: dict[Any, int] = {}
+        for position, (key_node, _) in enumerate(node.value):
+            if isinstance(key_node, yaml.ScalarNode):
+                winners[(key_node.tag, key_node.value)] = position  # a later pair overrides
+        node.value = [pair for position, pair in enumerate(node.value)
+                      if not isinstance(pair[0], yaml.ScalarNode) or winners[(pair[0].tag, pair[0].value)] == position]
+
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen = set()
         for key_node, _ in node.value:  # the keys as written: '<<' merges may be overridden

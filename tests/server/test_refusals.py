@@ -309,3 +309,24 @@ def test_hide_paths_makes_only_whole_data_dir_paths_relative(tmp_path, monkeypat
         f"'releases/1/x' outside .; payloads/1.tar.gz in ., not {tmp_path}/database nor /elsewhere{data}")
     monkeypatch.chdir(tmp_path)  # a relative data dir: only its absolute spelling is a path of ours
     assert hide_paths(f"metadata/x and {data}/y", (Path("data"),)) == "metadata/x and y"
+
+
+def test_merges_of_merges_stay_linear():
+    """YAML's ``<<`` merge copies every merged pair; nine-fold merges nested 30 deep would take 9^30
+    pairs. The loader keeps one pair per key (the winner), so each merged mapping stays small."""
+    from deploytui.server.releases import _ConfigLoader
+    lines = ["m0: &m0 {files: a.js, urlPath: /a}"]
+    lines += [f"m{i}: &m{i}\n  <<: [{', '.join([f'*m{i - 1}'] * 9)}]\n  own{i}: {i}" for i in range(1, 31)]
+    text = "\n".join(lines) + "\n"
+    loader = _ConfigLoader(text)
+    try:
+        root = loader.get_single_node()
+        loader.construct_document(root)
+    finally:
+        loader.dispose()
+    deepest = next(value for key, value in root.value if key.value == "m30")
+    assert len(deepest.value) == 2 + 30  # files, urlPath and own1..own30, each once
+    config = check_config_yaml(text)
+    assert config["m30"]["files"] == "a.js" and config["m30"]["own1"] == 1 and config["m30"]["own30"] == 30
+    merged = check_config_yaml("x: &x {a: 1, b: 2}\ny: &y {b: 3, c: 4}\nz:\n  <<: [*x, *y]\n  c: 5\n")["z"]
+    assert merged == {"a": 1, "b": 2, "c": 5}  # YAML's rule: earlier merges win, own keys win over all
