@@ -133,8 +133,8 @@ async def test_stall_then_reconnect(wired_server: LocalServer, tmp_path: Path) -
 
             def on_state(state: AttachState) -> None:
                 states.append(state)
-                if state.kind == "verifying":
-                    gate.touch()  # the deploy goes on only once the stall was noticed
+                if state.kind == "reconnecting":
+                    gate.touch()  # the deploy goes on only once verifying found it still running
 
             def freeze(event: Event, count: int) -> None:
                 if count == 100:
