@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .body import SPOOL_PREFIXES, Base64Decoder, SpooledString
 from .engine_support import EngineError, validate_project
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
+from .releases import package_name
 from .stream import NO_DONE, deployment_events
 from .tarball import PackLimits, TarballError, pack_directory_to
 
@@ -81,11 +81,8 @@ def _project_from_dir(path: Path) -> str:
     as the package's own directory under node_modules is named), else the directory's name. The
     result must pass the same project-name rule as a given one; nothing else is rewritten.
     """
-    try:
-        name = json.loads((path / "package.json").read_text(encoding="utf-8")).get("name")
-    except (OSError, ValueError, AttributeError):
-        name = None
-    if isinstance(name, str) and name:
+    name = package_name(path)
+    if name is not None:
         scoped = SCOPED_NAME.fullmatch(name)
         source, project = "package.json name", scoped.group(1) if scoped else name
     else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,31 @@ def validate_component(root: Path) -> list[str]:
             check_config_yaml(_read_text(root / name, MAX_CONFIG_YAML_BYTES), name)
             checked.append(name)
     return checked
+
+
+def package_name(directory: Path) -> str | None:
+    """The ``name`` in ``directory``'s package.json, or None when there is none to read.
+
+    The directory is the client's (``file:`` packages), so the file is read only if it is a regular
+    file (a FIFO would block the server; it is opened without waiting for a writer) and only up to
+    :data:`MAX_PACKAGE_JSON_BYTES`.
+    """
+    try:
+        fd = os.open(directory / "package.json", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_PACKAGE_JSON_BYTES + 1)
+        manifest = json.loads(data) if len(data) <= MAX_PACKAGE_JSON_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        os.close(fd)
+    name = manifest.get("name") if isinstance(manifest, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _read_text(path: Path, limit: int) -> str:

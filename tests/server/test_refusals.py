@@ -330,3 +330,24 @@ def test_merges_of_merges_stay_linear():
     assert config["m30"]["files"] == "a.js" and config["m30"]["own1"] == 1 and config["m30"]["own30"] == 30
     merged = check_config_yaml("x: &x {a: 1, b: 2}\ny: &y {b: 3, c: 4}\nz:\n  <<: [*x, *y]\n  c: 5\n")["z"]
     assert merged == {"a": 1, "b": 2, "c": 5}  # YAML's rule: earlier merges win, own keys win over all
+
+
+def test_a_fifo_package_json_does_not_hang_the_server(srv, tmp_path):
+    """The client's directory is read with care: a named pipe as package.json must neither block the
+    server (old code waited for a writer, on the event loop) nor be packed as a file."""
+    directory = tmp_path / "fifo-pkg"
+    directory.mkdir()
+    os.mkfifo(directory / "package.json")
+    r = op(srv, {"operation": "deploy_component", "package": f"file:{directory}", "install_command": "true"})
+    assert 400 <= r.status_code < 500, r.text
+    assert httpx.get(srv.url + "/health", timeout=10).status_code == 200
+
+
+def test_package_name_reads_only_a_small_regular_file(tmp_path):
+    from deploytui.server.releases import MAX_PACKAGE_JSON_BYTES, package_name
+    (tmp_path / "package.json").write_text(json.dumps({"name": "ok"}))
+    assert package_name(tmp_path) == "ok"
+    (tmp_path / "package.json").write_text(json.dumps({"name": "big", "pad": "x" * MAX_PACKAGE_JSON_BYTES}))
+    assert package_name(tmp_path) is None
+    (tmp_path / "package.json").write_text("[" * 100_000)
+    assert package_name(tmp_path) is None
