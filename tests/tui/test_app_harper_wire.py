@@ -42,7 +42,8 @@ async def test_header_timeline_and_events_tell_the_server_times() -> None:
             events = screen.query_one(EventsLog)
             shown = "\n".join(events.lines)
             assert all(clock(entry["t"]) in shown for entry in row["event_log"])
-            assert "  -  " not in shown
+            times = [line.split()[1] for line in events.lines if line.split()[2] != "done"]
+            assert len(times) == len(row["event_log"]) and not any(t.startswith(("~", "-")) for t in times)
 
 
 async def test_empty_lines_are_kept_and_what_harper_lacks_is_not_offered() -> None:
@@ -79,3 +80,5 @@ async def test_a_deploy_from_the_dashboard_learns_its_id_from_harpers_done() -> 
             assert screen.stream_state.kind == "done", screen.stream_state
             assert screen.deployment_id == P1_ID and screen.view.status == "success"
             assert P1_ID in screen_text(app)
+            times = [line.split()[1] for line in screen.query_one(EventsLog).lines]
+            assert times and all(t.startswith("~") for t in times)  # a deploy stream: times received here

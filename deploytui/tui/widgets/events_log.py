@@ -1,5 +1,8 @@
 """The Events tab: every event of the deployment — seq, time, name, data — one line each.
 
+Times are the server's when known (the event's own or its row ``event_log`` entry's); a time this
+client only received is marked ``~``.
+
 A chatty install sends a hundred thousand events; a DataTable row per event costs tens of
 microseconds and megabytes of renderables, so this is a :class:`~textual.widgets.Log` (about 3 µs
 a line, lines kept as strings) fed in batches, with the event names coloured by a highlighter.
@@ -17,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import Log
 
 from deploytui.protocol import events as ev
-from deploytui.tui.widgets import formatting as fmt
+import deploytui.tui.widgets.formatting as fmt
 
 _NAME_STYLE = {"error": "bold red", "phase": "bold cyan", "peer": "magenta", "done": "bold green", "warning": "yellow"}
 _SEQ, _TIME, _NAME = 7, 12, 18
@@ -35,6 +38,12 @@ class _EventLineHighlighter(Highlighter):
             text.stylize(style, _NAME_START, _NAME_START + len(name))
 
 
+def event_time(event: Any) -> str:
+    """The event's time; ``~`` marks one this client received, the server's being unknown."""
+    shown = fmt.clock(event.t)
+    return f"~{shown[:_TIME - 1]}" if getattr(event, "t_source", None) == "received" else shown
+
+
 def event_line(event: Any, fallback_seq: int) -> str:
     """One event as a fixed-column line of plain text."""
     name = ev.event_name(event)
@@ -42,7 +51,7 @@ def event_line(event: Any, fallback_seq: int) -> str:
         name += " ↺"
     seq = event.seq if event.seq is not None else fallback_seq
     data = fmt.compact_json(event.wire_data())
-    return f"{seq:>{_SEQ}}  {fmt.clock(event.t):<{_TIME}}  {fmt.clean(name)[:_NAME]:<{_NAME}}  {data}"
+    return f"{seq:>{_SEQ}}  {event_time(event):<{_TIME}}  {fmt.clean(name)[:_NAME]:<{_NAME}}  {data}"
 
 
 class EventsLog(Log):
