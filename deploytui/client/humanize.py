@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from deploytui.protocol.clock import now_ms  # re-exported: the commands' clock
 from deploytui.protocol.deployment import Status
 
 __all__ = ["duration", "elapsed", "now_ms", "relative_time", "size", "status_glyph"]
@@ -26,11 +27,6 @@ _STATUS_GLYPHS: dict[str, tuple[str, str, str]] = {
 }
 _RUNNING_GLYPH = ("●", "*", "accent")
 _UNKNOWN_GLYPH = ("?", "?", "muted")
-
-
-def now_ms() -> int:
-    """The current time in epoch milliseconds, as rows store it."""
-    return int(time.time() * 1000)
 
 
 def size(n: int | None) -> str:

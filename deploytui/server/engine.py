@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import Status, is_terminal
 
 from .config import ServerConfig
@@ -42,7 +43,6 @@ from .engine_support import (
     ProjectBusy,
     StepFailed,
     describe_failure,
-    now_ms,
     sink_failure,
     source_failure,
     validate_project,

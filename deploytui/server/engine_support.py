@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,10 +19,6 @@ from typing import Any
 # Harper keeps the last 200 lines / 16 KiB of install output for the failure body.
 INSTALL_OUTPUT_LINES = 200
 INSTALL_OUTPUT_BYTES = 16 * 1024
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class EngineError(Exception):

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
+from ..protocol.clock import now_ms
 from ..protocol.local import LOCK_FILE, read_lock_pid, read_server_file
 from .operations import OperationCall, OperationError
-from .recorder import now_ms
 
 if TYPE_CHECKING:
     from .app import ServerContext

@@ -15,10 +15,10 @@ then back to live, so a slow client costs bounded memory and loses nothing.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from typing import Any
 
+from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import PHASE_START_STATUS, Status
 from deploytui.protocol.event_log import append_bounded
 from deploytui.protocol.events import PHASE
@@ -31,11 +31,6 @@ LOG_SEQ = "_log_seq"
 
 # Returned by Subscription.get() when nothing arrived within the timeout.
 TIMEOUT = object()
-
-
-def now_ms() -> int:
-    """Wall-clock time in epoch milliseconds, Harper's ``t``."""
-    return time.time_ns() // 1_000_000
 
 
 class Subscription:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
+
+from deploytui.protocol.clock import now_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,6 @@ class Peer:
         auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
         url = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
         return cls(url=url, node=netloc, auth=auth)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def peer_result(node: str, started_at: int, *, error: dict[str, Any] | None = None,
