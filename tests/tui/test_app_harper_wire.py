@@ -13,7 +13,7 @@ from deploytui.tui.screens.help import HelpScreen, collect_bindings
 from deploytui.tui.widgets.events_log import EventsLog
 from deploytui.tui.widgets.formatting import clock
 from deploytui.tui.widgets.install_log import InstallLog
-from tests.client.harper_replay import P1_ID, PLIVE_ID, HarperReplay, load_capture
+from tests.client.harper_replay import P1_ID, PCHATTY_ID, PLIVE_ID, HarperReplay, load_capture
 from tests.tui.app_harness import live_app, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -82,3 +82,16 @@ async def test_a_deploy_from_the_dashboard_learns_its_id_from_harpers_done() -> 
             assert P1_ID in screen_text(app)
             times = [line.split()[1] for line in screen.query_one(EventsLog).lines]
             assert times and all(t.startswith("~") for t in times)  # a deploy stream: times received here
+
+
+async def test_a_harper_gap_has_no_count_and_no_full_history_to_load() -> None:
+    """Harper's ``truncated`` says 2 where about 106 went, and Harper keeps nothing more: the gap's
+    count is not taken as exact, and ``L`` (full history) is not offered."""
+    with HarperReplay() as harper:
+        app = live_app(harper)
+        async with app.run_test(size=(120, 36)) as pilot:
+            screen = await open_on(pilot, app, PCHATTY_ID)
+            log = screen.query_one(InstallLog)
+            await wait_for(pilot, lambda: log.history_available is False, what="operations learnt")
+            assert screen.view.gaps and not screen.view.gaps[0].exact
+            assert log.check_action("load_history", ()) is False
