@@ -39,7 +39,7 @@ from .body import (
 )
 from .config import ServerConfig
 from .deploy_op import deploy_component
-from .engine_support import hide_paths
+from .errors import hide_paths
 from .lifecycle import HANDLERS as LIFECYCLE_HANDLERS
 from .lifecycle import ActivityMiddleware, ServerLife
 from .operations import (

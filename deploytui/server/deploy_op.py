@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .body import SPOOL_PREFIXES, Base64Decoder, SpooledString
-from .engine_support import EngineError, validate_project
+from .errors import EngineError
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
-from .releases import package_name
+from .releases import package_name, validate_project
 from .stream import NO_DONE, deployment_events
 from .tarball import PackLimits, TarballError, pack_directory_to
 

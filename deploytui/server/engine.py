@@ -35,20 +35,19 @@ from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import Status, is_terminal
 
 from .config import ServerConfig
-from .engine_support import (
+from .errors import (
     DeployFailed,
     DeployRequestError,
-    InstallOutput,
     NothingToRevert,
     ProjectBusy,
     StepFailed,
     describe_failure,
     sink_failure,
     source_failure,
-    validate_project,
 )
+from .install_output import InstallOutput
 from .installer import InstallTimeout, choose_install_command, kill_orphaned_installs, run_install
-from .releases import ComponentInvalid, ComponentReleases, validate_component
+from .releases import ComponentInvalid, ComponentReleases, validate_component, validate_project
 from .replication import failure_message, replicate_deploy
 from .tarball import TarballError, extract_tarball
 

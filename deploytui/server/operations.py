@@ -20,7 +20,8 @@ from starlette.responses import FileResponse, Response
 from .. import HARPER_API_LEVEL, __version__
 from ..protocol.deployment import is_terminal
 from .body import MultipartUpload
-from .engine_support import EngineError, validate_project
+from .errors import EngineError
+from .releases import validate_project
 from .store import strip_row
 from .stream import deployment_events
 

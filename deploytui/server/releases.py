@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .errors import DeployRequestError
 
 # Nesting deeper than this is refused: real configs are a few levels deep.
 MAX_CONFIG_DEPTH = 64
@@ -77,6 +80,26 @@ class _ConfigLoader(yaml.SafeLoader):
 CURRENT = "current"
 PREVIOUS = "previous"
 RELEASES = "releases"
+
+
+# A project name is a directory name under components/: ASCII letters, digits, '_', '-', '.', at
+# most 128, starting with a letter, digit or '_' (so never '.', '..' or a hidden name).
+PROJECT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def validate_project(project: Any) -> str:
+    """The one rule for project names, used by every operation that takes one; returns it unchanged.
+
+    Names are never rewritten (``my.app`` stays ``my.app``): a name that is not already a safe
+    directory name (``/``, ``..``, control characters, a trailing newline) is refused with 400.
+    """
+    if not isinstance(project, str) or not PROJECT_NAME.fullmatch(project) or ".." in project:
+        shown = repr(project) if not isinstance(project, str) or len(project) <= 80 else repr(project[:80]) + "..."
+        raise DeployRequestError(
+            f"Invalid project name {shown}: use 1 to 128 letters, digits, '-', '_' and '.', "
+            "starting with a letter, digit or '_', without '/' or '..'"
+        )
+    return project
 
 
 class ComponentInvalid(Exception):

@@ -25,7 +25,7 @@ from deploytui.server.engine import (
     NothingToRevert,
     ProjectBusy,
 )
-from deploytui.server.engine_support import InstallOutput
+from deploytui.server.install_output import InstallOutput
 from deploytui.server.recorder import EventHub
 from deploytui.server.releases import ComponentInvalid, ComponentReleases, check_config_yaml
 from deploytui.server.store import Store, strip_row

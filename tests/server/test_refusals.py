@@ -300,7 +300,7 @@ def test_unpaired_surrogate_in_a_multipart_field_is_400(srv):
 
 
 def test_hide_paths_makes_only_whole_data_dir_paths_relative(tmp_path, monkeypatch):
-    from deploytui.server.engine_support import hide_paths
+    from deploytui.server.errors import hide_paths
     data = tmp_path / "data"
     component = data / "components" / "app"
     text = (f"'{component}/releases/1/x' outside {component}; {data}/payloads/1.tar.gz in {data}, "

@@ -1,4 +1,4 @@
-"""The engine's typed errors, the project-name rule, failure messages, and the install-output buffer.
+"""The engine's typed errors, and the plain message (and status) any failure gives the client.
 
 Every error carries ``status_code`` (and a failed deploy a ``body``), which the HTTP layer sends as
 is: Harper answers a failed deploy with its structured body, ``{error, phase, install_output,
@@ -11,14 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-# Harper keeps the last 200 lines / 16 KiB of install output for the failure body.
-INSTALL_OUTPUT_LINES = 200
-INSTALL_OUTPUT_BYTES = 16 * 1024
 
 
 class EngineError(Exception):
@@ -37,26 +32,6 @@ class DeployRequestError(EngineError):
     """The request itself is wrong (bad project name, bad option): 400, before any row exists."""
 
     status_code = 400
-
-
-# A project name is a directory name under components/: ASCII letters, digits, '_', '-', '.', at
-# most 128, starting with a letter, digit or '_' (so never '.', '..' or a hidden name).
-PROJECT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-
-def validate_project(project: Any) -> str:
-    """The one rule for project names, used by every operation that takes one; returns it unchanged.
-
-    Names are never rewritten (``my.app`` stays ``my.app``): a name that is not already a safe
-    directory name (``/``, ``..``, control characters, a trailing newline) is refused with 400.
-    """
-    if not isinstance(project, str) or not PROJECT_NAME.fullmatch(project) or ".." in project:
-        shown = repr(project) if not isinstance(project, str) or len(project) <= 80 else repr(project[:80]) + "..."
-        raise DeployRequestError(
-            f"Invalid project name {shown}: use 1 to 128 letters, digits, '-', '_' and '.', "
-            "starting with a letter, digit or '_', without '/' or '..'"
-        )
-    return project
 
 
 class ProjectBusy(EngineError):
@@ -148,29 +123,3 @@ def hide_paths(text: str, bases: Sequence[Path]) -> str:
         pattern = r"(?<![\w./-])" + re.escape(spelling) + r"(?:/|(?![\w.-]))"
         text = re.sub(pattern, lambda match: "" if match.group().endswith("/") else ".", text)
     return text
-
-
-class InstallOutput:
-    """The last :data:`INSTALL_OUTPUT_LINES` lines / :data:`INSTALL_OUTPUT_BYTES` of install output."""
-
-    def __init__(self, max_lines: int = INSTALL_OUTPUT_LINES, max_bytes: int = INSTALL_OUTPUT_BYTES) -> None:
-        self._lines: deque[dict[str, str]] = deque()
-        self._bytes = 0
-        self._max_lines = max_lines
-        self._max_bytes = max_bytes
-        self.dropped = 0
-
-    def add(self, manager: str, stream: str, line: str) -> None:
-        size = len(line.encode("utf-8", "replace"))
-        if size > self._max_bytes:  # one huge line keeps its tail, as a ring buffer would
-            line = line[-self._max_bytes:]
-            size = len(line.encode("utf-8", "replace"))
-        self._lines.append({"manager": manager, "stream": stream, "line": line})
-        self._bytes += size
-        while len(self._lines) > self._max_lines or self._bytes > self._max_bytes:
-            old = self._lines.popleft()
-            self._bytes -= len(old["line"].encode("utf-8", "replace"))
-            self.dropped += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"lines": list(self._lines), "truncated": self.dropped > 0, "dropped_lines": self.dropped}
