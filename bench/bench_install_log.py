@@ -4,7 +4,7 @@ Runs a headless app (``App.run_test``) with one :class:`InstallLog` and feeds it
 lines in batches of ``--batch`` every ``--tick`` seconds through a :class:`LineBuffer`, as the
 dashboard does with lines arriving from an SSE stream. Prints:
 
-* the time until the last line is on screen (the view rendered its row), from the first batch and
+* the time until the last line is on screen (the line list rendered its row), from the first batch and
   from the last one;
 * the longest event-loop stall during the run, measured by a task that asks to wake every 1 ms and
   records the largest gap;
@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace) -> None:
     app = BenchApp()
     async with app.run_test(size=(args.width, args.height)) as pilot:
         log = app.query_one(InstallLog)
-        log.view.focus()
+        log.line_list.focus()
         log.wrap = args.wrap
         if args.search:
             log.search_query = args.search
@@ -109,14 +109,14 @@ async def run(args: argparse.Namespace) -> None:
 
         last_index = lines[-1].index
         seen_last: list[float] = []
-        render_item = log.view._render_item
+        render_item = log.line_list._render_item
 
         def spy(item: int, width: int):  # records when the last line's row is first painted
             if item >> 1 == last_index and not item & 1 and not seen_last:
                 seen_last.append(time.perf_counter())
             return render_item(item, width)
 
-        log.view._render_item = spy  # type: ignore[method-assign]
+        log.line_list._render_item = spy  # type: ignore[method-assign]
 
         buffer = LineBuffer(log, interval=args.tick)
         monitor = StallMonitor()
@@ -145,7 +145,7 @@ async def run(args: argparse.Namespace) -> None:
         top_and_back = time.perf_counter() - top_started
 
         assert len(log.lines) == len(lines) and log.follow
-        rows = log.view.rendered_text()
+        rows = log.line_list.rendered_text()
         assert any(f"{last_index:>7}" in row for row in rows), rows[-3:]
 
     batches = -(-len(lines) // args.batch)

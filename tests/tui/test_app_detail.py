@@ -63,7 +63,7 @@ async def test_failed_deploy_leads_with_error_and_e_jumps(server):
         log = log_of(screen)
         first_error = next(i for i, line in enumerate(log.lines) if line.is_error)
         await pilot.press("e")
-        await wait_for(pilot, lambda: log.view.cursor_line == first_error, what="cursor on the first error")
+        await wait_for(pilot, lambda: log.line_list.cursor_line == first_error, what="cursor on the first error")
         assert not log.follow
 
 
@@ -85,7 +85,7 @@ async def test_follow_pause_badge_search_copy_and_save(server, tmp_path, monkeyp
         await wait_for(pilot, lambda: done(screen), what="done")
         # search
         await pilot.press("slash", *"reify:sharp", "enter")
-        await wait_for(pilot, lambda: log.view.search.total > 0, what="matches")
+        await wait_for(pilot, lambda: log.line_list.search.total > 0, what="matches")
         assert "/reify:sharp" in screen_text(app)
         await pilot.press("escape")
         # copy: one line, then the whole log (OSC 52 through App.copy_to_clipboard)
@@ -252,12 +252,12 @@ async def test_L_loads_the_full_history_where_the_stream_left_a_gap(harper_serve
         await wait_for(pilot, lambda: done(screen), what="done")
         log = log_of(screen)
         assert screen.view.gaps and len(log.lines) < 1000  # the bounded replay: ~180 lines and a gap
-        log.view.scroll_home(animate=False)
+        log.line_list.scroll_home(animate=False)
         await pilot.pause()
         assert "not kept by the server" in screen_text(app)
-        log.view.focus()
+        log.line_list.focus()
         await pilot.press("L")
         await wait_for(pilot, lambda: len(log.lines) > 5000, what="full history")
-        log.view.scroll_home(animate=False)
+        log.line_list.scroll_home(animate=False)
         await pilot.pause()
         assert "not kept by the server" not in screen_text(app)  # the separator is gone

@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from deploytui.client.ansi import sanitize
 from deploytui.client.view import Gap, InstallLine
 from deploytui.tui.widgets.install_log import InstallLog, LineBuffer
-from deploytui.tui.widgets.install_log_render import SearchQuery, format_timestamp
+from deploytui.tui.widgets.install_log.render import SearchQuery, format_timestamp
 
 T0 = 1_700_000_000_000
 
@@ -44,7 +44,7 @@ class LogApp(App[None]):
         yield InstallLog()
 
     def on_mount(self) -> None:
-        self.query_one(InstallLog).view.focus()
+        self.query_one(InstallLog).line_list.focus()
 
     def on_install_log_load_history_requested(self, message: InstallLog.LoadHistoryRequested) -> None:
         self.messages.append(message)
@@ -54,7 +54,7 @@ class LogApp(App[None]):
 
 
 def screen_text(log: InstallLog) -> list[str]:
-    return [row.rstrip() for row in log.view.rendered_text()]
+    return [row.rstrip() for row in log.line_list.rendered_text()]
 
 
 async def test_follow_stays_at_bottom_on_append() -> None:
@@ -64,7 +64,7 @@ async def test_follow_stays_at_bottom_on_append() -> None:
         for batch in range(5):
             log.append_lines(make_lines(40, start=batch * 40))
             await pilot.pause()
-            assert log.view.scroll_y == log.view.max_scroll_y > 0
+            assert log.line_list.scroll_y == log.line_list.max_scroll_y > 0
         assert log.follow
         assert "line 199" in screen_text(log)[-1]
         assert not log.badge.has_class("-visible")
@@ -79,13 +79,13 @@ async def test_scrolled_up_append_keeps_view_and_shows_badge() -> None:
         await pilot.press("pageup", "pageup")
         await pilot.pause()
         assert not log.follow
-        before = log.view.scroll_y
+        before = log.line_list.scroll_y
         top_line = screen_text(log)[0]
         log.append_lines(make_lines(7, start=100))
         await pilot.pause()
         log.append_lines(make_lines(5, start=107))
         await pilot.pause()
-        assert log.view.scroll_y == before
+        assert log.line_list.scroll_y == before
         assert screen_text(log)[0] == top_line
         assert log.badge.has_class("-visible")
         assert "+12 new lines" in str(log.badge.render())
@@ -93,7 +93,7 @@ async def test_scrolled_up_append_keeps_view_and_shows_badge() -> None:
         await pilot.press("end")
         await pilot.pause()
         assert log.follow
-        assert log.view.scroll_y == log.view.max_scroll_y
+        assert log.line_list.scroll_y == log.line_list.max_scroll_y
         assert "line 111" in screen_text(log)[-1]
         assert not log.badge.has_class("-visible")
 
@@ -104,16 +104,16 @@ async def test_mouse_wheel_up_pauses_and_G_resumes() -> None:
         log = app.query_one(InstallLog)
         log.append_lines(make_lines(100))
         await pilot.pause()
-        await pilot._post_mouse_events([events.MouseScrollUp], log.view)  # the wheel, as Pilot clicks do
+        await pilot._post_mouse_events([events.MouseScrollUp], log.line_list)  # the wheel, as Pilot clicks do
         await pilot.pause()
         assert not log.follow
-        before = log.view.scroll_y
+        before = log.line_list.scroll_y
         log.append_lines(make_lines(3, start=100))
         await pilot.pause()
-        assert log.view.scroll_y == before
+        assert log.line_list.scroll_y == before
         await pilot.press("G")
         await pilot.pause()
-        assert log.follow and log.view.scroll_y == log.view.max_scroll_y
+        assert log.follow and log.line_list.scroll_y == log.line_list.max_scroll_y
 
 
 async def test_clicking_badge_resumes_follow() -> None:
@@ -128,7 +128,7 @@ async def test_clicking_badge_resumes_follow() -> None:
         assert log.badge.has_class("-visible")
         await pilot.click(log.badge)
         await pilot.pause()
-        assert log.follow and log.view.scroll_y == log.view.max_scroll_y
+        assert log.follow and log.line_list.scroll_y == log.line_list.max_scroll_y
 
 
 async def test_search_highlights_and_n_N_move() -> None:
@@ -143,30 +143,30 @@ async def test_search_highlights_and_n_N_move() -> None:
         await pilot.pause()
         await pilot.press("slash", *"needle")
         await pilot.pause()
-        assert log.view.search.total == 4
+        assert log.line_list.search.total == 4
         assert "4 matches" in str(log.search_bar.query_one("#search-status").render())
         await pilot.press("enter")  # first match at/after the top of the view
         await pilot.pause()
-        assert log.view.cursor_line == 180  # view was at the bottom: the next match below is 180
+        assert log.line_list.cursor_line == 180  # the list was at the bottom: the next match below is 180
         await pilot.press("n")
         await pilot.pause()
-        assert log.view.cursor_line == 20  # wraps around
+        assert log.line_list.cursor_line == 20  # wraps around
         assert "match 1/4" in str(log.search_bar.query_one("#search-status").render())
         assert any("Needle@1" in row for row in screen_text(log))
         await pilot.press("n")
         await pilot.pause()
-        assert log.view.cursor_line == 120 and log.view.search.current == 1
+        assert log.line_list.cursor_line == 120 and log.line_list.search.current == 1
         await pilot.press("n")
         await pilot.pause()
-        assert log.view.cursor_line == 120 and log.view.search.current == 2
+        assert log.line_list.cursor_line == 120 and log.line_list.search.current == 2
         await pilot.press("N", "N")
         await pilot.pause()
-        assert log.view.cursor_line == 20
+        assert log.line_list.cursor_line == 20
         assert not log.follow
         # every visible match is highlighted with the match styles
-        styles = log.view._line_styles()
+        styles = log.line_list._line_styles()
         row = next(y for y, text in enumerate(screen_text(log)) if "Needle@1" in text)
-        segments = log.view.rendered_segments()[row]
+        segments = log.line_list.rendered_segments()[row]
         highlighted = "".join(s.text for s in segments if s.style and s.style.bgcolor in (styles.match.bgcolor, styles.match_current.bgcolor))
         assert highlighted.lower() == "needle"
 
@@ -179,11 +179,11 @@ async def test_search_regex_and_invalid_pattern() -> None:
         log.search_regex = True
         log.search_query = r"line 1\d$"
         await pilot.pause()
-        assert log.view.search.total == 10
+        assert log.line_list.search.total == 10
         log.search_query = "line ("
         await pilot.pause()
-        assert log.view.search.total == 0
-        assert log.view.search.label() == "invalid pattern"
+        assert log.line_list.search.total == 0
+        assert log.line_list.search.label() == "invalid pattern"
 
 
 async def test_filter_shows_only_matches_and_clears() -> None:
@@ -201,7 +201,7 @@ async def test_filter_shows_only_matches_and_clears() -> None:
         assert log.filter_active
         rows = [row for row in screen_text(log) if row]
         assert rows == ["! ERR! failure 5", "! ERR! failure 150", "! ERR! failure 299"]
-        assert log.view.virtual_size.height == 3
+        assert log.line_list.virtual_size.height == 3
         assert "3 shown" in str(log.border_subtitle)
         # lines arriving while filtered are filtered too
         log.append_lines([make_line(300, "ERR! late"), make_line(301, "fine")])
@@ -211,7 +211,7 @@ async def test_filter_shows_only_matches_and_clears() -> None:
         await pilot.press("f")
         await pilot.pause()
         assert not log.filter_active
-        assert log.view.virtual_size.height == 302
+        assert log.line_list.virtual_size.height == 302
 
 
 async def test_wrap_changes_virtual_height() -> None:
@@ -220,12 +220,12 @@ async def test_wrap_changes_virtual_height() -> None:
         log = app.query_one(InstallLog)
         log.append_lines([make_line(0, "short"), make_line(1, "x" * 300), make_line(2, "tail")])
         await pilot.pause()
-        assert log.view.virtual_size.height == 3
-        assert log.view.virtual_size.width > 300
+        assert log.line_list.virtual_size.height == 3
+        assert log.line_list.virtual_size.width > 300
         await pilot.press("w")
         await pilot.pause()
-        body = log.view.body_width
-        assert log.view.virtual_size.height == 2 + -(-300 // body)
+        body = log.line_list.body_width
+        assert log.line_list.virtual_size.height == 2 + -(-300 // body)
         rows = screen_text(log)
         assert rows[0] == "│ short"
         assert rows[1] == "│ " + "x" * body
@@ -234,7 +234,7 @@ async def test_wrap_changes_virtual_height() -> None:
         assert "tail" in rows[1 + -(-300 // body)]
         await pilot.press("w")
         await pilot.pause()
-        assert log.view.virtual_size.height == 3
+        assert log.line_list.virtual_size.height == 3
 
 
 async def test_wrap_survives_resize() -> None:
@@ -244,10 +244,10 @@ async def test_wrap_survives_resize() -> None:
         log.append_lines([make_line(0, "y" * 500)])
         log.wrap = True
         await pilot.pause()
-        wide = log.view.virtual_size.height
+        wide = log.line_list.virtual_size.height
         await pilot.resize_terminal(40, 24)
         await pilot.pause()
-        assert log.view.virtual_size.height == -(-500 // log.view.body_width) > wide
+        assert log.line_list.virtual_size.height == -(-500 // log.line_list.body_width) > wide
 
 
 async def test_timestamps_prefix() -> None:
@@ -276,7 +276,7 @@ async def test_markup_and_sgr_render_literally_and_in_colour() -> None:
         log.append_lines([make_line(0, "[bold]x[/] \x1b[31mred\x1b[0m [link=http://e]y[/link]")])
         await pilot.pause()
         assert screen_text(log)[0] == "│ [bold]x[/] red [link=http://e]y[/link]"
-        segments = log.view.rendered_segments()[0]
+        segments = log.line_list.rendered_segments()[0]
         red = [s for s in segments if s.text == "red"]
         assert red and red[0].style.color.name == "red"
         assert not any(s.style and s.style.bold for s in segments if "x" in s.text)
@@ -302,7 +302,7 @@ async def test_no_escape_sequences_survive_rendering() -> None:
         for wrap in (False, True):
             log.wrap = wrap
             await pilot.pause()
-            for row in log.view.rendered_segments():
+            for row in log.line_list.rendered_segments():
                 for segment in row:
                     assert not re.search(r"[\x00-\x1f\x7f-\x9f]", segment.text), segment
         assert "\x1b" not in log.all_text()
@@ -312,7 +312,7 @@ async def test_no_escape_sequences_survive_rendering() -> None:
         rogue = InstallLine(99, None, "stdout", SafeText("\x1b[2Jboom"), None, "npm", False, False)
         log.append_lines([rogue])
         await pilot.pause()
-        assert all("\x1b" not in row for row in log.view.rendered_text())
+        assert all("\x1b" not in row for row in log.line_list.rendered_text())
 
 
 async def test_stdout_and_stderr_differ() -> None:
@@ -323,7 +323,7 @@ async def test_stdout_and_stderr_differ() -> None:
         await pilot.pause()
         rows = screen_text(log)
         assert rows[:3] == ["│ out", "! err", "! npm ERR! bad"]
-        segments = log.view.rendered_segments()
+        segments = log.line_list.rendered_segments()
         style_of = lambda row, text: next(s.style for s in segments[row] if s.text.startswith(text))
         assert style_of(0, "out").color != style_of(1, "err").color
         assert style_of(2, "npm").bgcolor != style_of(0, "out").bgcolor
@@ -341,7 +341,7 @@ async def test_jump_to_first_error() -> None:
         await pilot.pause()
         await pilot.press("e")
         await pilot.pause()
-        assert log.view.cursor_line == 42
+        assert log.line_list.cursor_line == 42
         assert not log.follow
         assert any("npm ERR! code E404" in row for row in screen_text(log))
         assert log.current_line_text() == "npm ERR! code E404"
@@ -365,7 +365,7 @@ async def test_gap_separator_and_L_posts_load_history() -> None:
         # the full history replaces the lines and the gap goes away
         log.replace_lines(make_lines(10))
         await pilot.pause()
-        assert not log.view.gaps
+        assert not log.line_list.gaps
         assert [row for row in screen_text(log) if row][-1] == "│ line 9"
 
 
@@ -375,7 +375,7 @@ async def test_gap_before_buffered_lines_waits_for_them() -> None:
         log = app.query_one(InstallLog)
         log.append_lines(make_lines(2))
         log.add_gap(Gap(after_index=4, dropped_events=7))
-        assert not log.view.gaps
+        assert not log.line_list.gaps
         log.append_lines(make_lines(4, start=2))
         await pilot.pause()
         rows = screen_text(log)
@@ -390,18 +390,18 @@ async def test_cursor_moves_and_copy_helpers() -> None:
         await pilot.pause()
         assert log.current_line_text() == "line 49"
         await pilot.press("k")
-        assert log.view.cursor_line == 49
+        assert log.line_list.cursor_line == 49
         await pilot.press("k", "k", "up")
         assert log.current_line_text() == "line 46"
         await pilot.press("j", "down")
-        assert log.view.cursor_line == 48
+        assert log.line_list.cursor_line == 48
         await pilot.press("g")
-        assert log.view.cursor_line == 0 and log.view.scroll_y == 0
+        assert log.line_list.cursor_line == 0 and log.line_list.scroll_y == 0
         assert log.all_text() == "\n".join(f"line {i}" for i in range(50))
         log.clear()
         await pilot.pause()
         assert log.all_text() == "" and log.current_line_text() == ""
-        assert log.view.virtual_size.height == 0
+        assert log.line_list.virtual_size.height == 0
 
 
 async def test_line_buffer_batches_into_one_append() -> None:
@@ -428,3 +428,10 @@ def test_search_query_is_case_insensitive_and_literal() -> None:
     assert query.spans("A.B axb a.b") == [(0, 3), (8, 11)]
     assert SearchQuery("a.b", regex=True).count("axb") == 1
     assert not SearchQuery("").active
+
+
+def test_messages_nested_in_the_widget_keep_their_handler_names() -> None:
+    """Screens and apps handle them as ``on_install_log_…``: Textual derives that from the nesting class."""
+    assert InstallLog.FollowChanged.handler_name == "on_install_log_follow_changed"
+    assert InstallLog.LoadHistoryRequested.handler_name == "on_install_log_load_history_requested"
+    assert InstallLog.SearchChanged.handler_name == "on_install_log_search_changed"

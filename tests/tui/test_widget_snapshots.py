@@ -63,7 +63,7 @@ class InstallLogApp(App[None]):
 
     def on_mount(self) -> None:
         log = self.query_one(InstallLog)
-        log.view.focus()
+        log.line_list.focus()
         lines = install_lines(self.count)
         if self.long_lines:
             lines[-3] = InstallLine(

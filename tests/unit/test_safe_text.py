@@ -53,7 +53,7 @@ def test_the_dashboard_uses_the_same_rule() -> None:
     """The dashboard's cells, error panel and install-log safety net apply the rule the headless
     commands do: no bidi control, the CR shown."""
     from deploytui.tui.widgets.formatting import clean
-    from deploytui.tui.widgets.install_log_render import safe_plain
+    from deploytui.tui.widgets.install_log.render import safe_plain
 
     hostile = "exit code 3: printf \"T9\rOVER\" \u202eexe.txt\x9b2J"
     assert clean(hostile) == strip_controls(hostile) == 'exit code 3: printf "T9␍OVER" exe.txt'

@@ -128,7 +128,7 @@ class DeploymentScreen(Screen):
             self.query_one(DeploymentHeader).show(self.row)
         self._redraw_phases()
         self.set_class(self.app.size.width < 110, "-narrow")
-        self.query_one(InstallLog).view.focus()
+        self.query_one(InstallLog).line_list.focus()
         self.set_interval(1.0, self._tick, name="deployment-tick")
         self.attach_stream()
         self.learn_operations()
@@ -341,12 +341,12 @@ class DeploymentScreen(Screen):
         log = self.query_one(InstallLog)
         if not log.jump_to_first_error():
             self.notify("No error lines in the output", timeout=2)
-        log.view.focus()
+        log.line_list.focus()
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
         if tab == "output":
-            self.query_one(InstallLog).view.focus()
+            self.query_one(InstallLog).line_list.focus()
         else:
             self.query_one(EventsLog if tab == "events" else PeersTable).focus()
 

@@ -24,7 +24,7 @@ _WHERE = {
     "DeploymentsScreen": "deployments",
     "DeploymentScreen": "deployment",
     "DeploymentsTable": "list",
-    "InstallLogLines": "output",
+    "LineList": "output",
     "InstallLog": "output",
     "SearchBar": "search bar",
     "EventsLog": "events",

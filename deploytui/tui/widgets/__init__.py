@@ -1,6 +1,6 @@
 """Widgets of the deploytui dashboard.
 
-* :class:`InstallLog` — the install output pane (Line API view, follow, search, filter, wrap).
+* :class:`InstallLog` — the install output pane (Line API list, follow, search, filter, wrap).
 * :class:`LineBuffer` — batches install lines into one append per frame.
 * :class:`PhaseTimeline` — one row per phase on a shared time axis.
 * :func:`glyph_for` / :func:`status_content` — status glyphs and colours shared by all screens.

@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+import deploytui.tui.widgets.formatting as fmt
 from deploytui.protocol.deployment import is_terminal
-from deploytui.tui.widgets import formatting as fmt
 
 
 class DeploymentHeader(Static):

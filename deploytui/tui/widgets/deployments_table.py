@@ -16,8 +16,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+import deploytui.tui.widgets.formatting as fmt
 from deploytui.protocol.deployment import is_terminal
-from deploytui.tui.widgets import formatting as fmt
 
 
 @dataclass(frozen=True)

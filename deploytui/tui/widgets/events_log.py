@@ -19,8 +19,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Log
 
-from deploytui.protocol import events as ev
 import deploytui.tui.widgets.formatting as fmt
+from deploytui.protocol import events as ev
 
 _NAME_STYLE = {"error": "bold red", "phase": "bold cyan", "peer": "magenta", "done": "bold green", "warning": "yellow"}
 _SEQ, _TIME, _NAME = 7, 12, 18

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from deploytui.tui.widgets import formatting as fmt
+import deploytui.tui.widgets.formatting as fmt
 
 
 def _error_text(error: Any) -> str:

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from deploytui.tui.widgets import formatting as fmt
+import deploytui.tui.widgets.formatting as fmt
 
 
 class ServerStatus(Static):

@@ -12,7 +12,7 @@ from bisect import bisect_right
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
-from deploytui.tui.widgets.install_log_render import wrapped_rows
+from deploytui.tui.widgets.install_log.render import wrapped_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -9,12 +9,12 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
-from deploytui.tui.widgets.install_log_render import SearchQuery
+from deploytui.tui.widgets.install_log.render import SearchQuery
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from deploytui.tui.widgets.install_log_render import LineLike
+    from deploytui.tui.widgets.install_log.render import LineLike
 
 
 class SearchIndex:
@@ -75,7 +75,7 @@ class SearchIndex:
     def step(self, forward: bool, from_line: int | None) -> tuple[int, int] | None:
         """Move to the next (or previous) match and return its ``(line, number)``.
 
-        Without a current match, start from ``from_line`` (the current line or the top of the view)
+        Without a current match, start from ``from_line`` (the current line or the top of the list)
         so ``n`` finds the first match below what the user is looking at. Wraps around at the ends.
         """
         total = self.total

@@ -1,4 +1,4 @@
-"""The scrolling line view inside :class:`~deploytui.tui.widgets.install_log.InstallLog`.
+"""The scrolling list of install lines inside :class:`~deploytui.tui.widgets.install_log.InstallLog`.
 
 A Line API ``ScrollView`` (the toolong pattern): the install lines live in a plain list, only the
 rows on screen are rendered, and rendered rows are kept in an LRU cache keyed by everything that
@@ -6,7 +6,7 @@ changes their look. Appending a batch extends two lists and sets ``virtual_size`
 work — which is what keeps a chatty ``npm install`` cheap (``bench/bench_install_log.py`` measures
 it).
 
-What is displayed is a sorted list of *items* (see ``install_log_render.line_item``): every line plus
+What is displayed is a sorted list of *items* (see ``render.line_item``): every line plus
 gap separators, or — in filter mode — the line indices that match the query. With wrap on, each item
 can take several rows; a prefix sum of row counts is built lazily for the current width.
 """
@@ -23,9 +23,9 @@ from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from deploytui.tui.widgets import install_log_render as R
-from deploytui.tui.widgets.install_log_rows import WrappedRows
-from deploytui.tui.widgets.install_log_search import SearchIndex
+import deploytui.tui.widgets.install_log.render as R
+from deploytui.tui.widgets.install_log.search_index import SearchIndex
+from deploytui.tui.widgets.install_log.wrapped_rows import WrappedRows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,7 +39,7 @@ def _line_index(line: InstallLine) -> int:
     return line.index
 
 
-class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
+class LineList(ScrollView, can_focus=True, inherit_bindings=False):
     """Renders install lines on demand; owns follow, wrap, timestamps, search and filter state."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -55,7 +55,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
         "install-log--gap",
     }
     DEFAULT_CSS = """
-    InstallLogLines {
+    LineList {
         height: 1fr;
         background: $surface;
         color: $foreground;
@@ -76,7 +76,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
     """
 
     follow: var[bool] = var(True)
-    """True while the view sticks to the newest line."""
+    """True while the list sticks to the newest line."""
     new_lines_waiting: var[int] = var(0)
     """Lines that arrived (and would be shown) while follow was paused."""
     wrap: reactive[bool] = reactive(False)
@@ -303,7 +303,7 @@ class InstallLogLines(ScrollView, can_focus=True, inherit_bindings=False):
     # ---------------------------------------------------------------- follow and moving
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        """Pause follow when the view moves up; resume it when the view reaches the bottom."""
+        """Pause follow when the list scrolls up; resume it when it reaches the bottom."""
         super().watch_scroll_y(old_value, new_value)
         at_end = new_value >= self.max_scroll_y
         if at_end and not self.follow:

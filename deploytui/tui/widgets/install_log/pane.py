@@ -1,6 +1,6 @@
 """The install output pane: npm/pnpm/yarn output of a deployment, live.
 
-:class:`InstallLog` is the pane a screen mounts. It wraps :class:`InstallLogLines` — a Line API
+:class:`InstallLog` is the pane a screen mounts. It wraps a :class:`LineList` — a Line API
 ``ScrollView`` that renders only the visible rows from a list of ``InstallLine`` objects — and adds
 what a ``ScrollView`` cannot hold as children: the "+N new lines" badge and the search bar. Keys are
 bound here, each with an id so users can remap them (``App.set_keymap``).
@@ -17,31 +17,28 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input
 
-from deploytui.tui.widgets.install_log_lines import InstallLogLines
-from deploytui.tui.widgets.install_log_messages import (
-    FollowChanged,
-    LoadHistoryRequested,
-    SearchChanged,
-)
-from deploytui.tui.widgets.install_log_parts import LineBuffer, NewLinesBadge, SearchBar
-from deploytui.tui.widgets.install_log_render import group_thousands
+from deploytui.tui.widgets.install_log.line_list import LineList
+from deploytui.tui.widgets.install_log.new_lines_badge import NewLinesBadge
+from deploytui.tui.widgets.install_log.render import group_thousands
+from deploytui.tui.widgets.install_log.search_bar import SearchBar
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from deploytui.client.view import Gap, InstallLine
 
-__all__ = ["InstallLog", "InstallLogLines", "LineBuffer", "NewLinesBadge", "SearchBar"]
+__all__ = ["InstallLog"]
 
 
 class InstallLog(Vertical):
     """The install output pane: follow, search, filter, wrap, timestamps, cursor, gaps.
 
     Public state is reactive (``wrap``, ``timestamps``, ``filter_active``, ``search_query``,
-    ``search_regex``) and bound into the line view; ``follow`` is read from the view because the
+    ``search_regex``) and passed on to the line list; ``follow`` is read from the list because the
     user's scrolling changes it. Everything a screen must react to is a message.
     """
 
@@ -91,9 +88,44 @@ class InstallLog(Vertical):
     search_regex: reactive[bool] = reactive(False)
     """Treat :attr:`search_query` as a regular expression (``ctrl+r`` in the search bar)."""
 
-    FollowChanged = FollowChanged
-    LoadHistoryRequested = LoadHistoryRequested
-    SearchChanged = SearchChanged
+    # Nested, as Textual's own messages are: handlers are ``on_install_log_follow_changed`` etc.
+
+    class FollowChanged(Message):
+        """Follow was paused (the user scrolled up) or resumed."""
+
+        def __init__(self, install_log: InstallLog, follow: bool) -> None:
+            super().__init__()
+            self.install_log = install_log
+            self.follow = follow
+
+        @property
+        def control(self) -> InstallLog:
+            return self.install_log
+
+    class LoadHistoryRequested(Message):
+        """The user asked (``L``) for the events the server's bounded log dropped."""
+
+        def __init__(self, install_log: InstallLog) -> None:
+            super().__init__()
+            self.install_log = install_log
+
+        @property
+        def control(self) -> InstallLog:
+            return self.install_log
+
+    class SearchChanged(Message):
+        """The query, the match count or the current match changed (``label`` is "match 3/41")."""
+
+        def __init__(self, install_log: InstallLog, query: str, total: int, label: str) -> None:
+            super().__init__()
+            self.install_log = install_log
+            self.query = query
+            self.total = total
+            self.label = label
+
+        @property
+        def control(self) -> InstallLog:
+            return self.install_log
 
     def __init__(
         self,
@@ -106,103 +138,103 @@ class InstallLog(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         if title:
             self.border_title = title
-        self.view = InstallLogLines()
-        """The Line API view holding the lines (focus goes here)."""
+        self.line_list = LineList()
+        """The Line API list that holds and draws the lines (focus goes here)."""
         self.history_available: bool | None = None
         """False once the server is known to keep no full history (Harper): ``L`` is not offered."""
         self.badge = NewLinesBadge()
         self.search_bar = SearchBar()
 
     def compose(self) -> ComposeResult:
-        yield self.view
+        yield self.line_list
         yield self.search_bar
         yield self.badge
 
     def on_mount(self) -> None:
-        self.watch(self.view, "follow", self._follow_changed, init=False)
-        self.watch(self.view, "new_lines_waiting", self.badge.show_count)
+        self.watch(self.line_list, "follow", self._follow_changed, init=False)
+        self.watch(self.line_list, "new_lines_waiting", self.badge.show_count)
         self._update_subtitle()
 
     # ---------------------------------------------------------------- public API
 
     @property
     def follow(self) -> bool:
-        """True while the view sticks to the newest line."""
-        return self.view.follow
+        """True while the list sticks to the newest line."""
+        return self.line_list.follow
 
     @property
     def lines(self) -> Sequence[InstallLine]:
         """Every line held, in order (read only)."""
-        return self.view.lines
+        return self.line_list.lines
 
     def append_lines(self, lines: Sequence[InstallLine]) -> None:
         """Add a batch of lines; cheap enough to call once per frame with thousands of lines."""
         if lines:
-            gaps = len(self.view.gaps)
-            self.view.append_lines(lines)
+            gaps = len(self.line_list.gaps)
+            self.line_list.append_lines(lines)
             self._search_changed()
             self._update_subtitle()
-            if len(self.view.gaps) != gaps:
+            if len(self.line_list.gaps) != gaps:
                 self.refresh_bindings()
 
     def add_gap(self, gap: Gap) -> None:
         """Show "N events not kept by the server" after ``gap.after_index`` (``L`` loads them);
         without a number when the server's count is not to be trusted (Harper's)."""
-        self.view.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
+        self.line_list.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
         self.refresh_bindings()
 
     def clear(self) -> None:
         """Remove every line and gap."""
-        self.view.clear()
+        self.line_list.clear()
         self._search_changed()
         self._update_subtitle()
         self.refresh_bindings()
 
     def replace_lines(self, lines: Sequence[InstallLine], gaps: Iterable[Gap] = ()) -> None:
         """Swap in a new set of lines (the full history), keeping search, filter and toggles."""
-        view = self.view
-        follow = view.follow
+        line_list = self.line_list
+        follow = line_list.follow
         anchor_seq = None
-        if not follow and view.items:
-            top = view.items[min(view.position_of_row(round(view.scroll_y))[0], len(view.items) - 1)]
-            anchor_seq = view.lines[top >> 1].seq
-        view.clear()
+        if not follow and line_list.items:
+            top = line_list.items[min(line_list.position_of_row(round(line_list.scroll_y))[0], len(line_list.items) - 1)]
+            anchor_seq = line_list.lines[top >> 1].seq
+        line_list.clear()
         for gap in gaps:
-            view.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
-        view.append_lines(lines)
+            line_list.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
+        line_list.append_lines(lines)
         if not follow:
-            view.follow = False
+            line_list.follow = False
             same = next((i for i, line in enumerate(lines) if anchor_seq is not None and line.seq == anchor_seq), 0)
-            position = view.position_of_line(same) or 0
-            view.scroll_to(y=view.row_of_position(position), animate=False, immediate=True)
+            position = line_list.position_of_line(same) or 0
+            line_list.scroll_to(y=line_list.row_of_position(position), animate=False, immediate=True)
         self._search_changed()
         self._update_subtitle()
         self.refresh_bindings()
 
     def jump_to_first_error(self) -> bool:
         """Make the first ``is_error`` line current and scroll to it; False when there is none."""
-        first = next((index for index, line in enumerate(self.view.lines) if line.is_error), None)
+        first = next((index for index, line in enumerate(self.line_list.lines) if line.is_error), None)
         if first is None:
             return False
-        if self.view.position_of_line(first) is None:
+        if self.line_list.position_of_line(first) is None:
             self.filter_active = False
-        self.view.follow = False
-        self.view.show_line(first)
+        self.line_list.follow = False
+        self.line_list.show_line(first)
         return True
 
     def current_line_text(self) -> str:
         """Plain text of the current line (or of the newest line when there is no cursor)."""
-        lines = self.view.lines
+        lines = self.line_list.lines
         if not lines:
             return ""
-        index = self.view.cursor_line
+        index = self.line_list.cursor_line
         return lines[index if index is not None else -1].text.text
 
     def all_text(self) -> str:
         """Every line as plain text, one per line (what the filter shows, when it is on)."""
-        lines = self.view.lines
+        lines = self.line_list.lines
         if self.filter_active:
-            return "\n".join(lines[item >> 1].text.text for item in self.view.items if not item & 1)
+            return "\n".join(lines[item >> 1].text.text for item in self.line_list.items if not item & 1)
         return "\n".join(line.text.text for line in lines)
 
     def open_search(self) -> None:
@@ -219,56 +251,56 @@ class InstallLog(Vertical):
             self.search_bar.query_one(Input).value = ""
             self.search_query = ""
             self.filter_active = False
-        self.view.focus()
+        self.line_list.focus()
 
     def next_match(self, forward: bool = True) -> None:
         """Go to the next (or previous) match, making its line current."""
-        search = self.view.search
-        start = self.view.cursor_line
-        if start is None and self.view.items:
-            top, _ = self.view.position_of_row(round(self.view.scroll_y))
-            item = self.view.items[min(top, len(self.view.items) - 1)]
+        search = self.line_list.search
+        start = self.line_list.cursor_line
+        if start is None and self.line_list.items:
+            top, _ = self.line_list.position_of_row(round(self.line_list.scroll_y))
+            item = self.line_list.items[min(top, len(self.line_list.items) - 1)]
             start = item >> 1
         found = search.step(forward, start)
         if found is not None:
-            self.view.follow = False
-            self.view.show_line(found[0])
+            self.line_list.follow = False
+            self.line_list.show_line(found[0])
             self._reveal_column(found)
         self._search_changed()
 
     # ---------------------------------------------------------------- actions
 
     def action_cursor(self, delta: int) -> None:
-        self.view.move_cursor(delta)
+        self.line_list.move_cursor(delta)
 
     def action_page(self, direction: int) -> None:
-        self._page(direction * max(1, self.view.scrollable_content_region.height - 1))
+        self._page(direction * max(1, self.line_list.scrollable_content_region.height - 1))
 
     def action_half_page(self, direction: int) -> None:
-        self._page(direction * max(1, self.view.scrollable_content_region.height // 2))
+        self._page(direction * max(1, self.line_list.scrollable_content_region.height // 2))
 
     def _page(self, rows: int) -> None:
         """Scroll by ``rows``; the current line, if there is one, moves along."""
-        if self.view.cursor_line is None:
-            self.view.scroll_to(y=self.view.scroll_y + rows, animate=False, immediate=True)
+        if self.line_list.cursor_line is None:
+            self.line_list.scroll_to(y=self.line_list.scroll_y + rows, animate=False, immediate=True)
         else:
-            self.view.move_cursor(rows)
+            self.line_list.move_cursor(rows)
 
     def action_scroll_sideways(self, cells: int) -> None:
-        self.view.scroll_to(x=self.view.scroll_x + cells, animate=False, immediate=True)
+        self.line_list.scroll_to(x=self.line_list.scroll_x + cells, animate=False, immediate=True)
 
     def action_top(self) -> None:
-        view = self.view
-        view.follow = False
-        view.scroll_home(animate=False, immediate=True)
-        first = next((item >> 1 for item in view.items if not item & 1), None)
+        line_list = self.line_list
+        line_list.follow = False
+        line_list.scroll_home(animate=False, immediate=True)
+        first = next((item >> 1 for item in line_list.items if not item & 1), None)
         if first is not None:
-            view.show_line(first)
+            line_list.show_line(first)
 
     def action_follow(self) -> None:
         """Jump back to live and resume follow (``end``/``G``, or a click on the badge)."""
-        self.view.cursor_line = None
-        self.view.resume_follow()
+        self.line_list.cursor_line = None
+        self.line_list.resume_follow()
 
     def action_open_search(self) -> None:
         self.open_search()
@@ -302,7 +334,7 @@ class InstallLog(Vertical):
         """Hide ``L`` unless a gap is shown and the server keeps a full history, and escape unless
         a search is set."""
         if action == "load_history":
-            return bool(self.view.gaps) and self.history_available is not False
+            return bool(self.line_list.gaps) and self.history_available is not False
         if action == "clear_search":
             return bool(self.search_query) or self.filter_active
         return True
@@ -313,33 +345,33 @@ class InstallLog(Vertical):
         self.post_message(self.FollowChanged(self, follow))
         self._update_subtitle()
 
-    # The view's copies are set here rather than with ``data_bind`` so that the search results are
+    # The line list's copies are set here rather than with ``data_bind`` so that the search results are
     # up to date before the counter and the message go out.
 
     def watch_wrap(self, wrap: bool) -> None:
-        self.view.wrap = wrap
+        self.line_list.wrap = wrap
 
     def watch_timestamps(self, timestamps: bool) -> None:
-        self.view.timestamps = timestamps
+        self.line_list.timestamps = timestamps
 
     def watch_search_query(self, query: str) -> None:
-        self.view.search_query = query
+        self.line_list.search_query = query
         self._search_changed()
         self._update_subtitle()
         self.refresh_bindings()
 
     def watch_search_regex(self, regex: bool) -> None:
-        self.view.search_regex = regex
+        self.line_list.search_regex = regex
         self._search_changed()
 
     def watch_filter_active(self, active: bool) -> None:
-        self.view.filter_active = active
+        self.line_list.filter_active = active
         self._search_changed()
         self._update_subtitle()
         self.refresh_bindings()
 
     def _search_changed(self) -> None:
-        search = self.view.search
+        search = self.line_list.search
         label = search.label()
         flags = [flag for flag, on in (("regex", self.search_regex), ("filter", self.filter_active)) if on]
         self.search_bar.set_status(" · ".join([label, *flags]) if label else " · ".join(flags))
@@ -350,27 +382,27 @@ class InstallLog(Vertical):
         if self.wrap:
             return
         index, number = found
-        spans = self.view.search.query.spans(self.view.lines[index].text.text)
+        spans = self.line_list.search.query.spans(self.line_list.lines[index].text.text)
         if number >= len(spans):
             return
         start, end = spans[number]
-        x = self.view.prefix_width + start
-        width = self.view.scrollable_content_region.width
-        left = round(self.view.scroll_x)
+        x = self.line_list.prefix_width + start
+        width = self.line_list.scrollable_content_region.width
+        left = round(self.line_list.scroll_x)
         if not left <= x <= x + (end - start) <= left + width:
             target = 0 if x < width - 8 else max(0, x - width // 3)
-            self.view.scroll_to(x=target, animate=False, immediate=True)
+            self.line_list.scroll_to(x=target, animate=False, immediate=True)
 
     def _update_subtitle(self) -> None:
-        view = self.view
-        parts = [f"{group_thousands(len(view.lines))} lines"]
-        if view.stderr_count:
-            parts.append(f"{group_thousands(view.stderr_count)} stderr")
-        if view.error_count:
-            parts.append(f"{group_thousands(view.error_count)} error{'s' if view.error_count != 1 else ''}")
+        line_list = self.line_list
+        parts = [f"{group_thousands(len(line_list.lines))} lines"]
+        if line_list.stderr_count:
+            parts.append(f"{group_thousands(line_list.stderr_count)} stderr")
+        if line_list.error_count:
+            parts.append(f"{group_thousands(line_list.error_count)} error{'s' if line_list.error_count != 1 else ''}")
         if self.filter_active:
-            parts.append(f"{group_thousands(len(view.items))} shown")
-        if not view.follow:
+            parts.append(f"{group_thousands(len(line_list.items))} shown")
+        if not line_list.follow:
             parts.append("paused")
         self.border_subtitle = " · ".join(parts)
 
@@ -381,8 +413,8 @@ class InstallLog(Vertical):
 
     @on(SearchBar.Submitted)
     def _search_submitted(self) -> None:
-        self.view.focus()
-        if self.view.search.current is None:
+        self.line_list.focus()
+        if self.line_list.search.current is None:
             self.next_match(True)
 
     @on(SearchBar.Closed)
