@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 
+from deploytui.client.humanize import duration
 from deploytui.client.view import Phase
 from deploytui.protocol.deployment import ONE_SHOT_PHASES, TWO_PHASE_PHASES, Status
 from deploytui.tui.widgets.phase_timeline import (
     PhaseTimeline,
     bar_cells,
-    format_duration,
 )
 from deploytui.tui.widgets.status_glyphs import (
     SPINNER,
@@ -106,12 +106,12 @@ async def test_phase_name_sets(names: tuple[str, ...]) -> None:
         assert all(len(row) <= 80 for row in text)
 
 
-def test_format_duration() -> None:
-    assert format_duration(None) == ""
-    assert format_duration(400) == "400ms"
-    assert format_duration(12_345) == "12.3s"
-    assert format_duration(65_000) == "1m05s"
-    assert format_duration(2 * 3_600_000 + 180_000) == "2h03m"
+def test_phase_durations_as_the_timeline_shows_them() -> None:
+    assert duration(None) == ""
+    assert duration(400) == "400ms"
+    assert duration(12_345) == "12.3s"
+    assert duration(65_000) == "1m05s"
+    assert duration(2 * 3_600_000 + 180_000) == "2h03m"
 
 
 def test_bar_cells() -> None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from textual.geometry import Size
 
-__all__ = ["PhaseTimeline", "format_duration"]
+__all__ = ["PhaseTimeline"]
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _BAR_COLOURS = {
@@ -43,11 +43,6 @@ class PhaseLike(Protocol):
     state: str
     started_at: int | None
     ended_at: int | None
-
-
-def format_duration(ms: int | None) -> str:
-    """A phase's duration (:func:`deploytui.client.humanize.duration`)."""
-    return humanize.duration(ms)
 
 
 def bar_cells(start: float, end: float, width: int) -> str:
@@ -179,7 +174,7 @@ class PhaseTimeline(Widget):
                 " ",
                 Content.styled(phase.name.ljust(name_width), "$error bold" if phase.state == "failed" else ""),
                 " ",
-                Content.styled(format_duration(duration).rjust(7), "$foreground-muted" if phase.state != "running" else ""),
+                Content.styled(humanize.duration(duration).rjust(7), "$foreground-muted" if phase.state != "running" else ""),
             ]
             if bar_width:
                 parts.append(" ")
