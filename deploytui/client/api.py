@@ -32,7 +32,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
@@ -359,21 +359,30 @@ class OperationsClient:
         """
         if stream:
             return self.deploy_stream(fields, payload, on_progress=on_progress)
+        await self._before_upload()
         content, content_type = _multipart(fields, payload, on_progress)
         response = await self._send(
             "deploy_component", content=content, headers={"Content-Type": content_type}, timeout=DEPLOY_TIMEOUT
         )
         return self._json(response, "deploy_component")
 
-    def deploy_stream(
+    @asynccontextmanager
+    async def deploy_stream(
         self, fields: dict[str, Any], payload: PayloadSource, *, on_progress: ProgressCallback | None = None
-    ) -> AbstractAsyncContextManager[EventStream]:
+    ) -> AsyncIterator[EventStream]:
         """A multipart deploy with ``Accept: text/event-stream``: its progress events, live."""
+        await self._before_upload()
         content, content_type = _multipart(fields, payload, on_progress)
-        return open_event_stream(
+        async with open_event_stream(
             self._http, self.url, json=None, content=content, headers={"Content-Type": content_type},
             timeout=STREAM_TIMEOUT, user=self.settings.identity, operation="deploy_component",
-        )
+        ) as stream:
+            yield stream
+
+    async def _before_upload(self) -> None:
+        """A server that refuses the credentials answers before reading an upload and closes the
+        connection, so its refusal would be lost mid-send: ask first, with a small read (cached)."""
+        await self.server_version()
 
     def stream_events(
         self, json_body: dict[str, Any], last_event_id: str | None = None
