@@ -11,12 +11,9 @@ a small body is read at all (:data:`UNAUTHENTICATED_BODY_BYTES`: enough for
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from sse_starlette import ServerSentEvent
@@ -29,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..protocol.local import PID_HEADER
-from .auth import Authenticator, AuthFailed
+from .auth import AuthFailed
 from .body import (
     BodyError,
     JsonBody,
@@ -37,11 +34,11 @@ from .body import (
     RequestBody,
     multipart_boundary,
 )
-from .config import ServerConfig
+from .context import ServerContext
 from .deploy_op import deploy_component
 from .errors import hide_paths
-from .lifecycle import HANDLERS as LIFECYCLE_HANDLERS
-from .lifecycle import ActivityMiddleware, ServerLife
+from .lifecycle import ActivityMiddleware
+from .lifecycle_ops import HANDLERS as LIFECYCLE_HANDLERS
 from .operations import (
     HANDLERS,
     NO_AUTH_OPERATIONS,
@@ -56,32 +53,6 @@ log = logging.getLogger("deploytui.server")
 UNAUTHENTICATED_BODY_BYTES = 64 * 1024
 ALL_HANDLERS = {**HANDLERS, **LIFECYCLE_HANDLERS,
                 "deploy_component": deploy_component, "deploy_custom_function_project": deploy_component}
-
-
-@dataclass
-class ServerContext:
-    """What every operation handler may use; one per server."""
-
-    config: ServerConfig
-    store: Any
-    hub: Any
-    engine: Any
-    auth: Authenticator
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    life: ServerLife = field(default_factory=ServerLife)
-
-    def start_task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run a deploy independently of the request that started it, keeping a reference."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Deploy failures are recorded by the engine; this only makes sure nothing is silent.
-            log.debug("deploy task ended with %r", task.exception())
 
 
 def _error_parts(exc: BaseException) -> tuple[int, dict[str, Any]] | None:

@@ -15,18 +15,18 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from starlette.responses import Response
 
 from .body import SPOOL_PREFIXES, Base64Decoder, SpooledString
+from .config import ServerConfig
+from .context import ServerContext
 from .errors import EngineError
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
 from .releases import package_name, validate_project
 from .stream import NO_DONE, deployment_events
 from .tarball import PackLimits, TarballError, pack_directory_to
-
-if TYPE_CHECKING:
-    from .app import ServerContext
-    from .config import ServerConfig
 
 # npm's scoped package name: "@scope/name" (the scope itself has no '/').
 SCOPED_NAME = re.compile(r"@[^/]+/([^/]+)")
@@ -155,7 +155,7 @@ def _validate(call: OperationCall, config: ServerConfig) -> tuple[str, AsyncIter
     return project, chunks
 
 
-async def deploy_component(ctx: ServerContext, call: OperationCall) -> Any:
+async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str, Any] | Response:
     f = call.fields
     project, chunks = _validate(call, ctx.config)
     deployment = await ctx.engine.begin(

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import Status, is_terminal
@@ -47,8 +47,10 @@ from .errors import (
 )
 from .install_output import InstallOutput
 from .installer import InstallTimeout, choose_install_command, kill_orphaned_installs, run_install
+from .recorder import EventHub, Recorder
 from .releases import ComponentInvalid, ComponentReleases, validate_component, validate_project
 from .replication import failure_message, replicate_deploy
+from .store import Store
 from .tarball import TarballError, extract_tarball
 
 __all__ = ["Deployment", "DeployFailed", "DeployRequestError", "Engine", "NothingToRevert", "ProjectBusy",
@@ -64,7 +66,7 @@ class Deployment:
 
     deployment_id: str
     project: str
-    recorder: Any
+    recorder: Recorder
     restart: bool | str = False
     install_command: str | None = None
     install_timeout_ms: int = 0  # kept whole: peers get the very number the client sent
@@ -81,7 +83,7 @@ class Deployment:
 class Engine:
     """Runs deploys and reverts against the store/recorder, on this machine's filesystem."""
 
-    def __init__(self, config: ServerConfig, store: Any, hub: Any) -> None:
+    def __init__(self, config: ServerConfig, store: Store, hub: EventHub) -> None:
         self.config = config
         self.store = store
         self.hub = hub
@@ -151,7 +153,8 @@ class Engine:
         """
         path = self._payload_path(deployment.deployment_id)
         digest, size = hashlib.sha256(), 0
-        handle, stored = None, False
+        handle: BinaryIO | None = None
+        stored = False
         try:
             handle = await asyncio.to_thread(self._create_payload_file, path)
             async for chunk in _client_bytes(chunks):
@@ -168,7 +171,7 @@ class Engine:
         deployment.payload_path = path
         deployment.recorder.update(payload_hash=digest.hexdigest(), payload_size=size, payload_path=str(path))
 
-    def _create_payload_file(self, path: Path) -> Any:
+    def _create_payload_file(self, path: Path) -> BinaryIO:
         self.config.payloads_dir.mkdir(parents=True, exist_ok=True)
         return open(path, "wb")  # noqa: SIM115 - closed by ingest
 
@@ -398,7 +401,7 @@ class Engine:
     # ------------------------------------------------------------------ helpers
 
     async def _open_row(self, deployment_id: str, project: str, user: str | None, package_identifier: str | None,
-                        restart_mode: str | None, rollback_of: str | None = None) -> Any:
+                        restart_mode: str | None, rollback_of: str | None = None) -> Recorder:
         """Write the ``pending`` row of a claimed project and start recording it; its recorder.
 
         From here on :meth:`_own` ends the row. If writing it fails, the claim is given back.
@@ -450,7 +453,7 @@ async def _client_bytes(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _discard_partial(handle: Any, path: Path) -> None:
+def _discard_partial(handle: BinaryIO | None, path: Path) -> None:
     """Close and remove a payload file that was not stored whole; quietly, as the failure that
     got us here is what the client must hear about."""
     with contextlib.suppress(OSError):
@@ -460,7 +463,7 @@ def _discard_partial(handle: Any, path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _phase(rec: Any, phase: str, status: str) -> None:
+def _phase(rec: Recorder, phase: str, status: str) -> None:
     rec.emit("phase", {"phase": phase, "status": status})
 
 

@@ -11,10 +11,9 @@
   open, no request is in flight and none came for ``idle_exit_s`` seconds
   (:meth:`ServerLife.stop_when_idle`). A dashboard polls every few seconds and a follower holds
   its stream open, so neither lets the server go.
-* The ``server_status`` and ``stop_server`` operations (our additions to Harper's API, behind the
-  same authentication as every other operation): what ``deploytui server status|stop`` call.
-  ``stop_server`` refuses while deploys run unless ``force`` is true; then they end ``failed``
-  "stopped by the operator", with Harper's ``error`` event, before the server exits.
+
+The ``server_status`` and ``stop_server`` operations that report on it and end it are in
+server/lifecycle_ops.py.
 """
 
 from __future__ import annotations
@@ -27,21 +26,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import __version__
 from ..protocol.clock import now_ms
 from ..protocol.local import LOCK_FILE, read_lock_pid, read_server_file
-from .operations import OperationCall, OperationError
-
-if TYPE_CHECKING:
-    from .app import ServerContext
 
 log = logging.getLogger("deploytui.server")
-
-STOPPED_BY_OPERATOR = "stopped by the operator"
 
 
 # ---------------------------------------------------------------------------- one server per data dir
@@ -168,58 +159,3 @@ class ServerLife:
                 log.warning("deploytui: no client and no deploy for %gs: stopping", idle)
                 self.request_stop()
                 return
-
-
-# ---------------------------------------------------------------------------- status and stop
-
-
-def _running_summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: row.get(key) for key in ("deployment_id", "project", "status", "phase", "started_at")}
-
-
-def _describe_running(rows: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{r.get('project')} ({r.get('phase') or r.get('status')}, {r['deployment_id']})" for r in rows)
-
-
-async def server_status(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
-    """Who this server is, since when, who is connected and what it is deploying."""
-    life = ctx.life
-    running = await ctx.store.nonterminal_rows()
-    return {
-        "pid": os.getpid(),
-        "url": life.url,
-        "data_dir": str(ctx.config.data_dir),
-        "started_at": life.started_at,
-        "uptime_s": round((now_ms() - life.started_at) / 1000, 1),
-        "idle_exit_s": life.idle_exit_s,
-        "connections": max(0, life.open_connections() - 1),  # not counting the one asking
-        "running": [_running_summary(row) for row in running],
-        "version": __version__,
-        "wire": ctx.config.wire,
-    }
-
-
-async def stop_server(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
-    """Stop the server; refused (409) while deploys run unless ``force`` is true, which fails them."""
-    force = call.fields.get("force") in (True, "true")
-    running = await ctx.store.nonterminal_rows()
-    if running and not force:
-        message = (f"{len(running)} deployment(s) still running: {_describe_running(running)}; "
-                   "stopping with force fails them")
-        raise OperationError(message, 409, {"error": message, "running": [_running_summary(r) for r in running]})
-    # Cancelling a deploy's task ends its install (run_install kills the process group on the way out);
-    # its row is then failed with Harper's error event, so its followers see how it ended.
-    tasks = list(ctx.tasks)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    running = await ctx.store.nonterminal_rows()  # again: one may have begun meanwhile
-    for row in running:
-        await ctx.engine.end_unfinished(row, STOPPED_BY_OPERATOR)
-    log.warning("deploytui: stopped by the operator (%s)", call.user)
-    ctx.life.request_stop()
-    return {"message": "the server is stopping", "pid": os.getpid(),
-            "failed": [row["deployment_id"] for row in running]}
-
-
-HANDLERS = {"server_status": server_status, "stop_server": stop_server}

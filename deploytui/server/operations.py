@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.responses import FileResponse, Response
@@ -20,13 +20,11 @@ from starlette.responses import FileResponse, Response
 from .. import HARPER_API_LEVEL, __version__
 from ..protocol.deployment import is_terminal
 from .body import MultipartUpload
+from .context import ServerContext
 from .errors import EngineError
 from .releases import validate_project
 from .store import strip_row
 from .stream import deployment_events
-
-if TYPE_CHECKING:
-    from .app import ServerContext
 
 SSE_OPERATIONS = frozenset({"deploy_component", "get_deployment"})
 # These check their own credentials (a password, or a refresh token).
@@ -56,7 +54,7 @@ class OperationCall:
     upload: MultipartUpload | None = None
 
 
-Handler = Callable[["ServerContext", OperationCall], Awaitable[Any]]
+Handler = Callable[[ServerContext, OperationCall], Awaitable[Any]]
 
 
 def sse_response(events: AsyncIterator[Any], *, deployment_id: str | None = None) -> EventSourceResponse:
@@ -147,7 +145,7 @@ async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str,
     return {"deployments": [strip_row(row) for row in rows], "total": total}
 
 
-async def get_deployment(ctx: ServerContext, call: OperationCall) -> Any:
+async def get_deployment(ctx: ServerContext, call: OperationCall) -> dict[str, Any] | Response:
     deployment_id = _required_id(call)
     row = await _row_or_error(ctx, deployment_id, 400)
     if not call.wants_sse:

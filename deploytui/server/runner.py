@@ -18,10 +18,11 @@ from pathlib import Path
 import uvicorn
 
 from ..protocol.local import EXIT_DATA_DIR_BUSY, READY_PREFIX
-from .app import ServerContext, create_app
+from .app import create_app
 from .auth import Authenticator, Credentials, load_or_create_credentials
 from .body import remove_stale_spools
 from .config import ServerConfig
+from .context import ServerContext
 from .engine import Engine
 from .lifecycle import DataDirBusy, DataDirLock, ServerLife
 from .recorder import EventHub
