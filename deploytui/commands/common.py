@@ -108,6 +108,15 @@ def is_terminal(stream: IO[str]) -> bool:
         return False
 
 
+def retry_notes(status: StatusLine) -> Callable[[str, int, float, Exception], None]:
+    """A client's ``on_retry``: one line on stderr per retried read, so a wait is never silent."""
+
+    def on_retry(operation: str, attempt: int, delay: float, error: Exception) -> None:
+        status.note(f"retrying {operation} (attempt {attempt}, next in {delay:.1f} s): {error}")
+
+    return on_retry
+
+
 class StatusLine:
     """Progress and connection state on stderr.
 
@@ -286,6 +295,7 @@ def run_client_command(
 
         async def session() -> int:
             async with OperationsClient(settings) as client:  # type: ignore[arg-type]
+                client.on_retry = retry_notes(StatusLine())
                 return await main(client)
 
         return asyncio.run(session())

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from deploytui.client.api import OperationsClient
 from deploytui.client.sse import EventStream
-from deploytui.commands.common import EXIT_USAGE, FollowedDeployment, StatusLine, fail, outcome, use_color
+from deploytui.commands.common import EXIT_USAGE, FollowedDeployment, StatusLine, fail, outcome, retry_notes, use_color
 from deploytui.protocol.events import DoneEvent, ErrorEvent, Event
 
 __all__ = ["follow_deployment", "describe_state"]
@@ -80,10 +80,7 @@ async def follow_deployment(
         else:
             status.update(said[0])
 
-    def on_retry(operation: str, attempt: int, delay: float, error: Exception) -> None:
-        status.note(f"retrying {operation} (attempt {attempt}, next in {delay:.1f} s): {error}")
-
-    client.on_retry = on_retry
+    client.on_retry = retry_notes(status)
     announced = not announce_id
 
     def announce() -> None:

@@ -101,6 +101,20 @@ async def test_watch_survives_a_proxy_cutting_the_first_connections(server: Loca
     assert proxy.cuts >= 3 and proxy.connections >= 4
 
 
+async def test_list_says_when_it_retries_a_cut_read(server: LocalServer) -> None:
+    """A read outside a followed stream is retried too, and says so on stderr, never silently."""
+    await asyncio.to_thread(deploy_ok, server, "cutlist", 300)  # rows large enough to be cut at 4 KB
+    async with TcpProxy(server.url, cut_after_bytes=4096, cut_connections=2) as proxy:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deploytui", "list", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            env={**cli_env(server), "DEPLOYTUI_URL": proxy.url})
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 80)
+    assert process.returncode == 0, stderr.decode()
+    assert any(row["project"] == "cutlist" for row in json.loads(stdout)["deployments"])
+    assert "retrying list_deployments (attempt 1" in stderr.decode()
+
+
 def test_deploy_through_harpers_silence(tmp_path: Path) -> None:
     """``deploy-pquiet-sse``: 150 s without a byte (Harper sends no keepalive), replayed as a scaled
     silence of 1 s: the deploy is followed to its end, its lines in order."""
