@@ -1,11 +1,11 @@
-"""Spec-correct Server-Sent Events decoding, on top of httpx-sse's line splitter.
+"""Spec-correct Server-Sent Events decoding: lines, fields and dispatch, all ours.
 
 Pure: no I/O. :class:`SSEDecoder` takes the body of a ``text/event-stream`` response in pieces
 (bytes or text, however the network chunks them) and returns the events the WHATWG HTML standard
-(§9.2.5–9.2.6) says a browser dispatches. It is the layer between the bytes and
-the client: httpx-sse 0.4.3 splits lines correctly (CR, LF, CRLF, a CR split across chunks), so we reuse
-its :class:`~httpx_sse._decoders.SSELineDecoder`, but its field and dispatch rules deviate,
-so those are implemented here:
+(§9.2.5–9.2.6) says a browser dispatches. It is the layer between the bytes and the client.
+Lines end at CRLF, LF or CR (:class:`LineSplitter`, which holds a chunk's final CR until the next
+chunk says whether an LF completes it). The field and dispatch rules depart from httpx-sse's
+(harper-api.md §4.6) in these places:
 
 * the body is always UTF-8 (a ``charset`` parameter is ignored), invalid bytes become U+FFFD;
 * exactly one leading BOM is stripped, even when split across chunks;
@@ -20,14 +20,53 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from dataclasses import dataclass
 
-from httpx_sse._decoders import SSELineDecoder
-
-__all__ = ["SSEMessage", "SSEDecoder", "decode_all"]
+__all__ = ["LineSplitter", "SSEMessage", "SSEDecoder", "decode_all"]
 
 _BOM = "\ufeff"
 _ASCII_DIGITS = frozenset("0123456789")
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class LineSplitter:
+    """Text in pieces to complete lines, split at CRLF, LF or CR and nothing else (§9.2.5:
+    ``str.splitlines`` would also split at U+2028, VT, FF…, which are line content here).
+
+    A piece ending in CR holds that CR back: it ends a line either way, but only the next piece
+    says whether an LF belongs to it (one CRLF line ending, not a CR and then an empty line).
+    Text after the last line ending waits for the rest of its line.
+    """
+
+    def __init__(self) -> None:
+        self._partial: list[str] = []  # the current line's text so far
+        self.pending_cr = False  # the last piece ended in CR
+
+    def feed(self, text: str) -> list[str]:
+        """The lines that ``text`` completes, without their line endings."""
+        if self.pending_cr:
+            text = "\r" + text
+        self.pending_cr = text.endswith("\r")
+        if self.pending_cr:
+            text = text[:-1]
+        lines = _LINE_END.split(text) if "\r" in text else text.split("\n")
+        if len(lines) == 1:
+            if text:
+                self._partial.append(text)
+            return []
+        if self._partial:
+            lines[0] = "".join(self._partial) + lines[0]
+        last = lines.pop()
+        self._partial = [last] if last else []
+        return lines
+
+    def finish(self) -> list[str]:
+        """End of text: the line a held-back CR ends, if any. A last line without its line ending
+        is no line (the spec drops it) and is discarded."""
+        lines = ["".join(self._partial)] if self.pending_cr else []
+        self._partial, self.pending_cr = [], False
+        return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +101,7 @@ class SSEDecoder:
     def __init__(self, *, last_event_id: str = "", retry_ms: int | None = None) -> None:
         self.last_event_id: str = last_event_id
         self.retry_ms: int | None = retry_ms
-        self._lines = SSELineDecoder()
+        self._lines = LineSplitter()
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._at_start = True  # no text seen yet: a leading BOM is still to be stripped
         self._closed = False
@@ -90,7 +129,7 @@ class SSEDecoder:
                 if not text:
                     return []
         out: list[SSEMessage] = []
-        for line in self._lines.decode(text):
+        for line in self._lines.feed(text):
             message = self._process_line(line)
             if message is not None:
                 out.append(message)
@@ -107,12 +146,10 @@ class SSEDecoder:
         out = self.feed_text(self._utf8.decode(b"", final=True))
         self._closed = True
         # A trailing CR is a complete line ending; text after the last line ending is not a line.
-        if self._lines.trailing_cr:  # flush() returns exactly the CR-ended line
-            for line in self._lines.flush():
-                message = self._process_line(line)
-                if message is not None:
-                    out.append(message)
-        self._lines = SSELineDecoder()
+        for line in self._lines.finish():
+            message = self._process_line(line)
+            if message is not None:
+                out.append(message)
         self._data, self._event, self._block_retry = [], "", None
         self._id_buffer = self.last_event_id
         return out
