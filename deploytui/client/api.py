@@ -6,7 +6,6 @@ httpx exceptions never leak out. Event streams (``get_deployment`` and a streame
 as :func:`~deploytui.client.sse.open_event_stream` context managers::
 
     async with OperationsClient(ConnectionSettings("http://127.0.0.1:9925", user="admin", password="pw")) as api:
-        await api.check_supported()
         async with api.stream_events({"operation": "get_deployment", "deployment_id": d}) as events:
             async for message in events: ...
 
@@ -23,7 +22,6 @@ events API): :meth:`OperationsClient.supports` answers from what the server said
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import json
@@ -42,7 +40,6 @@ from deploytui.client.errors import (
     DeploytuiError,
     NotSupported,
     ProtocolError,
-    UnsupportedServer,
     error_from_response,
 )
 from deploytui.client.retry import RetryPolicy, retryable
@@ -52,9 +49,7 @@ __all__ = [
     "ConnectionSettings",
     "OperationsClient",
     "Payload",
-    "MIN_HARPER_VERSION",
     "DEPLOY_TIMEOUT",
-    "parse_version",
     "normalize_url",
     "OPTIONAL_OPERATIONS",
     "single_attempts",
@@ -77,7 +72,6 @@ def single_attempts() -> Iterator[None]:
     finally:
         _SINGLE_ATTEMPTS.reset(token)
 
-MIN_HARPER_VERSION = (5, 1, 0)
 # A non-streamed deploy answers only when it is over: install (5 min by default) plus replication.
 DEPLOY_TIMEOUT = httpx.Timeout(connect=10.0, read=900.0, write=300.0, pool=10.0)
 _UPLOAD_CHUNK = 64 * 1024
@@ -95,16 +89,6 @@ def normalize_url(url: str) -> str:
         host = url.rstrip("/")
         url = f"https://{host}" if ":" in host.rsplit("]", 1)[-1] else f"https://{host}:9925"
     return url if url.endswith("/") else url + "/"
-
-
-def parse_version(version: str) -> tuple[int, int, int]:
-    """``"5.1.0"``, ``"v4.6.2"``, ``"5.1.0-beta.3"`` → ``(major, minor, patch)``; pre-release
-    tags are ignored (a 5.1.0 beta already speaks the 5.1 protocol). Raises ValueError."""
-    match = re.match(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", version or "")
-    if not match:
-        raise ValueError(f"not a version: {version!r}")
-    major, minor, patch = (int(part) if part else 0 for part in match.groups())
-    return major, minor, patch
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,19 +267,6 @@ class OperationsClient:
             self._version = version
         return self._version
 
-    async def check_supported(self) -> str:
-        """Return the server version, or raise :class:`UnsupportedServer` below Harper 5.1."""
-        version = await self.server_version()
-        try:
-            parsed = parse_version(version)
-        except ValueError:
-            raise ProtocolError(f"the server reported an unreadable version {version!r}") from None
-        if parsed < MIN_HARPER_VERSION:
-            raise UnsupportedServer(
-                f"this server runs Harper {version}; deployment tracking needs Harper 5.1 or newer", version=version
-            )
-        return version
-
     # -- deployments ----------------------------------------------------------------------
 
     async def list_deployments(
@@ -334,15 +305,6 @@ class OperationsClient:
     async def revert_component(self, project: str, restart: bool = False, **fields: Any) -> dict[str, Any]:
         """Swap ``project`` back to its retained previous version (a new ``rolled_back`` row)."""
         return await self.call("revert_component", project=project, restart=restart, **fields)
-
-    async def deploy_component_json(self, **fields: Any) -> dict[str, Any]:
-        """A non-streamed ``deploy_component`` with a JSON body; ``payload`` may be bytes (sent as
-        base64) or a base64 string, or give ``package``. Answers when the deploy is over."""
-        payload = fields.get("payload")
-        if isinstance(payload, (bytes, bytearray, memoryview)):
-            fields["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
-        body = {"operation": "deploy_component", **{k: v for k, v in fields.items() if v is not None}}
-        return self._json(await self._send("deploy_component", json_body=body, timeout=DEPLOY_TIMEOUT), "deploy_component")
 
     async def deploy_component_multipart(
         self, fields: dict[str, Any], payload: PayloadSource, *,

@@ -228,11 +228,6 @@ class ReplayAligner:
         self._overlap: _Overlap | None = None
         self._marker: TruncatedEvent | None = None  # an untrusted marker awaiting its tail's overlap
 
-    @property
-    def aligning(self) -> bool:
-        """True while events are buffered for a content alignment."""
-        return self._overlap is not None
-
     def feed(self, event: Event) -> list[Decision]:
         """The decisions for the next incoming event (possibly several, once a buffer resolves)."""
         index = self.received

@@ -22,7 +22,6 @@ __all__ = [
     "ConnectionFailed",
     "ProtocolError",
     "NotSupported",
-    "UnsupportedServer",
     "StreamClosed",
     "error_from_response",
     "harper_message",
@@ -111,14 +110,6 @@ class ProtocolError(DeploytuiError):
 
 class NotSupported(DeploytuiError):
     """The server does not offer this operation (e.g. ``get_deployment_events`` on Harper)."""
-
-
-class UnsupportedServer(NotSupported):
-    """The server runs a Harper version without deployment tracking (older than 5.1)."""
-
-    def __init__(self, message: str, *, version: str | None = None) -> None:
-        super().__init__(message)
-        self.version = version
 
 
 class StreamClosed(DeploytuiError):

@@ -110,13 +110,6 @@ class ViewChange:
     gaps: bool = False
     warnings: bool = False
 
-    def merge(self, other: ViewChange) -> None:
-        """Fold ``other`` into this change (for batches)."""
-        self.new_lines += other.new_lines
-        for name in _FLAGS:
-            if getattr(other, name):
-                setattr(self, name, True)
-
     def __bool__(self) -> bool:
         return bool(self.new_lines) or any(getattr(self, name) for name in _FLAGS)
 
@@ -162,17 +155,6 @@ class DeploymentView:
         self._seen_phases: list[str] = []
 
     # -- public API --------------------------------------------------------------------------
-    @classmethod
-    def from_row(cls, row: dict[str, Any], **kwargs: Any) -> DeploymentView:
-        """A view of a deployment known only by its row: replay ``event_log``, then fold the row."""
-        view = cls(row.get("deployment_id"), **kwargs)
-        for entry in row.get("event_log") or ():
-            if isinstance(entry, dict) and isinstance(entry.get("event"), str):
-                t = entry.get("t") if isinstance(entry.get("t"), int) else None
-                view.apply(parse_event(entry["event"], entry.get("data"), t=t))
-        view.apply_row(row)
-        return view
-
     def apply_all(self, events: Iterable[Event], *, received_at: int | None = None) -> ViewChange:
         """Apply a batch of events; the change is the union of their changes."""
         change = ViewChange()
@@ -206,8 +188,7 @@ class DeploymentView:
     def apply_row(self, row: dict[str, Any]) -> ViewChange:
         """Fold a row (``get_deployment``, ``done.result``, a list row) into the view.
 
-        The row's ``event_log`` is not replayed here (see :meth:`from_row`): a live view has the
-        events already.
+        The row's ``event_log`` is not replayed here: a live view has the events already.
         """
         change = ViewChange()
         self._fold_row(row, change)

@@ -25,9 +25,6 @@ TRUNCATED = "truncated"
 RECORDER_FINISHED = "_recorder_finished"
 DONE = "done"
 
-# A stream's last event: the deploy is over once one of these has arrived.
-TERMINAL_EVENTS = frozenset({DONE, ERROR})
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:

@@ -1,5 +1,5 @@
 """OperationsClient against a small Harper-like Starlette app on loopback uvicorn: typed errors and
-their messages, version checks, payload download, multipart upload order and progress."""
+their messages, the server version, payload download, multipart upload order and progress."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from deploytui.client.api import ConnectionSettings, OperationsClient, normalize_url, parse_version
+from deploytui.client.api import ConnectionSettings, OperationsClient, normalize_url
 from deploytui.client.errors import (
     AuthError,
     BadRequestError,
@@ -30,7 +30,6 @@ from deploytui.client.errors import (
     NotSupported,
     ProtocolError,
     ServerError,
-    UnsupportedServer,
     error_from_response,
 )
 
@@ -190,7 +189,7 @@ async def test_structured_deploy_failure_is_kept(harper) -> None:
     url, _ = harper
     async with client(url) as api:
         with pytest.raises(ServerError) as failure:
-            await api.deploy_component_json(project="broken", payload=b"\x1f\x8b")
+            await api.call("deploy_component", project="broken", payload="H4s=")
     error = failure.value
     assert error.message == "server error (HTTP 500): npm install exited with code 1"
     assert error.details == DEPLOY_FAILURE
@@ -215,35 +214,12 @@ async def test_unknown_operation_is_not_supported(harper) -> None:
     assert failure.value.message == "this server does not support get_deployment_events"
 
 
-@pytest.mark.parametrize("version", ["4.6.0", "4.6.2", "5.0.9"])
-async def test_old_harper_is_unsupported(harper, version: str) -> None:
-    url, state = harper
-    state.version = version
-    async with client(url) as api:
-        with pytest.raises(UnsupportedServer) as failure:
-            await api.check_supported()
-    assert failure.value.message == (
-        f"this server runs Harper {version}; deployment tracking needs Harper 5.1 or newer"
-    )
-    assert failure.value.version == version
-
-
 @pytest.mark.parametrize("version", ["5.1.0", "5.1.0-beta.3", "6.0.1"])
-async def test_supported_versions(harper, version: str) -> None:
+async def test_server_version_is_registration_infos(harper, version: str) -> None:
     url, state = harper
     state.version = version
     async with client(url) as api:
-        assert await api.check_supported() == version
         assert await api.server_version() == version
-
-
-def test_parse_version() -> None:
-    assert parse_version("5.1.0") == (5, 1, 0)
-    assert parse_version("v4.6.2") == (4, 6, 2)
-    assert parse_version("5.1.0-beta.3") == (5, 1, 0)
-    assert parse_version("5") == (5, 0, 0)
-    with pytest.raises(ValueError):
-        parse_version("banana")
 
 
 def test_normalize_url() -> None:
@@ -258,7 +234,7 @@ async def test_health_payload_and_json_deploy(harper) -> None:
         assert await api.health() is True
         payload = await api.get_deployment_payload("d1")
         assert payload == (b"\x1f\x8bTAR", "deployment-d1.tar.gz")
-        result = await api.deploy_component_json(project="app", payload=b"\x1f\x8b", restart=True, install_command=None)
+        result = await api.call("deploy_component", project="app", payload="H4s=", restart=True, install_command=None)
     assert result["echo"] == {"operation": "deploy_component", "project": "app", "payload": "H4s=", "restart": True}
 
 

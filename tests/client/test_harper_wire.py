@@ -222,7 +222,7 @@ async def test_a_write_is_never_repeated() -> None:
             async with api:
                 await api.registration_info()  # the server has been reached: reads would retry now
                 with pytest.raises(ConnectionFailed):
-                    await api.deploy_component_json(project="pscript", payload=b"x")
+                    await api.call("deploy_component", project="pscript", payload="eA==")
     assert harper.operations().count(("deploy_component", False)) == 1
 
 

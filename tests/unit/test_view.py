@@ -56,6 +56,15 @@ def _with_seq(event: Event, seq: int) -> Event:
     return parse_event(event.name or "", event.raw, seq=seq, t=event.t)
 
 
+def view_from_row(row: dict[str, Any]) -> DeploymentView:
+    """A view of a deployment known only by its row, as a replay builds it: the events of its
+    ``event_log``, then the row itself."""
+    view = DeploymentView(row.get("deployment_id"))
+    view.apply_all(ev(entry["event"], entry.get("data"), t=entry.get("t")) for entry in row.get("event_log") or ())
+    view.apply_row(row)
+    return view
+
+
 def states(view: DeploymentView) -> dict[str, str]:
     return {p.name: p.state for p in view.phases}
 
@@ -294,7 +303,7 @@ def test_from_row_of_a_truncated_event_log() -> None:
     events.insert(-1, ("phase", {"phase": "load", "status": "start"}))
     for i, (name, data) in enumerate(events):
         append_bounded(log, {"t": 1_000 + i, "event": name, "data": data}, now_ms=1_000 + i)
-    view = DeploymentView.from_row(row("failed", phase="load", event_log=log,
+    view = view_from_row(row("failed", phase="load", event_log=log,
                                        error={"message": "boom", "code": 500, "phase": "load"}))
     kept = sum(1 for entry in log if entry["event"] == "install")
     assert view.total_lines == kept and len(view.gaps) == 1
@@ -305,7 +314,7 @@ def test_from_row_of_a_truncated_event_log() -> None:
 
 
 def test_from_row_without_event_log_uses_the_row_error() -> None:
-    view = DeploymentView.from_row(row("failed", phase="prepare", event_log=[],
+    view = view_from_row(row("failed", phase="prepare", event_log=[],
                                        error={"message": "install exited 1", "phase": "prepare"},
                                        peer_results=[{"node": "n2", "status": "success"}]))
     assert view.error is not None and view.error.phase == "prepare"
@@ -319,11 +328,12 @@ def test_list_row_of_a_running_deployment() -> None:
     assert change.status and view.succeeded is None
 
 
-def test_view_change_merge_and_truth() -> None:
-    assert not ViewChange()
-    change = ViewChange(new_lines=1)
-    change.merge(ViewChange(new_lines=2, error=True))
-    assert change == ViewChange(new_lines=3, error=True) and change
+def test_view_change_truth_and_a_batch_is_the_union() -> None:
+    assert not ViewChange() and ViewChange(new_lines=1) and ViewChange(error=True)
+    view = DeploymentView()
+    view.apply(phase("prepare", "start"))
+    change = view.apply_all([install("a"), install("b"), ev("error", {"message": "x", "phase": "prepare"})])
+    assert change.new_lines == 2 and change.error and change.finished and change.phases
 
 
 # -- line classification -------------------------------------------------------------------------
