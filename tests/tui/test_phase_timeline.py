@@ -1,4 +1,4 @@
-"""Tests of the phase timeline and the status glyphs."""
+"""Tests of the phase timeline and the status glyphs (their glyphs, and their colours from the theme)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from textual.app import App, ComposeResult
 from deploytui.client.humanize import duration
 from deploytui.client.view import Phase
 from deploytui.protocol.deployment import ONE_SHOT_PHASES, TWO_PHASE_PHASES, Status
+from deploytui.tui.widgets.deployments_table import DeploymentsTable
+from deploytui.tui.widgets.peers_table import PeersTable
 from deploytui.tui.widgets.phase_timeline import (
     PhaseTimeline,
     bar_cells,
@@ -17,7 +19,9 @@ from deploytui.tui.widgets.status_glyphs import (
     glyph_for,
     phase_glyph,
     status_content,
+    status_text,
 )
+from tests.tui.app_harness import recorded_app, wait_for
 
 T0 = 1_700_000_000_000
 
@@ -137,3 +141,42 @@ def test_glyph_for_every_status() -> None:
     assert phase_glyph("failed") == ("✗", "$error")
     assert phase_glyph("skipped")[0] == "–"
     assert status_content(Status.ROLLED_BACK).plain == "↺ rolled back"
+
+
+def glyph_colours(table, column: str) -> dict[str, str]:
+    """Each row's glyph colour as ``#rrggbb``."""
+    return {row.key.value: table.get_cell(row.key, column).style.color.triplet.hex for row in table.ordered_rows}
+
+
+async def test_a_theme_change_recolours_the_status_glyphs_of_the_list() -> None:
+    app = recorded_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one(DeploymentsTable).row_count == 4, what="rows")
+        table = app.screen.query_one(DeploymentsTable)
+        assert list(glyph_colours(table, "status").values()).count(app.theme_variables["error"].lower()) == 2
+        app.theme = "dracula"
+        await wait_for(pilot, lambda: sorted(glyph_colours(table, "status").values()) == ["#50fa7b", "#50fa7b", "#fe5555", "#fe5555"],
+                       what="the glyphs of two succeeded and two failed rows in dracula's colours")
+
+
+async def test_a_theme_change_recolours_the_status_glyphs_of_the_peers() -> None:
+    class PeersApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PeersTable()
+
+    app = PeersApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        table = app.query_one(PeersTable)
+        table.show_peers([("node-a", "success", None), ("node-b", "failed", "disk full")])
+        await pilot.pause()
+        assert glyph_colours(table, "glyph") == {"node-a": "#4ebf71", "node-b": "#b93c5b"}  # textual-dark
+        app.theme = "dracula"
+        await wait_for(pilot, lambda: glyph_colours(table, "glyph") == {"node-a": "#50fa7b", "node-b": "#fe5555"},
+                       what="glyphs in dracula's colours")
+
+
+def test_status_colours_follow_ansi_themes_too() -> None:
+    """An ANSI theme's ``ansi_red`` is no Rich colour name: it must still come out red."""
+    app = App()
+    app.theme = "ansi-dark"
+    assert status_text(Status.FAILED, app.get_css_variables()).style.color.number == 1

@@ -18,6 +18,7 @@ from textual.widgets import DataTable
 
 import deploytui.tui.widgets.formatting as fmt
 from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.widgets.status_glyphs import status_text
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ class DeploymentsTable(DataTable):
         self.sort_reverse = False
         self.wide: bool | None = None
         self._cells: dict[str, dict[str, str]] = {}
+
+    def on_mount(self) -> None:
+        # Status cells hold the theme's colour as it was when built: rebuild them when it changes.
+        self.app.theme_changed_signal.subscribe(self, self._recolour)
+
+    def _recolour(self, _theme: object) -> None:
+        for deployment_id in self._cells:
+            self.update_cell(deployment_id, "status", self.cells_for(self.rows_by_id[deployment_id])["status"])
 
     # ------------------------------------------------------------------ columns
 
@@ -186,7 +195,7 @@ class DeploymentsTable(DataTable):
         status = str(row.get("status") or "")
         running = not is_terminal(status)
         return {
-            "status": fmt.status_glyph(fmt.shown_status(status, row.get("phase")), self.app.theme_variables),
+            "status": status_text(fmt.shown_status(status, row.get("phase")), self.app.theme_variables),
             "project": fmt.safe(row.get("project"), "bold", "-"),
             "id": IdCell(str(row.get("deployment_id"))),
             "phase": fmt.safe(row.get("phase"), fmt.status_style(status) if running or status == "failed" else ""),

@@ -8,24 +8,23 @@ markup parsing (so ``[bold red]x[/]`` stays those characters).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from deploytui.client import humanize
 from deploytui.client.ansi import strip_controls
 from deploytui.protocol.deployment import Status, is_underway
-from deploytui.tui.widgets.status_glyphs import glyph_for
+from deploytui.tui.widgets.status_glyphs import status_text
 
-# Colours of each status family, as theme variables resolved by Rich styles.
-STATUS_STYLE = {
-    "success": "bold green",
-    "failed": "bold red",
-    "rolled_back": "bold magenta",
-    "pending": "yellow",
-}
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# The phase text of a running or failed row in the list. ANSI colours, not the theme's: the status
+# glyphs and badges take theirs from the theme (status_glyphs); moving these too would recolour
+# that cell in the default theme.
+STATUS_STYLE = {"failed": "bold red", "pending": "yellow"}
 RUNNING_STYLE = "bold yellow"
 
 
@@ -42,24 +41,8 @@ def safe(value: Any, style: str = "", default: str = "") -> Text:
 
 
 def status_style(status: str | None) -> str:
-    """The Rich style of a status: green success, red failure, yellow while running."""
+    """The Rich style of a row's phase text: red failure, yellow while running."""
     return STATUS_STYLE.get(status or "", RUNNING_STYLE)
-
-
-def resolve_colour(colour: str, variables: Mapping[str, str] | None) -> str:
-    """A ``$name`` theme colour as a Rich colour (via the app's theme variables); others unchanged."""
-    if not colour.startswith("$"):
-        return colour
-    name = colour[1:].split()[0]
-    if variables and name in variables:
-        return variables[name]
-    return {"success": "green", "error": "red", "warning": "yellow", "accent": "cyan"}.get(name, "default")
-
-
-def status_glyph(status: str | None, variables: Mapping[str, str] | None = None) -> Text:
-    """The status glyph in its colour (``glyph_for`` of the status glyph module)."""
-    glyph, colour = glyph_for(status or "")
-    return Text(glyph, style=f"bold {resolve_colour(colour, variables)}")
 
 
 def shown_status(status: str | None, phase: str | None) -> str:
@@ -69,13 +52,10 @@ def shown_status(status: str | None, phase: str | None) -> str:
 
 
 def status_badge(status: str | None, variables: Mapping[str, str] | None = None, phase: str | None = None) -> Text:
-    """``✓ success`` in the status colour; a pending row whose work has begun reads ``running``."""
+    """``✓ success`` in the status's theme colour; a pending row whose work has begun reads ``running``."""
     if shown_status(status, phase) != (status or ""):
-        glyph, colour = glyph_for(Status.INSTALLING)
-        return Text(f"{glyph} running", style=f"bold {resolve_colour(colour, variables)}")
-    glyph, colour = glyph_for(status or "")
-    style = f"bold {resolve_colour(colour, variables)}"
-    return Text(f"{glyph} {clean(status, 'unknown').replace('_', ' ')}", style=style)
+        return status_text(Status.INSTALLING, variables, label="running")
+    return status_text(status or "", variables, label=clean(status, "unknown").replace("_", " "))
 
 
 def short_id(deployment_id: str | None) -> str:

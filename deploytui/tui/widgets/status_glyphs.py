@@ -1,15 +1,22 @@
 """One glyph and one colour per deployment status and per phase state.
 
 The glyphs themselves come from :func:`deploytui.client.humanize.status_glyph`, which ``deploytui
-list`` uses too, so a status looks the same in the dashboard and in a terminal. Colours are Textual theme variables (``$success``, ``$error`` …), which Textual's
-``Content`` resolves against the active theme — ``Content.styled(glyph, colour)`` or
-:func:`status_content`. Every glyph has an ASCII fallback for terminals or fonts without them
-(``ascii=True``).
+list`` uses too, so a status looks the same in the dashboard and in a terminal. Colours are Textual
+theme variables (``$success``, ``$error`` …) and this module is their one source: Textual's
+``Content`` resolves them against the active theme (:func:`status_content`); Rich renderables
+(DataTable cells, Rich tables), which cannot, get the active theme's value from :func:`status_text`.
+So a theme change recolours every status. Every glyph has an ASCII fallback for terminals or fonts
+without them (``ascii=True``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from rich.style import Style
+from rich.text import Text
 from textual.content import Content
+from textual.markup import parse_style
 
 from deploytui.client.humanize import RUNNING_STATUSES, status_glyph
 
@@ -21,6 +28,8 @@ __all__ = [
     "phase_glyph",
     "spinner_frame",
     "status_content",
+    "status_text",
+    "theme_style",
 ]
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -77,3 +86,19 @@ def status_content(status: str | None, *, frame: int | None = None, ascii: bool 
     if not label:
         return icon
     return Content.assemble(icon, " ", (str(status or "unknown").replace("_", " "), colour))
+
+
+def theme_style(style: str, variables: Mapping[str, str] | None) -> Style:
+    """A Textual style such as ``"bold $error"`` as a Rich style, its ``$`` variables taken from
+    ``variables`` (``App.theme_variables``) the way Textual reads them (ANSI themes included).
+    Without a theme yet (a widget not mounted) only the text style is kept."""
+    if not variables:
+        return Style.parse(" ".join(word for word in style.split() if not word.startswith("$")))
+    return parse_style(style, dict(variables)).rich_style
+
+
+def status_text(status: str | None, variables: Mapping[str, str] | None, *, label: str | None = None) -> Text:
+    """The bold status glyph (then `` label``, if given) in the status's colour from the active
+    theme, as a Rich ``Text`` for renderables that do not resolve theme variables themselves."""
+    glyph, colour = glyph_for(status)
+    return Text(glyph if label is None else f"{glyph} {label}", style=theme_style(f"bold {colour}", variables))
