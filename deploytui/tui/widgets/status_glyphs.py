@@ -3,10 +3,10 @@
 The glyphs themselves come from :func:`deploytui.client.humanize.status_glyph`, which ``deploytui
 list`` uses too, so a status looks the same in the dashboard and in a terminal. Colours are Textual
 theme variables (``$success``, ``$error`` …) and this module is their one source: Textual's
-``Content`` resolves them against the active theme (:func:`status_content`); Rich renderables
-(DataTable cells, Rich tables), which cannot, get the active theme's value from :func:`status_text`.
-So a theme change recolours every status. Every glyph has an ASCII fallback for terminals or fonts
-without them (``ascii=True``).
+``Content`` resolves them against the active theme when drawn (:func:`status_content`); Rich
+renderables (DataTable cells, Rich tables), which cannot, take the active theme's value from
+:func:`status_text`, and the widgets holding them rebuild them when the theme changes. Every glyph
+has an ASCII fallback for terminals or fonts without them (``ascii=True``).
 """
 
 from __future__ import annotations
