@@ -70,7 +70,7 @@ async def test_follow_stays_at_bottom_on_append() -> None:
         assert not log.badge.has_class("-visible")
 
 
-async def test_scrolled_up_append_keeps_view_and_shows_badge() -> None:
+async def test_scrolled_up_append_keeps_the_scroll_position_and_shows_badge() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         log = app.query_one(InstallLog)
@@ -145,7 +145,7 @@ async def test_search_highlights_and_n_N_move() -> None:
         await pilot.pause()
         assert log.line_list.search.total == 4
         assert "4 matches" in str(log.search_bar.query_one("#search-status").render())
-        await pilot.press("enter")  # first match at/after the top of the view
+        await pilot.press("enter")  # first match at/after the top line shown
         await pilot.pause()
         assert log.line_list.cursor_line == 180  # the list was at the bottom: the next match below is 180
         await pilot.press("n")
