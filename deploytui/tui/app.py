@@ -131,7 +131,7 @@ class DeploytuiApp(App[int]):
             return "embedded"
         return f"context {self.context}" if self.context else "remote"
 
-    def attach(self, deployment_id: str, **kwargs: Any) -> Any:
+    def attach(self, deployment_id: str | None, **kwargs: Any) -> Any:
         """``attach(api, deployment_id, ...)`` — the stitched replay-then-live stream."""
         if self.attach_fn is not None:
             return self.attach_fn(self.api, deployment_id, **kwargs)

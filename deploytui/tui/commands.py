@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
-    from deploytui.tui.app import DeploytuiApp
+    from deploytui.tui.services import Dashboard
 
 
 class DeploytuiCommands(Provider):
     """Commands of the dashboard, matched fuzzily by name."""
 
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        app: DeploytuiApp = self.app  # type: ignore[assignment]
+        app: Dashboard = self.app  # type: ignore[assignment]
         commands: list[tuple[str, Callable[[], Any], str]] = [
             ("Open deployment by id", app.action_open_by_id, "Type an id or its first characters"),
             ("Deploy a directory", app.action_deploy_form, "Pack a local directory and deploy it"),

@@ -47,13 +47,14 @@ from deploytui.tui.widgets.phase_timeline import PhaseTimeline
 from deploytui.tui.widgets.stream_status import StreamStatus
 
 if TYPE_CHECKING:
-    from deploytui.tui.app import DeploytuiApp
+    from deploytui.tui.services import Dashboard
 
 # The actions that need an operation a Harper-compatible server may lack (Harper 5.1.14 has none).
 NEEDS_OPERATION = {"revert": "revert_component", "delete_payload": "delete_deployment_payload",
                    "load_history": "get_deployment_events"}
 
 FRAME = 1 / 30
+"""At most one batch of events reaches the widgets per frame."""
 # While events pour in (a big batch last time), hand them over ten times a second instead: every
 # hand-over repaints the followed output, and nobody reads 10 000 lines a second anyway.
 BUSY_FRAME = 1 / 10
@@ -63,7 +64,6 @@ BUSY_BATCH = 300
 LABEL_INTERVAL = 0.5
 # The attach worker gives the event loop a turn at least this often (seconds).
 YIELD_AFTER = 0.008
-"""At most one batch of events reaches the widgets per frame."""
 
 
 class DeploymentScreen(Screen):
@@ -103,7 +103,8 @@ class DeploymentScreen(Screen):
         """How many batches reached the widgets (tests check that lines arrive batched)."""
 
     @property
-    def dash(self) -> DeploytuiApp:
+    def dash(self) -> Dashboard:
+        """The app's services (the app implements :class:`~deploytui.tui.services.Dashboard`)."""
         return self.app  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ layout
@@ -293,7 +294,7 @@ class DeploymentScreen(Screen):
     def _done(self, message: OperationDone) -> None:
         self.notify(Text(message.message).plain, title=message.title, markup=False)
         if isinstance(message.result, dict) and message.result.get("open"):
-            self.dash.switch_screen(DeploymentScreen(message.result["open"]))
+            self.app.switch_screen(DeploymentScreen(message.result["open"]))
 
     @on(OperationFailed)
     def _failed(self, message: OperationFailed) -> None:
@@ -308,8 +309,6 @@ class DeploymentScreen(Screen):
 
     def _redraw_phases(self) -> None:
         now = self.dash.now
-        import time
-
         frozen = None if now is time.time else int(now() * 1000)
         self.query_one(PhaseTimeline).update_phases(self.view.phases, now_ms=frozen)
 
@@ -390,10 +389,10 @@ class DeploymentScreen(Screen):
         self.post_message(OperationDone("Save log", f"Saved {text.count(chr(10)) + 1 if text else 0} lines to {path}"))
 
     def action_revert(self) -> None:
-        actions.confirm_revert(self)
+        actions.confirm_revert(self, self.dash, self.row)
 
     def action_delete_payload(self) -> None:
-        actions.confirm_delete_payload(self)
+        actions.confirm_delete_payload(self, self.dash, self.row, self.deployment_id)
 
     def action_reattach(self) -> None:
         self.attach_stream()

@@ -2,6 +2,9 @@
 
 Each runs in a worker of the screen and reports back with a message (``HistoryLoaded``,
 ``OperationDone``, ``OperationFailed``); the destructive ones ask first in a :class:`ConfirmScreen`.
+They take the screen (a plain Textual :class:`~textual.screen.Screen`: messages, workers), the app's
+services and the row they act on as arguments, so this module never imports the screen that
+imports it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from deploytui.tui.messages import HistoryLoaded, OperationDone, OperationFailed
 from deploytui.tui.widgets import formatting as fmt
 
 if TYPE_CHECKING:
-    from deploytui.tui.screens.deployment import DeploymentScreen
+    from textual.screen import Screen
+
+    from deploytui.tui.services import Dashboard
 
 HISTORY_PAGE = 5000
 
 
-async def load_history(screen: DeploymentScreen, api: Any, deployment_id: str | None) -> None:
+async def load_history(screen: Screen, api: Any, deployment_id: str | None) -> None:
     """Page through ``get_deployment_events`` and post every event (Harper has no such operation)."""
     from deploytui.client.errors import DeploytuiError, NotSupported
 
@@ -62,27 +67,27 @@ async def has_previous_release(api: Any, row: dict[str, Any], deployment_id: str
     )
 
 
-def confirm_revert(screen: DeploymentScreen) -> None:
-    """Ask, then ``revert_component`` the project; opens the revert's own deployment."""
+def confirm_revert(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:
+    """Ask, then ``revert_component`` the project of ``row``; opens the revert's own deployment."""
     from deploytui.tui.screens.confirm import ConfirmScreen
 
-    project = fmt.clean(screen.row.get("project"))
+    project = fmt.clean(row.get("project"))
     body = Text("Swap ")
     body.append(project, style="bold")
     body.append(" back to its previous release? This records a new deployment (rolled_back).")
 
     def answered(yes: bool | None) -> None:
         if yes:
-            screen.run_worker(_revert(screen, screen.row.get("project")), group="revert", exclusive=True, exit_on_error=False)
+            screen.run_worker(_revert(screen, dash, row.get("project")), group="revert", exclusive=True, exit_on_error=False)
 
     screen.app.push_screen(ConfirmScreen("Revert", body, "Revert"), answered)
 
 
-async def _revert(screen: DeploymentScreen, project: Any) -> None:
+async def _revert(screen: Screen, dash: Dashboard, project: Any) -> None:
     from deploytui.client.errors import DeploytuiError
 
     try:
-        result = await screen.dash.api.revert_component(project)
+        result = await dash.api.revert_component(project)
     except DeploytuiError as exc:
         screen.post_message(OperationFailed("Revert", exc.message))
         return
@@ -91,30 +96,30 @@ async def _revert(screen: DeploymentScreen, project: Any) -> None:
     screen.post_message(OperationDone("Revert", message, {"open": new_id} if new_id else None))
 
 
-def confirm_delete_payload(screen: DeploymentScreen) -> None:
+def confirm_delete_payload(screen: Screen, dash: Dashboard, row: dict[str, Any], deployment_id: str | None) -> None:
     """Ask, then ``delete_deployment_payload``; the row's payload goes, the history stays."""
     from deploytui.tui.screens.confirm import ConfirmScreen
 
-    size = fmt.size(screen.row.get("payload_size"))
-    body = Text(f"Delete the stored payload ({size}) of deployment {fmt.short_id(screen.deployment_id)} of ")
-    body.append(fmt.clean(screen.row.get("project")), style="bold")
+    size = fmt.size(row.get("payload_size"))
+    body = Text(f"Delete the stored payload ({size}) of deployment {fmt.short_id(deployment_id)} of ")
+    body.append(fmt.clean(row.get("project")), style="bold")
     body.append("? It cannot be downloaded or redeployed afterwards.")
 
     def answered(yes: bool | None) -> None:
         if yes:
-            screen.run_worker(_delete_payload(screen), group="delete-payload", exclusive=True, exit_on_error=False)
+            screen.run_worker(_delete_payload(screen, dash, deployment_id), group="delete-payload", exclusive=True, exit_on_error=False)
 
     screen.app.push_screen(ConfirmScreen("Delete payload", body, "Delete"), answered)
 
 
-async def _delete_payload(screen: DeploymentScreen) -> None:
+async def _delete_payload(screen: Screen, dash: Dashboard, deployment_id: str | None) -> None:
     from deploytui.client.errors import DeploytuiError
     from deploytui.tui.messages import RowFetched
 
-    api = screen.dash.api
+    api = dash.api
     try:
-        result = await api.delete_deployment_payload(screen.deployment_id)
-        row = await api.get_deployment(screen.deployment_id)
+        result = await api.delete_deployment_payload(deployment_id)
+        row = await api.get_deployment(deployment_id)
     except DeploytuiError as exc:
         screen.post_message(OperationFailed("Delete payload", exc.message))
         return

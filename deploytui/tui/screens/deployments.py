@@ -27,7 +27,7 @@ from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
 if TYPE_CHECKING:
     from textual import events
 
-    from deploytui.tui.app import DeploytuiApp
+    from deploytui.tui.services import Dashboard
 
 LIST_LIMIT = 500
 REFUSED_RETRY_S = 30.0
@@ -89,7 +89,8 @@ class DeploymentsScreen(Screen):
         self._healthy: bool | None = None
 
     @property
-    def dash(self) -> DeploytuiApp:
+    def dash(self) -> Dashboard:
+        """The app's services (the app implements :class:`~deploytui.tui.services.Dashboard`)."""
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
