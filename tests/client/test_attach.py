@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from deploytui.client.api import ConnectionSettings, OperationsClient
-from deploytui.client.attach import Attachment, AttachState, RetryPolicy, attach
-from deploytui.client.attach_align import (
+from deploytui.client.attach import Attachment, AttachState, attach
+from deploytui.client.attach.alignment import (
     Deliver,
     DeliveredLog,
     ReplayAligner,
@@ -24,6 +24,7 @@ from deploytui.client.attach_align import (
 )
 from deploytui.client.errors import AuthError, ProtocolError
 from deploytui.client.local import LocalServer
+from deploytui.client.retry import RetryPolicy
 from deploytui.client.view import DeploymentView
 from deploytui.protocol.event_log import append_bounded
 from deploytui.protocol.events import (

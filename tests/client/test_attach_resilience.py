@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from deploytui.client.attach import AttachState, RetryPolicy, attach
-from deploytui.client.attach_align import event_key
+from deploytui.client.attach import AttachState, attach
+from deploytui.client.attach.alignment import event_key
 from deploytui.client.local import LocalServer
+from deploytui.client.retry import RetryPolicy
 from deploytui.protocol.events import (
     DoneEvent,
     ErrorEvent,

@@ -12,8 +12,8 @@ import pytest
 
 from deploytui.client.api import OPTIONAL_OPERATIONS, ConnectionSettings, OperationsClient, single_attempts
 from deploytui.client.attach import attach
-from deploytui.client.attach_align import log_events, with_logged_time
-from deploytui.client.attach_pump import in_band_refusal
+from deploytui.client.attach.alignment import log_events, with_logged_time
+from deploytui.client.attach.connection import in_band_refusal
 from deploytui.client.errors import ConnectionFailed, NotFoundError, NotSupported
 from deploytui.client.local import LocalServer
 from deploytui.client.retry import RetryPolicy, retryable

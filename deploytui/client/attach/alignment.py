@@ -1,6 +1,6 @@
 """Exactly-once stitching without event ids: aligning a Harper replay with what was delivered.
 
-Pure: no I/O. :mod:`deploytui.client.attach` feeds every event of a connection that carries no
+Pure: no I/O. :mod:`.attachment` feeds every event of a connection that carries no
 ``id:`` (Harper, or our server's ``--wire harper``) through a :class:`ReplayAligner`, which says
 which events are new. The final row's ``event_log`` is compared with the delivered history by
 :func:`missing_from_log` to backfill what a stream missed (contract §6.2).

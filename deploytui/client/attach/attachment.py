@@ -3,14 +3,12 @@
 It replays the history, tails live events, and ends at ``done`` (or at the ``error`` of a failed
 deploy). Under it, connections come and go:
 
-Its connection pump and out-of-band reads are in :mod:`deploytui.client.attach_pump`.
-
 * **Resuming.** A dropped connection, a restarted server or a cut proxy is reconnected with capped,
   jittered backoff whose base is the server's ``retry:`` (:func:`~deploytui.client.sse.backoff_delays`).
   With event ids (our server) the reconnect sends ``Last-Event-ID`` and events are deduplicated by
   seq; a seq jump is filled from ``get_deployment_events``. Without ids (Harper: every reconnect
   replays the bounded ``event_log`` then live) the replay is aligned with what was already
-  delivered by :class:`~deploytui.client.attach_align.ReplayAligner` — see that module for the
+  delivered by :class:`~deploytui.client.attach.alignment.ReplayAligner` — see that module for the
   algorithm and its limits; what the bounded log no longer holds is read from
   ``get_deployment_events`` on our server (pages that shrink when the path cuts long answers,
   retried through the backoff, each page counting as progress), and reported by a ``truncated``
@@ -18,7 +16,7 @@ Its connection pump and out-of-band reads are in :mod:`deploytui.client.attach_p
 * **Reconciling.** At the end the final row's ``event_log`` is compared with what was delivered
   and anything the stream missed (Harper's read-before-subscribe gap, contract §6.2) is delivered
   with ``backfilled=True`` *before* the ``done`` event, so the caller sees the whole story, then done.
-* **Stalls.** No byte for ``stall_timeout`` seconds while the pump waits on the network (our server
+* **Stalls.** No byte for ``stall_timeout`` seconds while the reader waits on the network (our server
   sends a keepalive every 15 s, Harper none) puts the attachment in ``verifying``:
   ``get_deployment`` says whether the deploy is over (then it finishes from the row: with ids the
   rest comes from the events API; without, the row's ``event_log`` is aligned as a replay would
@@ -48,6 +46,10 @@ The deploy case: pass deploy_component's own event stream as ``initial_stream`` 
 consumed first and, if it drops, the deployment is followed through ``get_deployment`` — its id
 from our server's ``X-Deployment-Id`` header, the events, or :func:`find_deployment_id`.
 
+Its parts: :mod:`.connection` (one stream read into a queue, the stall clock),
+:mod:`.alignment` (what of an id-less replay is new), :mod:`.backfill` (out-of-band reads: the
+events API, the terminal row), :mod:`.state` (:class:`AttachState`).
+
 No Textual here: this module is used by the dashboard and the headless commands alike.
 """
 
@@ -57,11 +59,11 @@ import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from typing import Any, Literal, Self
+from dataclasses import replace
+from typing import Any, Self
 
 from deploytui.client.api import OperationsClient
-from deploytui.client.attach_align import (
+from deploytui.client.attach.alignment import (
     Deliver,
     DeliveredLog,
     Gap,
@@ -71,21 +73,12 @@ from deploytui.client.attach_align import (
     missing_from_log,
     with_logged_time,
 )
-from deploytui.client.attach_pump import (
-    OPENED,
-    STALLED,
-    Connection,
-    EventsFetcher,
-    Failure,
-    Outcome,
-    find_deployment_id,
-    in_band_refusal,
-    poll_terminal_row,
-    retryable,
-)
+from deploytui.client.attach.backfill import EventsFetcher, find_deployment_id, poll_terminal_row
+from deploytui.client.attach.connection import OPENED, STALLED, Connection, Failure, Outcome, in_band_refusal
+from deploytui.client.attach.state import AttachState, StateKind
 from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
 from deploytui.client.humanize import now_ms
-from deploytui.client.retry import RetryPolicy
+from deploytui.client.retry import RetryPolicy, retryable
 from deploytui.client.sse import EventStream, backoff_delays
 from deploytui.protocol.deployment import is_terminal
 from deploytui.protocol.events import (
@@ -97,22 +90,7 @@ from deploytui.protocol.events import (
 )
 from deploytui.protocol.sse import SSEMessage
 
-__all__ = ["AttachState", "Attachment", "RetryPolicy", "attach", "find_deployment_id"]
-
-StateKind = Literal["connecting", "replaying", "live", "reconnecting", "verifying", "done", "failed"]
-
-
-@dataclass(frozen=True)
-class AttachState:
-    """What the attachment is doing, for the UI."""
-
-    kind: StateKind
-    attempt: int = 0  # reconnect attempt number (reconnecting)
-    next_retry_s: float | None = None
-    backfilled: int = 0  # events recovered out of band (final event_log, events API)
-    message: str | None = None  # human detail (the error for "failed")
-    ids: bool = True  # False when the server sends no event ids (Harper)
-
+__all__ = ["Attachment", "attach"]
 
 # ---- the attachment ----------------------------------------------------------------------------
 
