@@ -30,8 +30,8 @@ from deploytui.client.api import ConnectionSettings, OperationsClient
 from deploytui.client.attach import attach
 from deploytui.client.local import LocalServer, spawn_server
 from deploytui.client.view import DeploymentView
+from deploytui.protocol.tarpack import pack_directory
 from deploytui.server.demos import demo_spec
-from deploytui.server.tarball import pack_directory
 
 USER, PASSWORD = "bench", "bench-password"
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from deploytui.protocol.tarpack import PackError, UnreadableEntry
+
 from .body import SPOOL_PREFIXES, Base64Decoder, SpooledString
 from .config import ServerConfig
 from .context import ServerContext
@@ -108,7 +110,11 @@ async def _packed_chunks(path: Path, config: ServerConfig) -> AsyncIterator[byte
             await asyncio.to_thread(pack_directory_to, path, spool.path, limits)
         except TarballError as exc:
             raise OperationError(exc.message, exc.status_code) from None
-        except OSError as exc:
+        except UnreadableEntry as exc:
+            raise _pack_failure(path, exc.error) from None
+        except PackError as exc:  # a symlink leading outside, a file changed while packed: 400
+            raise OperationError(str(exc)) from None
+        except OSError as exc:  # writing the pack
             raise _pack_failure(path, exc) from None
         pieces = spool.chunks()
         while (chunk := await asyncio.to_thread(next, pieces, None)) is not None:

@@ -14,24 +14,24 @@ names deeper than :data:`MAX_MEMBER_DEPTH` levels or longer than the file system
 before anything is written. Messages name members relative to the release (``releases/<id>/…``),
 never by the server's absolute paths.
 
-:func:`pack_directory` is the server-side packer for ``package: "file:<dir>"`` deploys and the bundled
-demos; the client has its own.
+:func:`pack_directory_to` packs a ``package: "file:<dir>"`` deploy's directory within the server's
+limits, with the packer the client uses too (:mod:`deploytui.protocol.tarpack`), so the same tree
+gives the same payload, and hash, whichever side packed it.
 """
 
 from __future__ import annotations
 
 import errno
 import gzip
-import io
 import os
 import shutil
 import tarfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
-from typing import Any, BinaryIO
+from typing import BinaryIO
+
+from deploytui.protocol.tarpack import MAX_DEPTH, PackPlan, iter_entries, package_root, write_tarball
 
 # One pax/GNU extended header (a long name, a pax record set) may hold at most this much: tarfile
 # reads a whole extended header into memory, so its declared size is checked before that happens.
@@ -41,15 +41,12 @@ MAX_GLOBAL_HEADER_BYTES = MAX_EXTENDED_HEADER_BYTES
 # Extended headers in a row before one member (pax, long name, long link name need three).
 MAX_CHAINED_HEADERS = 8
 # Deeper member paths are refused: nothing real nests this far, and removing a tree that deep
-# recurses past Python's limit.
-MAX_MEMBER_DEPTH = 128
+# recurses past Python's limit. The packer refuses the same depth.
+MAX_MEMBER_DEPTH = MAX_DEPTH
 # Shown member names are cut to this many characters, so a hostile name cannot flood a message.
 SHOWN_NAME_CHARS = 120
 _EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
                    tarfile.GNUTYPE_LONGLINK)
-
-# Directories never worth shipping: VCS metadata and installed dependencies (the target installs).
-PACK_EXCLUDES = frozenset({".git", "node_modules"})
 
 
 class TarballError(Exception):
@@ -319,22 +316,6 @@ def _component_root(dest: Path, members: list[tarfile.TarInfo]) -> Path:
     return dest
 
 
-def pack_directory(src: str | os.PathLike[str]) -> bytes:
-    """A tar.gz of ``src`` as bytes (see :func:`write_tarball`)."""
-    buffer = io.BytesIO()
-    write_tarball(src, buffer)
-    return buffer.getvalue()
-
-
-def pack_directory_to(
-    src: str | os.PathLike[str], out: str | os.PathLike[str], limits: PackLimits | None = None
-) -> int:
-    """Write a tar.gz of ``src`` to the file ``out``; returns its size in bytes."""
-    with open(out, "wb") as handle:
-        write_tarball(src, handle, limits)
-        return handle.tell()
-
-
 @dataclass(frozen=True, slots=True)
 class PackLimits:
     """What packing a directory may produce: the server's body and tarball limits."""
@@ -362,56 +343,22 @@ class _LimitedOutput:
         self._out.flush()
 
 
-def write_tarball(src: str | os.PathLike[str], out: BinaryIO, limits: PackLimits | None = None) -> None:
-    """Write a tar.gz of the directory ``src`` to ``out``, streaming (never the whole pack in memory).
+def pack_directory_to(src: str | os.PathLike[str], out: str | os.PathLike[str], limits: PackLimits) -> int:
+    """Pack the directory ``src`` into the file ``out`` within ``limits``; returns its size in bytes.
 
-    Members are named relative to ``src`` (no wrapper directory), in sorted order, with owner and
-    group cleared and a zero gzip timestamp, so the same tree packs to the same bytes and hash.
-    ``.git`` and ``node_modules`` are left out at any depth; symlinks are stored as links. With
-    ``limits``, packing stops with :class:`TarballTooLarge` as soon as one is passed.
+    The directory is walked first and refused with :class:`TarballTooLarge` as soon as its entries
+    or file bytes pass a limit, before anything is compressed; the packed bytes are held to the
+    body limit as they are written. The packer's own refusals (a symlink leading outside, a file
+    changed while packed, an unreadable entry) are :class:`~deploytui.protocol.tarpack.PackError`.
     """
-    root = Path(src)
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a directory")
-    target: Any = out if limits is None else _LimitedOutput(out, limits.max_packed_bytes)
-    if limits is not None:
-        _check_sizes(root, limits)  # a directory far too big is refused before any compressing
-    # Charged again while packing: files may grow in between.
-    budget = _Budget(limits.max_unpacked_bytes, limits.max_members) if limits else None
-    with gzip.GzipFile(fileobj=target, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for path in _walk_sorted(root):
-                info = archive.gettarinfo(path, arcname=path.relative_to(root).as_posix())
-                if budget is not None:
-                    budget.add_entry(info.size if info.isreg() else 0)
-                if info.isreg():
-                    with open(path, "rb") as data:
-                        archive.addfile(_anonymise(info), data)
-                else:
-                    archive.addfile(_anonymise(info))
-
-
-def _check_sizes(root: Path, limits: PackLimits) -> None:
-    """What the directory holds by its metadata alone, against the unpacked and member limits."""
+    root = package_root(src)
     budget = _Budget(limits.max_unpacked_bytes, limits.max_members)
-    for path in _walk_sorted(root):
-        stat = path.lstat()
-        budget.add_entry(stat.st_size if S_ISREG(stat.st_mode) else 0)
-
-
-def _walk_sorted(root: Path, depth: int = 1) -> Iterator[Path]:
-    """Every entry under ``root`` in sorted, depth-first order, skipping :data:`PACK_EXCLUDES`."""
-    if depth > MAX_MEMBER_DEPTH:
-        raise UnsafeTarball(f"the package nests deeper than {MAX_MEMBER_DEPTH} levels")
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.name in PACK_EXCLUDES:
-            continue
-        yield entry
-        if entry.is_dir() and not entry.is_symlink():
-            yield from _walk_sorted(entry, depth + 1)
-
-
-def _anonymise(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
+    entries = []
+    for entry in iter_entries(root):
+        budget.add_entry(entry.size)  # 0 for directories and links
+        entries.append(entry)
+    plan = PackPlan(root, tuple(entries), budget.data)
+    with open(out, "wb") as handle:
+        # A file that grew since the walk is refused by the packer, so the walk's budget holds.
+        write_tarball(plan, _LimitedOutput(handle, limits.max_packed_bytes))  # type: ignore[arg-type]
+        return handle.tell()

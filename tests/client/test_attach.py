@@ -34,8 +34,8 @@ from deploytui.protocol.events import (
     TruncatedEvent,
     parse_event,
 )
+from deploytui.protocol.tarpack import pack_directory
 from deploytui.server.demos import demo_spec
-from deploytui.server.tarball import pack_directory
 from tests.conftest import PASSWORD, USER, make_tarball, start_server
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deploytui.protocol.tarpack import pack_directory
 from deploytui.server.config import ServerConfig
 from deploytui.server.demos import demo_spec, demo_specs
 from deploytui.server.engine import (
@@ -29,7 +30,6 @@ from deploytui.server.install_output import InstallOutput
 from deploytui.server.recorder import EventHub
 from deploytui.server.releases import ComponentInvalid, ComponentReleases, check_config_yaml
 from deploytui.server.store import Store, strip_row
-from deploytui.server.tarball import pack_directory
 
 PY = shlex.quote(sys.executable)
 

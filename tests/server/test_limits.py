@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from deploytui.client.local import LocalServer
+from deploytui.protocol.tarpack import pack_directory
 from deploytui.server.body import Base64Decoder, BodyError, JsonBody
 from deploytui.server.tarball import (
     MAX_EXTENDED_HEADER_BYTES,
@@ -292,6 +293,32 @@ def test_a_file_package_over_the_limits_is_413(small_limits, tmp_path, make, mes
     assert_failed_and_unlocked(small_limits, "pkg")
 
 
+def test_a_file_package_and_the_client_pack_of_it_are_the_same_payload(server, tmp_path):
+    """One packer on both sides: the server packing ``file:<dir>`` stores what ``deploytui deploy``
+    would upload for that directory, so both deploys record the same payload hash."""
+    src = tmp_path / "same"
+    (src / "lib").mkdir(parents=True)
+    (src / "package.json").write_text(json.dumps({"name": "same", "version": "1.0.0"}))
+    (src / "lib" / "index.js").write_text("module.exports = 1;\n")
+    assert op(server, {"operation": "deploy_component", "package": f"file:{src}",
+                       "install_command": "true"}).status_code == 200
+    os.utime(src / "package.json", (1, 1))  # the time a file was touched is not part of it
+    assert deploy_json(server, "same", pack_directory(src)).status_code == 200
+    hashes = {row["payload_hash"] for row in rows(server, "same")}
+    assert len(hashes) == 1 and None not in hashes
+
+
+def test_a_file_package_with_a_symlink_leading_outside_is_400(server, tmp_path):
+    """The packer refuses a link whose target would not travel, for the server as for the client."""
+    src = tmp_path / "linked"
+    src.mkdir()
+    (src / "package.json").write_text(json.dumps({"name": "linked", "version": "1.0.0"}))
+    (src / "passwd").symlink_to("/etc/passwd")
+    r = op(server, {"operation": "deploy_component", "package": f"file:{src}", "install_command": "true"})
+    assert r.status_code == 400 and "passwd is a symlink to /etc/passwd, outside" in r.json()["error"], r.text
+    assert_failed_and_unlocked(server, "linked")
+
+
 def test_a_directory_over_the_limits_is_refused_before_any_packing(tmp_path):
     src = tmp_path / "pkg"
     src.mkdir()
@@ -300,7 +327,7 @@ def test_a_directory_over_the_limits_is_refused_before_any_packing(tmp_path):
     out = tmp_path / "out.tgz"
     with pytest.raises(TarballTooLarge):
         pack_directory_to(src, out, PackLimits(max_packed_bytes=MiB, max_unpacked_bytes=MiB, max_members=10))
-    assert out.stat().st_size == 0  # not one file was compressed
+    assert not out.exists()  # refused before the output was opened: not one file was compressed
 
 
 # -- JSON bodies ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Safe extraction refuses every hostile archive and writes nothing outside the target; packing is
-deterministic and leaves out .git and node_modules."""
+deterministic (the same bytes from the server's and the client's path) and leaves out .git and
+node_modules."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from deploytui.client import pack as client_pack
+from deploytui.protocol.tarpack import FIXED_MTIME, PackError
 from deploytui.server.tarball import (
     BadTarball,
+    PackLimits,
     TarballTooLarge,
     UnsafeTarball,
     extract_tarball,
-    pack_directory,
     pack_directory_to,
 )
 
 LIMITS = dict(max_unpacked_bytes=10_000_000, max_members=1000)
+PACK_LIMITS = PackLimits(max_packed_bytes=10_000_000, **LIMITS)
 
 
 def _file(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
@@ -178,7 +182,7 @@ def test_normal_tarball_extracts_byte_for_byte(tmp_path: Path, sandbox: tuple[Pa
         (src / name).write_bytes(data)
     os.symlink("index.js", src / "lib" / "alias.js")  # an in-tree link is allowed
     tgz = tmp_path / "ok.tgz"
-    pack_directory_to(src, tgz)
+    pack_directory_to(src, tgz, PACK_LIMITS)
     result = extract_tarball(tgz, sandbox[1], **LIMITS)
     assert result.root == sandbox[1]
     for name, data in files.items():
@@ -223,20 +227,45 @@ def test_dest_must_be_empty(tmp_path: Path, sandbox: tuple[Path, Path]) -> None:
     assert (dest / "existing").read_text() == "keep me"
 
 
+def _packed_by_server(src: Path, out: Path) -> bytes:
+    size = pack_directory_to(src, out, PACK_LIMITS)
+    assert size == out.stat().st_size
+    return out.read_bytes()
+
+
 def test_pack_leaves_out_git_and_node_modules_and_is_deterministic(tmp_path: Path) -> None:
     src = tmp_path / "src"
     for rel in ("b.txt", "a/z.txt", "a/y.txt", ".git/HEAD", "node_modules/dep/index.js", "a/node_modules/x"):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(rel)
-    first = pack_directory(src)
-    assert first == pack_directory(src)
+    first = _packed_by_server(src, tmp_path / "first.tgz")
     with tarfile.open(fileobj=io.BytesIO(first)) as archive:
         names = archive.getnames()
-        assert all(m.uid == 0 and m.uname == "" for m in archive.getmembers())
+        assert all(m.uid == 0 and m.uname == "" and m.mtime == FIXED_MTIME for m in archive.getmembers())
     assert names == ["a", "a/y.txt", "a/z.txt", "b.txt"]
+
+
+def test_same_tree_same_bytes_on_the_server_and_the_client_path(tmp_path: Path) -> None:
+    """Packed twice, with other mtimes and another output file name in between, by the server's
+    path (to a file, within limits) and the client's (in memory): the very same bytes each time."""
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "package.json").write_text('{"name": "x", "version": "1.0.0"}')
+    (src / "lib" / "index.js").write_text("module.exports = 1;\n")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    (src / "run.sh").chmod(0o750)
+    os.symlink("index.js", src / "lib" / "alias.js")
+    by_server = _packed_by_server(src, tmp_path / "a.tgz")
+    by_client = client_pack.pack_directory(src)
+    for path in (src / "package.json", src / "lib" / "index.js", src / "lib", src):
+        os.utime(path, (1_000_000, 1_000_000))
+    (src / "package.json").chmod(0o600)  # modes are normalised too
+    assert _packed_by_server(src, tmp_path / "a-spool-with-another-name.tgz") == by_server
+    assert client_pack.pack_directory(src) == by_server
+    assert by_client == by_server
 
 
 def test_pack_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
-    with pytest.raises(NotADirectoryError):
-        pack_directory(tmp_path / "f")
+    with pytest.raises(PackError, match="is not a directory"):
+        pack_directory_to(tmp_path / "f", tmp_path / "out.tgz", PACK_LIMITS)

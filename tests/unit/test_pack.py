@@ -107,3 +107,11 @@ def test_not_a_directory(tmp_path: Path) -> None:
         pack_directory(tmp_path / "file")
     with pytest.raises(PackError, match="does not exist"):
         pack_directory(tmp_path / "missing")
+
+
+def test_a_named_pipe_is_refused_by_name(tmp_path: Path) -> None:
+    """Nothing to send and nothing the server would extract: refused, never waited on."""
+    root = make_tree(tmp_path / "app")
+    os.mkfifo(root / "lib" / "pipe")
+    with pytest.raises(PackError, match="lib/pipe is a named pipe"):
+        scan_directory(root)
