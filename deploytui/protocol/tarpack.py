@@ -32,10 +32,10 @@ import tarfile
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 __all__ = [
-    "EXCLUDED_NAMES", "FIXED_MTIME", "MAX_DEPTH", "PackEntry", "PackError", "PackPlan", "UnreadableEntry",
+    "EXCLUDED_NAMES", "FIXED_MTIME", "MAX_DEPTH", "Output", "PackEntry", "PackError", "PackPlan", "UnreadableEntry",
     "iter_entries", "pack_directory", "package_root", "scan_directory", "write_tarball",
 ]
 
@@ -47,6 +47,14 @@ FIXED_MTIME = 499162500
 MAX_DEPTH = 128
 
 ProgressCallback = Callable[[int, int], None]
+
+
+class Output(Protocol):
+    """Where :func:`write_tarball` streams the archive: a binary file, or a wrapper holding it to a limit."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 class PackError(Exception):
@@ -139,7 +147,7 @@ def scan_directory(path: str | os.PathLike[str], *, exclude: Collection[str] = E
     return PackPlan(root, entries, sum(e.size for e in entries))
 
 
-def write_tarball(plan: PackPlan, out: BinaryIO, on_progress: ProgressCallback | None = None) -> None:
+def write_tarball(plan: PackPlan, out: Output, on_progress: ProgressCallback | None = None) -> None:
     """Stream the tar.gz of ``plan`` to ``out`` (never the whole pack in memory).
 
     ``on_progress(bytes_packed, total_bytes)`` follows the file bytes read. A file whose size is

@@ -360,5 +360,5 @@ def pack_directory_to(src: str | os.PathLike[str], out: str | os.PathLike[str], 
     plan = PackPlan(root, tuple(entries), budget.data)
     with open(out, "wb") as handle:
         # A file that grew since the walk is refused by the packer, so the walk's budget holds.
-        write_tarball(plan, _LimitedOutput(handle, limits.max_packed_bytes))  # type: ignore[arg-type]
+        write_tarball(plan, _LimitedOutput(handle, limits.max_packed_bytes))
         return handle.tell()
