@@ -14,7 +14,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 import deploytui.tui.widgets.formatting as fmt
-from deploytui.protocol.deployment import is_terminal
+from deploytui.protocol.deployment import Status, is_terminal
+from deploytui.tui.widgets.status_glyphs import glyph_for, theme_style
 
 
 class DeploymentHeader(Static):
@@ -50,7 +51,8 @@ class DeploymentHeader(Static):
         title.append("  ")
         title.append(fmt.clean(row.get("deployment_id")), style="dim")
         if row.get("rollback_of"):
-            title.append(f"  revert of {fmt.short_id(row.get('rollback_of'))}", style="magenta")
+            revert_style = theme_style(glyph_for(Status.REVERTING)[1], variables)
+            title.append(f"  revert of {fmt.short_id(row.get('rollback_of'))}", style=revert_style)
         now = self.now()
         who = Text(no_wrap=True, overflow="ellipsis")
         who.append("by ", style="dim")
@@ -64,7 +66,8 @@ class DeploymentHeader(Static):
         when.append(fmt.clock(row.get("started_at"), with_date=True))
         when.append(" → ", style="dim")
         completed = row.get("completed_at")
-        when.append(fmt.clock(completed, with_date=True)[11:] if completed else "running", style="" if completed else "bold yellow")
+        running_style = theme_style(f"bold {glyph_for(Status.INSTALLING)[1]}", variables)
+        when.append(fmt.clock(completed, with_date=True)[11:] if completed else "running", style="" if completed else running_style)
         when.append(f"  {fmt.duration(row.get('started_at'), completed, now)}", style="bold" if not is_terminal(status) else "")
         payload = Text(no_wrap=True, overflow="ellipsis")
         payload.append(fmt.size(row.get("payload_size")))

@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 
 import deploytui.tui.widgets.formatting as fmt
 from deploytui.protocol.deployment import is_terminal
-from deploytui.tui.widgets.status_glyphs import status_text
+from deploytui.tui.widgets.status_glyphs import glyph_for, status_text, theme_style
 
 
 @dataclass(frozen=True)
@@ -194,17 +194,20 @@ class DeploymentsTable(DataTable):
         now = self.now()
         status = str(row.get("status") or "")
         running = not is_terminal(status)
+        shown = fmt.shown_status(status, row.get("phase"))
+        # The phase and the ticking duration of a running or failed row take the status's colour.
+        tone = theme_style(f"bold {glyph_for(shown)[1]}", self.app.theme_variables)
         return {
-            "status": status_text(fmt.shown_status(status, row.get("phase")), self.app.theme_variables),
+            "status": status_text(shown, self.app.theme_variables),
             "project": fmt.safe(row.get("project"), "bold", "-"),
             "id": IdCell(str(row.get("deployment_id"))),
-            "phase": fmt.safe(row.get("phase"), fmt.status_style(status) if running or status == "failed" else ""),
+            "phase": fmt.safe(row.get("phase"), tone if running or status == "failed" else ""),
             "user": fmt.safe(row.get("user"), "", "-"),
             "origin": fmt.safe(row.get("origin_node"), "dim", "-"),
             "started": Text(fmt.relative_time(row.get("started_at"), now), style="dim"),
             "duration": Text(
                 fmt.duration(row.get("started_at"), row.get("completed_at"), now),
-                style="bold yellow" if running else "",
+                style=tone if running else "",
                 justify="right",
             ),
             "size": Text(fmt.size(row.get("payload_size")), justify="right", style="dim"),

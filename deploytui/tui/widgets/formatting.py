@@ -21,11 +21,7 @@ from deploytui.tui.widgets.status_glyphs import status_text
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# The phase text of a running or failed row in the list. ANSI colours, not the theme's: the status
-# glyphs and badges take theirs from the theme (status_glyphs); moving these too would recolour
-# that cell in the default theme.
-STATUS_STYLE = {"failed": "bold red", "pending": "yellow"}
-RUNNING_STYLE = "bold yellow"
+    from rich.style import Style
 
 
 def clean(value: Any, default: str = "") -> str:
@@ -35,14 +31,9 @@ def clean(value: Any, default: str = "") -> str:
     return strip_controls(value if isinstance(value, str) else str(value))
 
 
-def safe(value: Any, style: str = "", default: str = "") -> Text:
+def safe(value: Any, style: str | Style = "", default: str = "") -> Text:
     """A server value as a literal Text (no markup, no control characters)."""
     return Text(clean(value, default), style=style, no_wrap=True, overflow="ellipsis")
-
-
-def status_style(status: str | None) -> str:
-    """The Rich style of a row's phase text: red failure, yellow while running."""
-    return STATUS_STYLE.get(status or "", RUNNING_STYLE)
 
 
 def shown_status(status: str | None, phase: str | None) -> str:
