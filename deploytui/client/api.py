@@ -21,13 +21,11 @@ events API): :meth:`OperationsClient.supports` answers from what the server said
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import json
 import os
 import re
-import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -42,8 +40,8 @@ from deploytui.client.errors import (
     ProtocolError,
     error_from_response,
 )
-from deploytui.client.retry import RetryPolicy, retryable
-from deploytui.client.sse import STREAM_TIMEOUT, EventStream, backoff_delays, connection_failed, open_event_stream
+from deploytui.client.retry import Backoff, RetryPolicy, retryable
+from deploytui.client.sse import STREAM_TIMEOUT, EventStream, connection_failed, open_event_stream
 
 __all__ = [
     "ConnectionSettings",
@@ -197,20 +195,24 @@ class OperationsClient:
         """:meth:`call` for an operation that changes nothing, retried under :attr:`retry` while
         the failure is retryable (network, 5xx); gives up by the policy and raises the last error.
         A server never reached is not waited for: the first refused connection is final."""
-        started, attempt = time.monotonic(), 0
+        backoff = Backoff(self.retry)
         while True:
             try:
                 return await self.call(operation, **fields)
             except DeploytuiError as exc:
                 never_reached = not self._reached and isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
                 once = never_reached or _SINGLE_ATTEMPTS.get()
-                if once or not retryable(exc) or self.retry.gives_up(attempt, time.monotonic() - started):
+                if once or not retryable(exc):
                     raise
-                delay = backoff_delays(self.retry.initial_delay_ms, attempt, cap_ms=self.retry.cap_ms)
-                attempt += 1
-                if self.on_retry is not None:
-                    self.on_retry(operation, attempt, delay, exc)
-                await asyncio.sleep(delay)
+                if not await backoff.wait(self._retry_reporter(operation, exc)):
+                    raise
+
+    def _retry_reporter(self, operation: str, error: DeploytuiError) -> Callable[[int, float], None] | None:
+        """:attr:`on_retry` for one failed read, as :meth:`Backoff.wait` reports: (attempt, delay)."""
+        on_retry = self.on_retry
+        if on_retry is None:
+            return None
+        return lambda attempt, delay: on_retry(operation, attempt, delay, error)
 
     def supports(self, operation: str) -> bool | None:
         """True/False once the server is known to offer ``operation`` or to lack it; None before."""

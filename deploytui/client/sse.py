@@ -1,4 +1,4 @@
-"""Opening a Server-Sent Events stream over httpx, checked before it is read; reconnect timing.
+"""Opening a Server-Sent Events stream over httpx, checked before it is read.
 
 Harper's event streams are a ``POST`` of the operation JSON with ``Accept: text/event-stream``
 (contract §4.1). :func:`open_event_stream` sends that request and, *before* anything is iterated,
@@ -12,19 +12,19 @@ from the spec (see :mod:`deploytui.protocol.sse`).
 Timeouts: streams can be silent for minutes (Harper sends no keepalives; a long install prints
 nothing), so pass a client or request timeout with no short read limit —
 :data:`STREAM_TIMEOUT` (connect 10 s, read unlimited) is the recommended one. Detecting a stalled
-stream is the caller's job (``client/attach.py``), which knows what silence means.
+stream is the caller's job (:mod:`deploytui.client.attach`), which knows what silence means.
 
-Reconnection is the caller's too; :class:`Reconnector` and :func:`backoff_delays` give the delays:
-the server's ``retry:`` as the base, exponential growth after repeated failures, a cap, and jitter.
+Reconnection is the caller's too, through :class:`~deploytui.client.retry.Backoff`: the server's
+``retry:`` (:attr:`EventStream.retry_ms`) as the base, exponential growth after repeated failures,
+a cap, and jitter.
 """
 
 from __future__ import annotations
 
-import random
 import socket
 import ssl
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +32,6 @@ import httpx
 
 from deploytui.client.errors import (
     ConnectionFailed,
-    DeploytuiError,
     ProtocolError,
     StreamClosed,
     decode_body,
@@ -42,24 +41,16 @@ from deploytui.protocol.sse import SSEDecoder, SSEMessage
 
 __all__ = [
     "STREAM_TIMEOUT",
-    "DEFAULT_RETRY_MS",
-    "MAX_RETRY_DELAY_MS",
     "EventStream",
     "StreamClosed",
     "open_event_stream",
     "sendable_event_id",
     "is_event_stream",
     "connection_failed",
-    "backoff_delays",
-    "Reconnector",
 ]
 
 # Recommended timeout for event streams: fail fast on connect, never on a silent stream.
 STREAM_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=30.0, pool=10.0)
-# The reconnection time before any ``retry:`` arrives ("a few seconds"; npm eventsource uses 3 s).
-DEFAULT_RETRY_MS = 3000
-# Backoff never waits longer than this between reconnects.
-MAX_RETRY_DELAY_MS = 30_000
 # How much of an error body is read before giving up on it (an error could be an endless stream).
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -263,68 +254,3 @@ async def _check_response(response: httpx.Response, url: str, *, user: str | Non
             status_code=200,
             details=decode_body(body, content_type),
         )
-
-
-def backoff_delays(
-    retry_ms: int | None,
-    attempt: int,
-    *,
-    cap_ms: int = MAX_RETRY_DELAY_MS,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """Seconds to wait before reconnect ``attempt`` (0 for the first reconnect after a stream ended).
-
-    The base is the server's ``retry:`` (else :data:`DEFAULT_RETRY_MS`), honoured as the spec's
-    reconnection time: attempt 0 waits exactly that. Each further failed attempt doubles the
-    ceiling up to ``cap_ms``, and the delay is drawn uniformly between the base and the ceiling
-    (full jitter above the server's floor), so many clients do not reconnect in lockstep.
-    """
-    base = DEFAULT_RETRY_MS if retry_ms is None else max(0, retry_ms)
-    floor = min(base, cap_ms)
-    ceiling = min(cap_ms, base * (2 ** max(0, min(attempt, 32))))
-    return (floor + (ceiling - floor) * rng()) / 1000.0
-
-
-class Reconnector:
-    """Reconnect bookkeeping for one logical stream: resume point, server delay, attempt count.
-
-    After each stream ends call :meth:`update` with it; after a connection that worked (a 200
-    event stream) call :meth:`succeeded`; before reconnecting, ``await asyncio.sleep(r.next_delay())``.
-    :meth:`should_retry` says whether an error is worth another attempt: network failures and
-    normal ends are; a failed connection (bad status, not SSE, 204, auth) is not.
-    """
-
-    def __init__(
-        self,
-        *,
-        last_event_id: str = "",
-        retry_ms: int | None = None,
-        cap_ms: int = MAX_RETRY_DELAY_MS,
-        max_attempts: int | None = None,
-    ) -> None:
-        self.last_event_id = last_event_id
-        self.retry_ms = retry_ms
-        self.cap_ms = cap_ms
-        self.max_attempts = max_attempts
-        self.attempt = 0
-
-    def update(self, stream: EventStream) -> None:
-        """Take the resume point and server delay from a stream that has ended."""
-        self.last_event_id = stream.last_event_id
-        self.retry_ms = stream.retry_ms
-
-    def succeeded(self) -> None:
-        """A connection was accepted: the next failure starts backing off from the base again."""
-        self.attempt = 0
-
-    def should_retry(self, error: BaseException | None = None) -> bool:
-        """True when another attempt is allowed and ``error`` (if any) is a retryable one."""
-        if self.max_attempts is not None and self.attempt >= self.max_attempts:
-            return False
-        return error is None or (isinstance(error, DeploytuiError) and error.retryable)
-
-    def next_delay(self) -> float:
-        """Seconds to wait before the next attempt; counts the attempt."""
-        delay = backoff_delays(self.retry_ms, self.attempt, cap_ms=self.cap_ms)
-        self.attempt += 1
-        return delay

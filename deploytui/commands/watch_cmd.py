@@ -24,15 +24,15 @@ on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import math
 import sys
 from typing import IO, Any
 
 from deploytui.client.api import OperationsClient
 from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
 from deploytui.client.safe_text import json_dumps
-from deploytui.client.sse import Reconnector
+from deploytui.client.retry import DEFAULT_RETRY_MS, Backoff, RetryPolicy
 from deploytui.commands.common import (
     EXIT_USAGE,
     FollowedDeployment,
@@ -50,6 +50,9 @@ __all__ = ["run", "watch_raw"]
 
 # Connections in a row that end without a single event before raw gives up.
 MAX_EMPTY_CONNECTIONS = 5
+# The SSE spec's reconnection: the server's ``retry:`` (else the spec's few seconds), backed off
+# and capped, never given up by time: MAX_EMPTY_CONNECTIONS ends a stream that has nothing to say.
+RAW_RECONNECTS = RetryPolicy(initial_delay_ms=DEFAULT_RETRY_MS, give_up_after_s=math.inf)
 
 
 def _json_or_none(text: str) -> Any:
@@ -99,7 +102,8 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
     out = sys.stdout if out is None else out
     status = StatusLine()
     body = {"operation": "get_deployment", "deployment_id": deployment_id}
-    reconnector = Reconnector()
+    backoff = Backoff(RAW_RECONNECTS)
+    last_event_id = ""
     said = _RawOutcome()
     connected_once = False
     empty_in_a_row = 0
@@ -107,7 +111,7 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
         got_events = False
         finished = closed_cleanly = False
         try:
-            async with client.stream_events(body, last_event_id=reconnector.last_event_id or None) as stream:
+            async with client.stream_events(body, last_event_id=last_event_id or None) as stream:
                 connected_once = True
                 try:
                     async for message in stream:
@@ -122,9 +126,9 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
                             break
                     closed_cleanly = not finished
                 finally:
-                    reconnector.last_event_id = stream.last_event_id
+                    last_event_id = stream.last_event_id
                     if stream.retry_ms is not None:
-                        reconnector.retry_ms = stream.retry_ms
+                        backoff.retry_ms = stream.retry_ms
         except StreamClosed:
             break  # 204: the server says stop
         except ConnectionFailed as error:
@@ -136,16 +140,15 @@ async def watch_raw(client: OperationsClient, deployment_id: str, out: IO[str] |
         if finished or (closed_cleanly and said.saw_deploy_error):
             break
         if got_events:
-            reconnector.succeeded()
+            backoff.progress()
             empty_in_a_row = 0
         else:
             empty_in_a_row += 1
             if empty_in_a_row >= MAX_EMPTY_CONNECTIONS:
                 break
-        delay = reconnector.next_delay()
         why = f": {failure.message}" if failure else ": the server closed the stream"
-        status.note(f"reconnecting (attempt {reconnector.attempt}, next in {delay:.1f} s){why}")
-        await asyncio.sleep(delay)
+        await backoff.wait(  # never gives up by itself under RAW_RECONNECTS
+            lambda attempt, delay: status.note(f"reconnecting (attempt {attempt}, next in {delay:.1f} s){why}"))
     code = said.exit_code()
     if code is not None:
         return code

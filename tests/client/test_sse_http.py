@@ -19,15 +19,15 @@ from deploytui.client.errors import (
     ServerError,
     StreamClosed,
 )
-from deploytui.client.sse import (
+from deploytui.client.retry import (
     DEFAULT_RETRY_MS,
     MAX_RETRY_DELAY_MS,
-    STREAM_TIMEOUT,
-    Reconnector,
+    Backoff,
+    RetryPolicy,
     backoff_delays,
-    is_event_stream,
-    open_event_stream,
+    retryable,
 )
+from deploytui.client.sse import STREAM_TIMEOUT, is_event_stream, open_event_stream
 
 BODY = {"operation": "get_deployment", "deployment_id": "d1"}
 SSE = {"Content-Type": "text/event-stream"}
@@ -194,39 +194,58 @@ async def test_reconnect_loop_resumes_with_last_event_id_until_204() -> None:
     ]
     received: list[tuple[str, str]] = []
     async with ScriptedServer(replies) as server, httpx.AsyncClient(timeout=STREAM_TIMEOUT) as http:
-        reconnector = Reconnector(max_attempts=5)
+        backoff = Backoff(RetryPolicy(max_attempts=5))
+        last_event_id = ""
         while True:
             try:
                 async with open_event_stream(
-                    http, server.url, json=BODY,
-                    last_event_id=reconnector.last_event_id, retry_ms=reconnector.retry_ms,
+                    http, server.url, json=BODY, last_event_id=last_event_id, retry_ms=backoff.retry_ms,
                 ) as stream:
-                    reconnector.succeeded()
+                    backoff.progress()
                     try:
                         async for message in stream:
                             received.append((message.data, message.id))
                     finally:
-                        reconnector.update(stream)
+                        last_event_id, backoff.retry_ms = stream.last_event_id, stream.retry_ms
             except StreamClosed:
                 break
             except ConnectionFailed as exc:
-                assert reconnector.should_retry(exc)
-            await asyncio.sleep(reconnector.next_delay())  # retry: 0 -> no wait
+                assert retryable(exc)
+            assert await backoff.wait()  # retry: 0 -> no wait
     assert received == [("a", "1"), ("b", "2")]
     assert [r.headers.get("last-event-id") for r in server.requests] == [None, "1", "2"]
-    assert reconnector.retry_ms == 0
+    assert backoff.retry_ms == 0
 
 
-def test_reconnector_retries_only_retryable_errors_and_counts_attempts() -> None:
-    reconnector = Reconnector(retry_ms=100, max_attempts=2)
-    assert reconnector.should_retry(ConnectionFailed("x"))
-    assert not reconnector.should_retry(AuthError("x", status_code=401))
-    assert not reconnector.should_retry(StreamClosed("x"))
-    assert reconnector.next_delay() == pytest.approx(0.1)
-    reconnector.next_delay()
-    assert not reconnector.should_retry()
-    reconnector.succeeded()
-    assert reconnector.should_retry()
+def test_only_network_failures_and_server_errors_are_retryable() -> None:
+    assert retryable(ConnectionFailed("x")) and retryable(ServerError("x", status_code=503))
+    assert not retryable(AuthError("x", status_code=401))
+    assert not retryable(StreamClosed("x"))
+
+
+def test_backoff_counts_attempts_and_gives_up_by_its_policy() -> None:
+    now = [0.0]
+    policy = RetryPolicy(initial_delay_ms=100, cap_ms=100, give_up_after_s=10, max_attempts=2)
+    backoff = Backoff(policy, clock=lambda: now[0])
+    assert backoff.next_delay() == pytest.approx(0.1) and backoff.attempt == 1  # the policy's base
+    backoff.retry_ms = 0  # the server's retry: replaces it
+    assert backoff.next_delay() == 0.0
+    assert backoff.exhausted()  # max_attempts failures in a row
+    backoff.progress()
+    assert backoff.attempt == 0 and not backoff.exhausted()
+    now[0] = 10.5
+    assert backoff.exhausted()  # give_up_after_s without progress
+    backoff.alive()  # the other side is well: the clock restarts, the attempts stay
+    assert not backoff.exhausted()
+
+
+async def test_backoff_wait_reports_then_waits_or_gives_up_at_once() -> None:
+    backoff = Backoff(RetryPolicy(max_attempts=1))
+    backoff.retry_ms = 0
+    reports: list[tuple[int, float]] = []
+    assert await backoff.wait(lambda attempt, delay: reports.append((attempt, delay)))
+    assert not await backoff.wait(lambda attempt, delay: reports.append((attempt, delay)))
+    assert reports == [(1, 0.0)] and backoff.attempt == 1
 
 
 def test_backoff_first_attempt_waits_the_server_retry_time() -> None:

@@ -4,7 +4,7 @@ It replays the history, tails live events, and ends at ``done`` (or at the ``err
 deploy). Under it, connections come and go:
 
 * **Resuming.** A dropped connection, a restarted server or a cut proxy is reconnected with capped,
-  jittered backoff whose base is the server's ``retry:`` (:func:`~deploytui.client.sse.backoff_delays`).
+  jittered backoff whose base is the server's ``retry:`` (:class:`~deploytui.client.retry.Backoff`).
   With event ids (our server) the reconnect sends ``Last-Event-ID`` and events are deduplicated by
   seq; a seq jump is filled from ``get_deployment_events``. Without ids (Harper: every reconnect
   replays the bounded ``event_log`` then live) the replay is aligned with what was already
@@ -55,9 +55,7 @@ No Textual here: this module is used by the dashboard and the headless commands 
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, Self
@@ -78,8 +76,8 @@ from deploytui.client.attach.connection import OPENED, STALLED, Connection, Fail
 from deploytui.client.attach.state import AttachState, StateKind
 from deploytui.client.errors import ConnectionFailed, DeploytuiError, StreamClosed
 from deploytui.client.humanize import now_ms
-from deploytui.client.retry import RetryPolicy, retryable
-from deploytui.client.sse import EventStream, backoff_delays
+from deploytui.client.retry import Backoff, RetryPolicy, retryable
+from deploytui.client.sse import EventStream
 from deploytui.protocol.deployment import is_terminal
 from deploytui.protocol.events import (
     DoneEvent,
@@ -118,7 +116,8 @@ class Attachment:
         self._on_state = on_state
         self._initial = initial_stream
         self._stall = stall_timeout
-        self._retry = retry or getattr(client, "retry", None) or RetryPolicy()  # the client's reads use it too
+        # The client's policy by default: its reads use it too.
+        self._backoff = Backoff(retry or getattr(client, "retry", None) or RetryPolicy())
         self._project, self._started_after = project, started_after_ms
         self._trust = trust_marker_count  # None: decided by asking the server what it is
         self._events = EventsFetcher(client)  # our server's get_deployment_events
@@ -128,9 +127,6 @@ class Attachment:
         self._ids = True
         self._backfilled = 0
         self._errored = False
-        self._retry_ms: int | None = None
-        self._attempt = 0
-        self._last_progress = time.monotonic()
         self._conn: Connection | None = None
         self._gen: AsyncIterator[Event] | None = None
 
@@ -165,13 +161,12 @@ class Attachment:
                 self._on_state(state)
 
     def _progress(self) -> None:
-        self._attempt = 0
-        self._last_progress = time.monotonic()
+        self._backoff.progress()
 
     def _alive(self) -> None:
         """The server answered that the deploy is still running: a silent stream is no failure
         (Harper sends no keepalives), so the give-up clock restarts; the backoff keeps growing."""
-        self._last_progress = time.monotonic()
+        self._backoff.alive()
 
     # -- the main loop --------------------------------------------------------------------
 
@@ -204,7 +199,7 @@ class Attachment:
                         async for event in self._finish(None, row=finished, fetch_rest=True):
                             yield event
                         return
-                    await self._backoff(None)
+                    await self._retry_after(None)
                     continue
                 error = outcome.error
                 if isinstance(error, StreamClosed):
@@ -212,7 +207,7 @@ class Attachment:
                     return
                 if error is not None and not retryable(error):
                     raise error
-                await self._backoff(error)
+                await self._retry_after(error)
         except DeploytuiError as exc:
             self._set_state("failed", message=str(exc))
             raise
@@ -243,7 +238,7 @@ class Attachment:
             except DeploytuiError as exc:
                 if not retryable(exc):
                     raise
-                await self._backoff(exc)
+                await self._retry_after(exc)
 
     def _delivered_all(self, row: dict[str, Any]) -> bool:
         log = row.get("event_log") if isinstance(row.get("event_log"), list) else []
@@ -276,18 +271,17 @@ class Attachment:
         if self._trust is None:
             self._trust = ours
 
-    async def _backoff(self, error: DeploytuiError | None) -> None:
-        """Wait before the next attempt, or give up (raising) when the policy says so."""
-        policy = self._retry
-        if policy.gives_up(self._attempt, time.monotonic() - self._last_progress):
+    async def _retry_after(self, error: DeploytuiError | None) -> None:
+        """Wait before the next attempt (state ``reconnecting``), or give up (raising) when the
+        policy says so."""
+        message = str(error) if error else None
+
+        def report(attempt: int, delay: float) -> None:
+            self._set_state("reconnecting", attempt=attempt, next_retry_s=delay, message=message)
+
+        if not await self._backoff.wait(report):
             why = error or ConnectionFailed("the event stream kept stalling")
-            raise ConnectionFailed(f"gave up reconnecting after {self._attempt} attempts: {why}") from error
-        base = self._retry_ms if self._retry_ms is not None else policy.initial_delay_ms
-        delay = backoff_delays(base, self._attempt, cap_ms=policy.cap_ms)
-        self._attempt += 1
-        self._set_state("reconnecting", attempt=self._attempt, next_retry_s=delay,
-                        message=str(error) if error else None)
-        await asyncio.sleep(delay)
+            raise ConnectionFailed(f"gave up reconnecting after {self._backoff.attempt} attempts: {why}") from error
 
     # -- reading one connection -----------------------------------------------------------
 
@@ -331,7 +325,7 @@ class Attachment:
 
     def _on_opened(self, conn: Connection) -> None:
         if conn.stream is not None and conn.stream.retry_ms is not None:
-            self._retry_ms = conn.stream.retry_ms
+            self._backoff.retry_ms = conn.stream.retry_ms
         if conn.replay_len is None:  # the initial (deploy) stream: live from the start
             return
         self._set_state("replaying")
@@ -353,7 +347,7 @@ class Attachment:
     async def _accept(self, conn: Connection, message: SSEMessage) -> list[Event]:
         """The new events one message brings (none when it repeats what was delivered)."""
         if conn.stream is not None and message.retry is not None:
-            self._retry_ms = message.retry
+            self._backoff.retry_ms = message.retry
         event_id = message.id.strip()  # the spec keeps surrounding spaces; a seq has none
         numbered = event_id != conn.prev_id and event_id.isdigit()
         conn.prev_id = event_id
@@ -442,7 +436,7 @@ class Attachment:
         if not self._events.available or self.deployment_id is None:
             return None
         before = self.state
-        rows = await self._events.fetch(self.deployment_id, after, upto, retry=self._backoff, progress=self._progress)
+        rows = await self._events.fetch(self.deployment_id, after, upto, retry=self._retry_after, progress=self._progress)
         if self.state.kind == "reconnecting":  # a retried page: back to what we were doing
             self._set_state(before.kind, message=before.message)
         if rows is None:
