@@ -26,6 +26,8 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from deploytui.tui.services import Dashboard
+
 DIRECTORY = "__directory__"
 
 
@@ -123,7 +125,8 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         self._project_touched = False
 
     def compose(self) -> ComposeResult:
-        demos = self.demos if self.demos is not None else self.app.demos()  # type: ignore[attr-defined]
+        dash: Dashboard = self.app  # type: ignore[assignment]
+        demos = self.demos if self.demos is not None else dash.demos()
         self.demos = demos
         options = [("A directory on this machine", DIRECTORY)] + [(f"Demo: {d.name} — {d.description}", d.name) for d in demos]
         with Vertical():
