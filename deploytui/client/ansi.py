@@ -26,7 +26,7 @@ What happens to each kind of input:
   kept ("10%\\r20%" → "10%␍20%"), so a failure reason cannot be hidden or faked behind a CR; a CR
   with nothing after it ("done\\r\\n") changes nothing.
 * BS never erases either: it is shown as ``␈``.
-* LF: :func:`sanitize` joins lines with one space (a single-line view must not let a server forge extra
+* LF: :func:`sanitize` joins lines with one space (a single-line display must not let a server forge extra
   lines); :func:`sanitize_lines` returns one :class:`SafeText` per line, colours carried across.
 * Every other C0 control, DEL and the bidirectional formatting characters (U+202A–U+202E,
   U+2066–U+2069, U+200E/U+200F, U+061C) are dropped: text is shown in the order it was sent.

@@ -387,9 +387,9 @@ def _payload_size(payload: PayloadSource) -> int | None:
 
 async def _payload_chunks(payload: PayloadSource) -> AsyncIterator[bytes]:
     if isinstance(payload, (bytes, bytearray, memoryview)):
-        view = memoryview(payload)
-        for start in range(0, len(view), _UPLOAD_CHUNK):
-            yield bytes(view[start : start + _UPLOAD_CHUNK])
+        data = memoryview(payload)
+        for start in range(0, len(data), _UPLOAD_CHUNK):
+            yield bytes(data[start : start + _UPLOAD_CHUNK])
     elif hasattr(payload, "read"):
         while chunk := payload.read(_UPLOAD_CHUNK):  # type: ignore[union-attr]
             yield chunk

@@ -110,7 +110,7 @@ class DeploymentError(TypedDict, total=False):
 
 
 class DeploymentRow(TypedDict, total=False):
-    """The API view of a deployment (the "stripped" row: no ``payload_blob``)."""
+    """A deployment as the API returns it (the "stripped" row: no ``payload_blob``)."""
 
     deployment_id: str
     project: str | None

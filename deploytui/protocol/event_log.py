@@ -1,8 +1,8 @@
-"""Harper's bounded ``event_log`` view of a deployment's events (contract §5).
+"""Harper's bounded ``event_log``: a deployment's events, head and tail kept (contract §5).
 
 At most :data:`EVENT_LOG_MAX` entries: the first :data:`EVENT_LOG_HEAD_KEEP`, one ``truncated``
 marker, and the newest entries. Unlike Harper, whose marker always reads ``dropped_events: 2`` once
-the log is full, our marker's count is cumulative: it says how many events the view has left out.
+the log is full, our marker's count is cumulative: it says how many events the log has left out.
 """
 
 from __future__ import annotations
