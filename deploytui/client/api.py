@@ -274,10 +274,16 @@ class OperationsClient:
     async def list_deployments(
         self, project: str | None = None, status: str | None = None, since: int | None = None,
         until: int | None = None, limit: int | None = None, offset: int | None = None,
+        search: str | None = None, summary: bool | None = None,
     ) -> dict[str, Any]:
-        """``{"deployments": [row…], "total": n}``, newest first (contract §2.2)."""
+        """``{"deployments": [row…], "total": n}``, newest first (contract §2.2).
+
+        ``search`` (rows whose project, id, status, phase, user, origin or package contain it) and
+        ``summary`` (rows without ``event_log``) are our server's additions: Harper ignores them,
+        so a caller filters again itself and must not rely on the log being absent."""
         return await self.read(
-            "list_deployments", project=project, status=status, since=since, until=until, limit=limit, offset=offset
+            "list_deployments", project=project, status=status, since=since, until=until, limit=limit, offset=offset,
+            search=search or None, summary=summary,
         )
 
     async def get_deployment(self, deployment_id: str) -> dict[str, Any]:

@@ -134,6 +134,12 @@ async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str,
     f = call.fields
     if f.get("status") is not None and not isinstance(f["status"], str):
         raise OperationError("'status' must be a string")
+    # Our additions (Harper ignores unknown fields): ``search``, a substring filter, and
+    # ``summary``, rows without their event_log (a polling list does not need it).
+    if f.get("search") is not None and not isinstance(f["search"], str):
+        raise OperationError("'search' must be a string")
+    if f.get("summary") is not None and not isinstance(f["summary"], bool):
+        raise OperationError("'summary' must be true or false")
     rows, total = await ctx.store.list_rows(
         project=project_field(f, required=False),
         status=f.get("status"),
@@ -141,6 +147,8 @@ async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str,
         until=int_field(f, "until"),
         limit=int_field(f, "limit", minimum=0),
         offset=int_field(f, "offset", minimum=0) or 0,
+        search=f.get("search") or None,
+        summary=bool(f.get("summary")),
     )
     return {"deployments": [strip_row(row) for row in rows], "total": total}
 

@@ -54,6 +54,11 @@ COLUMNS = PLAIN_COLUMNS + JSON_COLUMNS
 # Derived on read, never stored.
 DERIVED_KEYS = frozenset({"payload_blob_present", "payload_blob"})
 
+# A summary row (list_deployments ``summary: true``) is a row without its bounded event log.
+SUMMARY_COLUMNS = tuple(column for column in COLUMNS if column != "event_log")
+SUMMARY_SELECT = ", ".join(f'"{column}"' for column in (*SUMMARY_COLUMNS, "extra"))
+# What list_deployments ``search`` looks in: the text a dashboard's filter matches.
+SEARCH_COLUMNS = ("project", "deployment_id", "status", "phase", "user", "origin_node", "package_identifier")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
     deployment_id TEXT PRIMARY KEY,
@@ -133,13 +138,14 @@ def encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _decode_row(record: sqlite3.Row) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for key in COLUMNS:
+    for key in COLUMNS if "event_log" in record.keys() else SUMMARY_COLUMNS:
         value = record[key]
         row[key] = json.loads(value) if key in JSON_COLUMNS and value is not None else value
     if record["extra"]:
         row.update(json.loads(record["extra"]))
     return row
 
+    """A stored row as a dict; a summary record (no ``event_log`` column) decodes without it."""
 
 class Store:
     """The deployments database: async reads on a pool, batched writes on one thread."""
@@ -321,22 +327,30 @@ class Store:
 
     async def list_rows(self, *, project: str | None = None, status: str | None = None,
                         since: float | None = None, until: float | None = None,
-                        limit: int | None = None, offset: int = 0) -> tuple[list[dict], int]:
+                        limit: int | None = None, offset: int = 0, search: str | None = None,
+                        summary: bool = False) -> tuple[list[dict], int]:
         """Harper's list_deployments (contract §2.2): exact project/status, inclusive since/until
+            # SQLite's lower() folds ASCII only; search folds case as the dashboard's filter does.
+            conn.create_function("fold", 1, _fold, deterministic=True)
         on started_at, newest first with ties by deployment_id; returns (page, total before paging).
-        Negative limit/offset count as 0; limit None means all."""
-        where, params = _filters(project=project, status=status, since=since, until=until)
+        Negative limit/offset count as 0; limit None means all.
+
+        Our additions: ``search`` keeps rows where any of :data:`SEARCH_COLUMNS` contains it
+        (case-insensitive), so a dashboard finds a row among thousands without loading them all;
+        ``summary`` leaves out ``event_log`` (the bulk of a row), for lists that poll."""
+        where, params = _filters(project=project, status=status, since=since, until=until, search=search or None)
         page_limit = -1 if limit is None else max(0, int(limit))
         page_offset = max(0, int(offset or 0))
-        return await self._read(self._list_sync, where, params, page_limit, page_offset)
+        columns = SUMMARY_SELECT if summary else "*"
+        return await self._read(self._list_sync, columns, where, params, page_limit, page_offset)
 
-    def _list_sync(self, where: str, params: list, limit: int,
+    def _list_sync(self, columns: str, where: str, params: list, limit: int,
                    offset: int) -> tuple[list[dict], int]:
         conn = self._reader()
         conn.execute("BEGIN")  # one snapshot for the page and the total
         try:
             total = conn.execute(f"SELECT COUNT(*) FROM deployments{where}", params).fetchone()[0]
-            sql = (f"SELECT * FROM deployments{where}"
+            sql = (f"SELECT {columns} FROM deployments{where}"
                    " ORDER BY started_at DESC, deployment_id ASC LIMIT ? OFFSET ?")
             return self._fetch(sql, [*params, limit, offset], _decode_row), total
         finally:
@@ -386,9 +400,16 @@ def _filters(**conditions: Any) -> tuple[str, list]:
     clauses: list[str] = []
     params: list[Any] = []
     sql = {"project": "project = ?", "status": "status = ?",
-           "since": "started_at >= ?", "until": "started_at <= ?"}
+           "since": "started_at >= ?", "until": "started_at <= ?", "search": _SEARCH_SQL}
     for name, value in conditions.items():
         if value is not None:
             clauses.append(sql[name])
-            params.append(value)
+            params.append(_fold(value) if name == "search" else value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+def _fold(value: str | None) -> str:
+    return value.lower() if isinstance(value, str) else ""
+
+
+_SEARCH_SQL = "instr(fold(" + " || ' ' || ".join(f'coalesce("{c}", \'\')' for c in SEARCH_COLUMNS) + "), ?) > 0"
+
+
