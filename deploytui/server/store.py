@@ -137,6 +137,7 @@ def encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decode_row(record: sqlite3.Row) -> dict[str, Any]:
+    """A stored row as a dict; a summary record (no ``event_log`` column) decodes without it."""
     row: dict[str, Any] = {}
     for key in COLUMNS if "event_log" in record.keys() else SUMMARY_COLUMNS:
         value = record[key]
@@ -145,7 +146,6 @@ def _decode_row(record: sqlite3.Row) -> dict[str, Any]:
         row.update(json.loads(record["extra"]))
     return row
 
-    """A stored row as a dict; a summary record (no ``event_log`` column) decodes without it."""
 
 class Store:
     """The deployments database: async reads on a pool, batched writes on one thread."""
