@@ -8,14 +8,17 @@ once per commit (like Harper's coalesced puts, but never behind the events table
 
 Subscribers see an event only after the batch holding it has committed, so anything a client
 receives live is also in the store: a reconnecting client can always resume from its last seq.
-A subscriber's queue is bounded; one that falls behind is switched to reading from the store and
-then back to live, so a slow client costs bounded memory and loses nothing.
+Each commit's events become one :class:`Batch` whose SSE bytes are encoded once and shared by all
+watchers. A subscriber's queue is bounded; one that falls behind catches up from an in-memory
+window of the newest batches (or from the store when it is further behind) and then goes back to
+live, so a slow client costs bounded memory and loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from deploytui.protocol.clock import now_ms
@@ -32,48 +35,98 @@ LOG_SEQ = "_log_seq"
 # Returned by Subscription.get() when nothing arrived within the timeout.
 TIMEOUT = object()
 
+# Events of a recording deployment kept in memory for catching up slow watchers: a few MiB.
+WINDOW_EVENTS = 10_000
+
+
+class Batch:
+    """Consecutive committed events of one deployment, as one commit published them.
+
+    One Batch object is shared by the hub's window and every subscriber's queue, and its SSE bytes
+    are encoded once per wire (:meth:`encoded`), so a watcher costs a reference and a write per
+    commit, not a JSON encoding and an SSE frame per event.
+    """
+
+    __slots__ = ("events", "_encoded")
+
+    def __init__(self, events: list[dict]) -> None:
+        self.events = events
+        self._encoded: dict[str, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @property
+    def first(self) -> int:
+        return self.events[0]["seq"]
+
+    @property
+    def last(self) -> int:
+        return self.events[-1]["seq"]
+
+    def after(self, seq: int | None) -> Batch:
+        """The events with a seq above ``seq`` (self when that is all of them)."""
+        if seq is None or not self.events or self.first > seq:
+            return self
+        return Batch([e for e in self.events if e["seq"] > seq])
+
+    def encoded(self, wire: str, encode: Callable[[dict, str], bytes]) -> bytes:
+        """The SSE bytes of every event for ``wire``, encoded on first use and then shared."""
+        data = self._encoded.get(wire)
+        if data is None:
+            data = self._encoded[wire] = b"".join([encode(e, wire) for e in self.events])
+        return data
+
 
 class Subscription:
     """Committed events of one deployment, in seq order, each exactly once.
 
-    Live events arrive through a queue of at most ``limit`` entries. When it would overflow, the
-    queue is dropped and the subscription reads the missing events from the store (``limit`` at a
-    time) before going on with live ones; seq numbers say what is missing and what is a repeat.
-    Iteration ends once the recording has finished and everything committed has been delivered.
+    Live batches arrive through a queue holding at most ``limit`` events (references to batches
+    shared with every other subscriber). When it would overflow, the queue is dropped and the
+    subscription catches up from the hub's in-memory window of recent batches, or from the store
+    when it has fallen behind even that, before going on with live ones; seq numbers say what is
+    missing and what is a repeat. Iteration ends once the recording has finished and everything
+    committed has been delivered.
     """
 
     def __init__(self, hub: EventHub, deployment_id: str, *, limit: int, after_seq: int | None,
                  active: bool) -> None:
         self.deployment_id = deployment_id
-        # Highest seq delivered (or the seq to resume after); None until the first live event
+        # Highest seq handed out (or the seq to resume after); None until the first live event
         # when the caller asked for live events only.
         self.last_seq: int | None = after_seq
         self.overflows = 0
         self.max_queued = 0
+        self.store_reads = 0  # catch-ups the window could not serve
         self._hub = hub
         self._limit = max(1, limit)
-        self._queue: deque[dict] = deque()
-        self._from_store: deque[dict] = deque()
-        self._catch_up = after_seq is not None  # the store holds events owed to the consumer
+        self._queue: deque[Batch] = deque()
+        self._queued = 0  # events in _queue
+        self._from_store: deque[Batch] = deque()
+        self._events: deque[dict] = deque()  # the rest of a batch, for the event-wise get()
+        self._catch_up = after_seq is not None  # the window or store holds events owed
         self._ended = not active
         self._closed = False
         self._wakeup = asyncio.Event()
 
     # ------------------------------------------------------------ producer side (the hub)
 
-    def _push(self, event: dict) -> None:
+    def _push(self, batch: Batch) -> None:
         if self._closed:
             return
         if self.last_seq is None:
-            self.last_seq = event["seq"] - 1
-        if len(self._queue) >= self._limit:
-            # Too slow: forget the queue; the consumer re-reads from the store instead.
+            self.last_seq = batch.first - 1
+        if self._queued + len(batch) > self._limit:
+            # Too slow (or a batch bigger than the queue): forget the queue; the consumer
+            # catches up from the window or the store instead.
             self._queue.clear()
+            self._queued = 0
             self._catch_up = True
             self.overflows += 1
         else:
-            self._queue.append(event)
-            self.max_queued = max(self.max_queued, len(self._queue))
+            self._queue.append(batch)
+            self._queued += len(batch)
+            self.max_queued = max(self.max_queued, self._queued)
         self._wakeup.set()
 
     def _end(self) -> None:
@@ -85,14 +138,16 @@ class Subscription:
     @property
     def queued(self) -> int:
         """Live events waiting in the queue right now."""
-        return len(self._queue)
+        return self._queued
 
     def close(self) -> None:
         """Unsubscribe now; idempotent."""
         if not self._closed:
             self._closed = True
             self._queue.clear()
+            self._queued = 0
             self._from_store.clear()
+            self._events.clear()
             self._hub._unsubscribe(self)
 
     def __aiter__(self) -> Subscription:
@@ -105,56 +160,78 @@ class Subscription:
         return event
 
     async def get(self, timeout: float | None = None) -> Any:
-        """The next event; None at the end; :data:`TIMEOUT` after ``timeout`` seconds of nothing.
+        """The next event; None at the end; :data:`TIMEOUT` after ``timeout`` seconds of nothing."""
+        if not self._events:
+            batch = await self.get_batch(timeout)
+            if not isinstance(batch, Batch):
+                return batch
+            self._events.extend(batch.events)
+        return self._events.popleft()
+
+    async def get_batch(self, timeout: float | None = None) -> Any:
+        """The next events as a shared :class:`Batch`; None at the end; :data:`TIMEOUT` after
+        ``timeout`` seconds of nothing. Not to be mixed with :meth:`get` on one subscription.
 
         A cancelled caller (e.g. a disconnected SSE client) unsubscribes at once.
         """
         try:
             while True:
-                event = await self._next_ready()
-                if event is not None or self._ended or self._closed:
-                    if event is not None:
-                        self.last_seq = event["seq"]
-                    return event
+                batch = await self._next_ready()
+                if batch is not None:
+                    self.last_seq = batch.last
+                    return batch
+                if self._ended or self._closed:
+                    return None
                 if not await self._wait(timeout):
                     return TIMEOUT
         except asyncio.CancelledError:
             self.close()
             raise
 
-    async def _next_ready(self) -> dict | None:
-        """The next deliverable event, reading the store where the live queue has a hole."""
+    async def _next_ready(self) -> Batch | None:
+        """The next deliverable batch, catching up where the live queue has a hole."""
         while not self._closed:
             if self._from_store:
-                event = self._from_store.popleft()
-                if self.last_seq is None or event["seq"] > self.last_seq:
-                    return event
+                batch = self._from_store.popleft().after(self.last_seq)
+                if batch.events:
+                    return batch
                 continue
             if self._catch_up:
-                self._catch_up = False  # live events from now on are queued, not lost
-                await self._read_store(self._limit, more_after=True)
+                self._catch_up = False  # live batches from now on are queued, not lost
+                await self._read_missing(more_after=True)
                 continue
             if not self._queue:
                 return None
             head = self._queue[0]
-            if self.last_seq is not None and head["seq"] <= self.last_seq:
-                self._queue.popleft()  # already delivered from the store
-            elif self.last_seq is None or head["seq"] == self.last_seq + 1:
-                return self._queue.popleft()
-            elif not await self._read_store(min(self._limit, head["seq"] - self.last_seq - 1)):
-                return self._queue.popleft()  # a real hole in the store: nothing to recover
+            if self.last_seq is not None and head.last <= self.last_seq:
+                self._pop()  # already delivered from the window or the store
+            elif self.last_seq is None or head.first <= self.last_seq + 1:
+                return self._pop().after(self.last_seq)
+            elif not await self._read_missing():
+                return self._pop()  # a real hole in the store: nothing to recover
         return None
 
-    async def _read_store(self, limit: int, *, more_after: bool = False) -> bool:
-        """Queue up to ``limit`` stored events after :attr:`last_seq`; True when some were found.
+    def _pop(self) -> Batch:
+        batch = self._queue.popleft()
+        self._queued -= len(batch)
+        return batch
 
-        With ``more_after`` a full page means the store may hold more, so catch-up continues.
+    async def _read_missing(self, *, more_after: bool = False) -> bool:
+        """Queue the committed events after :attr:`last_seq`: every one from the hub's window when
+        it reaches back that far, else up to ``limit`` from the store; True when some were found.
+
+        With ``more_after`` a full store page means the store may hold more, so catch-up continues.
         """
-        page = await self._hub.store.events(
-            self.deployment_id, after_seq=self.last_seq or 0, limit=limit
-        )
-        self._from_store.extend(page)
-        if more_after and len(page) >= limit:
+        after = self.last_seq or 0
+        window = self._hub._window_after(self.deployment_id, after)
+        if window is not None:
+            self._from_store.extend(window)
+            return bool(window)
+        self.store_reads += 1
+        page = await self._hub.store.events(self.deployment_id, after_seq=after, limit=self._limit)
+        if page:
+            self._from_store.append(Batch(page))
+        if more_after and len(page) >= self._limit:
             self._catch_up = True
         return bool(page)
 
@@ -165,6 +242,30 @@ class Subscription:
         except TimeoutError:
             return False
         return True
+
+
+class _Window:
+    """The newest committed batches of one recording deployment, at most ``limit`` events (a
+    single bigger batch stays alone), so catching a slow watcher up rarely touches SQLite."""
+
+    __slots__ = ("batches", "events", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.batches: deque[Batch] = deque()
+        self.events = 0
+        self.limit = limit
+
+    def add(self, batch: Batch) -> None:
+        self.batches.append(batch)
+        self.events += len(batch)
+        while self.events > self.limit and len(self.batches) > 1:
+            self.events -= len(self.batches.popleft())
+
+    def after(self, seq: int) -> list[Batch] | None:
+        """Every batch holding an event above ``seq``, or None when the window starts later."""
+        if not self.batches or self.batches[0].first > seq + 1:
+            return None
+        return [b for b in self.batches if b.last > seq]
 
 
 class Recorder:
@@ -273,11 +374,14 @@ class Recorder:
 class EventHub:
     """Active recorders and live subscribers of one server."""
 
-    def __init__(self, store: Store, *, subscriber_queue_limit: int = 1000) -> None:
+    def __init__(self, store: Store, *, subscriber_queue_limit: int = 1000,
+                 window_events: int = WINDOW_EVENTS) -> None:
         self.store = store
         self.subscriber_queue_limit = subscriber_queue_limit
+        self.window_events = window_events
         self._recorders: dict[str, Recorder] = {}
         self._subscribers: dict[str, set[Subscription]] = {}
+        self._windows: dict[str, _Window] = {}
         self._append_lock = asyncio.Lock()
         store.add_commit_listener(self._publish)
 
@@ -294,6 +398,7 @@ class EventHub:
             last_seq = self.store.last_seq_blocking(deployment_id)
         recorder = Recorder(self, row, last_seq)
         self._recorders[deployment_id] = recorder
+        self._windows[deployment_id] = _Window(self.window_events)
         return recorder
 
     def recorder(self, deployment_id: str) -> Recorder | None:
@@ -351,20 +456,35 @@ class EventHub:
     # ------------------------------------------------------------ internal
 
     def _publish(self, events: list[tuple[str, int, int, str, Any]]) -> None:
-        """Commit listener: hand freshly committed events to their subscribers."""
-        if not self._subscribers:
-            return
+        """Commit listener: one shared :class:`Batch` per deployment into its window (while it
+        is being recorded) and to each of its subscribers."""
+        runs: dict[str, list[dict]] = {}
         for deployment_id, seq, t, name, data in events:
-            subs = self._subscribers.get(deployment_id)
-            if subs:
-                event = {"seq": seq, "t": t, "event": name, "data": data}
-                for sub in subs:
-                    sub._push(event)
+            if deployment_id in self._windows or deployment_id in self._subscribers:
+                runs.setdefault(deployment_id, []).append(
+                    {"seq": seq, "t": t, "event": name, "data": data})
+        for deployment_id, run in runs.items():
+            batch = Batch(run)
+            window = self._windows.get(deployment_id)
+            if window is not None:
+                window.add(batch)
+            for sub in self._subscribers.get(deployment_id, ()):
+                sub._push(batch)
+
+    def window_size(self, deployment_id: str) -> int:
+        """Events the in-memory window of a recording deployment holds (0 when none)."""
+        window = self._windows.get(deployment_id)
+        return window.events if window is not None else 0
+
+    def _window_after(self, deployment_id: str, seq: int) -> list[Batch] | None:
+        window = self._windows.get(deployment_id)
+        return window.after(seq) if window is not None else None
 
     def _finished(self, recorder: Recorder) -> None:
         """The terminal row is committed: end the live streams and forget the recorder."""
         if self._recorders.get(recorder.deployment_id) is recorder:
             del self._recorders[recorder.deployment_id]
+            self._windows.pop(recorder.deployment_id, None)
         for sub in self._subscribers.pop(recorder.deployment_id, set()):
             sub._end()
 

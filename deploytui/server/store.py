@@ -22,6 +22,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +34,9 @@ from .store_writer import (
     _BARRIER,
     _EVENT,
     _INSERT,
+    _ROW_SYNC,
     _STOP,
+    _UNAWAITED,
     _UPDATE,
     Done,
     Transaction,
@@ -51,14 +54,14 @@ PLAIN_COLUMNS = (
 )
 JSON_COLUMNS = ("event_log", "peer_results", "error")
 COLUMNS = PLAIN_COLUMNS + JSON_COLUMNS
-# Derived on read, never stored.
-DERIVED_KEYS = frozenset({"payload_blob_present", "payload_blob"})
-
 # A summary row (list_deployments ``summary: true``) is a row without its bounded event log.
 SUMMARY_COLUMNS = tuple(column for column in COLUMNS if column != "event_log")
 SUMMARY_SELECT = ", ".join(f'"{column}"' for column in (*SUMMARY_COLUMNS, "extra"))
 # What list_deployments ``search`` looks in: the text a dashboard's filter matches.
 SEARCH_COLUMNS = ("project", "deployment_id", "status", "phase", "user", "origin_node", "package_identifier")
+# Derived on read, never stored.
+DERIVED_KEYS = frozenset({"payload_blob_present", "payload_blob"})
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
     deployment_id TEXT PRIMARY KEY,
@@ -81,6 +84,11 @@ CREATE TABLE IF NOT EXISTS events (
 
 # A single transaction never holds more than this many queued operations.
 MAX_BATCH = 20_000
+# How long the writer lets unawaited writes (events, row syncs) gather before it commits them: a
+# commit (an fsync) per ~this interval whatever the arrival pattern, instead of one each time the
+# queue runs dry. An awaited write (flush, insert, update_row, close) commits at once. It is also
+# the most it adds to an event's way to the watchers.
+COMMIT_INTERVAL = 0.05
 READER_THREADS = 4
 
 CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
@@ -154,6 +162,7 @@ class Store:
         self.db_path = Path(db_path)
         self.synchronous = synchronous  # only bench/bench_recorder.py passes anything else
         self.commits = 0
+        self.commit_interval = COMMIT_INTERVAL
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -208,7 +217,7 @@ class Store:
 
     def enqueue_update(self, deployment_id: str, fields: dict, done: Done | None = None) -> None:
         """Queue a row update for the next batch; ``done(exc)`` runs on the loop after commit."""
-        self._queue.put((_UPDATE, deployment_id, encode_fields(fields), done))
+        self._queue.put((_ROW_SYNC, deployment_id, encode_fields(fields), done))
 
     async def insert_row(self, row: dict) -> None:
         """Insert a new row; committed before it returns."""
@@ -248,11 +257,21 @@ class Store:
         return connect(self.db_path, synchronous=self.synchronous)
 
     def _next_batch(self) -> list[tuple]:
-        """Wait for one operation, then take whatever else is queued (up to MAX_BATCH)."""
+        """Wait for one operation, then gather more (up to MAX_BATCH) until COMMIT_INTERVAL after
+        the first, or at once when an awaited operation arrives."""
         batch = [self._queue.get()]
+        deadline = time.monotonic() + self.commit_interval
         with contextlib.suppress(queue.Empty):
             while len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
+                if batch[-1][0] not in _UNAWAITED:  # someone waits: take what is queued, commit
+                    while len(batch) < MAX_BATCH:
+                        batch.append(self._queue.get_nowait())
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    batch.append(self._queue.get_nowait())
+                else:
+                    batch.append(self._queue.get(timeout=remaining))
         return batch
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> bool:
@@ -310,6 +329,8 @@ class Store:
         if conn is None:
             conn = self._connect()
             conn.execute("PRAGMA query_only=1")
+            # SQLite's lower() folds ASCII only; search folds case as the dashboard's filter does.
+            conn.create_function("fold", 1, _fold, deterministic=True)
             self._reader_local.conn = conn
             with self._conns_lock:
                 self._reader_conns.append(conn)
@@ -330,8 +351,6 @@ class Store:
                         limit: int | None = None, offset: int = 0, search: str | None = None,
                         summary: bool = False) -> tuple[list[dict], int]:
         """Harper's list_deployments (contract §2.2): exact project/status, inclusive since/until
-            # SQLite's lower() folds ASCII only; search folds case as the dashboard's filter does.
-            conn.create_function("fold", 1, _fold, deterministic=True)
         on started_at, newest first with ties by deployment_id; returns (page, total before paging).
         Negative limit/offset count as 0; limit None means all.
 
@@ -395,6 +414,13 @@ def _decode_event(record: sqlite3.Row) -> dict[str, Any]:
             "data": None if data is None else json.loads(data)}
 
 
+def _fold(value: str | None) -> str:
+    return value.lower() if isinstance(value, str) else ""
+
+
+_SEARCH_SQL = "instr(fold(" + " || ' ' || ".join(f'coalesce("{c}", \'\')' for c in SEARCH_COLUMNS) + "), ?) > 0"
+
+
 def _filters(**conditions: Any) -> tuple[str, list]:
     """WHERE clause for list_rows; every filter is optional and they combine with AND."""
     clauses: list[str] = []
@@ -406,10 +432,3 @@ def _filters(**conditions: Any) -> tuple[str, list]:
             clauses.append(sql[name])
             params.append(_fold(value) if name == "search" else value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-def _fold(value: str | None) -> str:
-    return value.lower() if isinstance(value, str) else ""
-
-
-_SEARCH_SQL = "instr(fold(" + " || ' ' || ".join(f'coalesce("{c}", \'\')' for c in SEARCH_COLUMNS) + "), ?) > 0"
-
-

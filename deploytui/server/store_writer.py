@@ -11,8 +11,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-# Writer queue operations: plain tuples, because emit() queues one per install line.
-_EVENT, _INSERT, _UPDATE, _BARRIER, _STOP = range(5)
+# Writer queue operations: plain tuples, because emit() queues one per install line. _ROW_SYNC is
+# an update nobody awaits (the recorder's coalesced row write): like an event, it may wait for the
+# batch to fill; the other kinds are awaited, so the writer commits as soon as it sees one.
+_EVENT, _INSERT, _UPDATE, _BARRIER, _STOP, _ROW_SYNC = range(6)
+_UNAWAITED = frozenset({_EVENT, _ROW_SYNC})
 
 Done = Callable[[BaseException | None], None]
 
@@ -40,7 +43,7 @@ class Transaction:
         if kind == _EVENT:
             self._events.append(op)
             return
-        if kind == _UPDATE:
+        if kind in (_UPDATE, _ROW_SYNC):
             fields = self._updates.setdefault(op[1], {})
             extra = {**fields.get("extra", {}), **op[2].get("extra", {})}  # merges key by key
             fields.update(op[2])

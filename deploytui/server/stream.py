@@ -29,7 +29,6 @@ from .store import Store, strip_row, to_json
 NO_DONE = object()
 
 KEEPALIVE = b": keepalive\n"
-MAX_EVENTS_PER_WRITE = 500
 OPEN = {"comment": "stream open"}
 
 
@@ -88,18 +87,9 @@ async def deployment_events(
     subscription = hub.subscribe(deployment_id, after_seq=after_seq)
     keepalive = keepalive_seconds if wire == "deploytui" and keepalive_seconds > 0 else None
     try:
-        while (event := await subscription.get(keepalive)) is not None:
-            if event is TIMEOUT:
-                yield KEEPALIVE
-                continue
-            # Send what is ready in one chunk: one write per event caps a replay at a few
-            # ten thousand events a second.
-            chunk, more = [encode_event(event, wire)], TIMEOUT
-            while len(chunk) < MAX_EVENTS_PER_WRITE and isinstance(more := await subscription.get(0), dict):
-                chunk.append(encode_event(more, wire))
-            yield b"".join(chunk)
-            if more is None:
-                break
+        # One write per committed batch, its bytes encoded once and shared by every watcher.
+        while (batch := await subscription.get_batch(keepalive)) is not None:
+            yield KEEPALIVE if batch is TIMEOUT else batch.encoded(wire, encode_event)
     finally:
         subscription.close()  # at once, also when the client went away (cancellation)
     final = await _final_item(store, deployment_id, done_result)
