@@ -8,12 +8,17 @@ finish, then replays that deployment's ``get_deployment`` event stream several t
 * ``attach+view``: the same folded into a :class:`~deploytui.client.view.DeploymentView`.
 
 Run: ``python bench/bench_attach.py [--runs 7] [--wire deploytui|harper|both]``. Prints medians.
+
+``--row`` (the issue-11 bench interface, bench/README.md): ``--repeat`` rounds (default 3), each
+replaying the deployment once bare and once through attach + DeploymentView, interleaved; prints
+one JSON row per wire with the median and lowest ratio of the two rates. ``--quick``: one wire.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -98,13 +103,55 @@ async def bench(wire: str, runs: int) -> None:
         print(f"  {name:<26} {count:>6} events  {rate:>10,.0f} events/s  {rate / base:5.2f}x")
 
 
+async def timed_rate(fn: Callable[[], Awaitable[int]]) -> float:
+    started = time.perf_counter()
+    count = await fn()
+    return count / (time.perf_counter() - started)
+
+
+async def row(wire: str, repeat: int) -> None:
+    """One JSON row: attach + DeploymentView rate ÷ bare httpx-sse rate, interleaved rounds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = spawn_server(Path(tmp) / "data", wire=wire, user=USER, password=PASSWORD)
+        try:
+            settings = ConnectionSettings(srv.url, user=srv.user, password=srv.password)
+            async with OperationsClient(settings) as api:
+                deployment_id = await deploy_chatty(api)
+                await bare_httpx_sse(srv, deployment_id)  # warm-up, both ways
+                await through_attach_and_view(api, deployment_id)
+                bare, viewed = [], []
+                for i in range(repeat):
+                    bare.append(await timed_rate(lambda: bare_httpx_sse(srv, deployment_id)))
+                    viewed.append(await timed_rate(lambda: through_attach_and_view(api, deployment_id)))
+                    print(f"bench_attach {wire} {i + 1}/{repeat}: bare {bare[-1]:,.0f} ev/s, "
+                          f"attach+view {viewed[-1]:,.0f} ev/s", file=sys.stderr, flush=True)
+        finally:
+            srv.stop()
+    ratios = [v / b for v, b in zip(viewed, bare, strict=True)]
+    median = statistics.median(ratios)
+    print(json.dumps({
+        "measure": f"attach + DeploymentView replay rate ÷ bare httpx-sse iteration ({wire} wire)",
+        "baseline": f"bare httpx-sse {statistics.median(bare):,.0f} ev/s (median)",
+        "deploytui": f"attach + DeploymentView {statistics.median(viewed):,.0f} ev/s (median)",
+        "ratio": round(median, 3), "target": "≥ 0.8×", "met": median >= 0.8, "repeats": repeat,
+        "ratio_min": round(min(ratios), 3), "ratio_median": round(median, 3)}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--wire", choices=["deploytui", "harper", "both"], default="both")
+    parser.add_argument("--row", action="store_true", help="print the issue-11 row(s) as JSON")
+    parser.add_argument("--quick", action="store_true", help="the deploytui wire only")
+    parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args()
-    for wire in ("deploytui", "harper") if args.wire == "both" else (args.wire,):
-        asyncio.run(bench(wire, args.runs))
+    wires = ("deploytui", "harper") if args.wire == "both" else (args.wire,)
+    if args.row:
+        for wire in wires[:1] if args.quick else wires:
+            asyncio.run(row(wire, args.repeat or 3))
+        return
+    for wire in wires:
+        asyncio.run(bench(wire, args.repeat or args.runs))
 
 
 if __name__ == "__main__":

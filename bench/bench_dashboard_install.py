@@ -11,6 +11,13 @@ prints ``--lines`` lines as fast as Python can, and opens the real dashboard (he
 * how many batches the screen received (appends are batched per frame, never one per line).
 
 Not a test: ``python bench/bench_dashboard_install.py [--lines 100000] [--size 160x48] [--default-gc]``.
+
+``--row`` (the issue-11 bench interface, see bench/README.md) instead deploys once, waits for the
+install to finish, then replays that deployment ``--repeat`` times each way, interleaved: bare
+``httpx-sse`` iteration of its ``get_deployment`` stream (the baseline) and the dashboard opened on
+it until the last line is on screen, at 80x24 and 160x48; the longest event-loop stall during those
+replays; and, in a child process, the dashboard's RSS above idle once a 1,000,000-line deployment is
+on screen. ``--quick`` shrinks the sizes (20k lines, 100k for memory).
 """
 
 from __future__ import annotations
@@ -20,18 +27,30 @@ import asyncio
 import base64
 import io
 import json
+import os
+import statistics
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import httpx_sse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deploytui.client.api import ConnectionSettings
 from deploytui.client.local import spawn_server
 from deploytui.tui.app import DeploytuiApp
 from deploytui.tui.launch import tune_gc
 from deploytui.tui.widgets.install_log import InstallLog
+from deploytui.tui.widgets.stream_status import StreamStatus
+
+USER, PASSWORD = "admin", "bench-password"
+SIZES = ((80, 24), (160, 48))
+STALL_MAX_MS, STALL_P99_MS = 50, 33
 
 INSTALL = (
     "import sys\n"
@@ -65,13 +84,13 @@ async def watch_stalls(stop: asyncio.Event, gaps: list[float]) -> None:
 
 async def run(lines: int, size: tuple[int, int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = spawn_server(Path(tmp) / "data", user="admin", password="bench-password")
+        server = spawn_server(Path(tmp) / "data", user=USER, password=PASSWORD)
         try:
-            settings = ConnectionSettings(server.url, user="admin", password="bench-password")
+            settings = ConnectionSettings(server.url, user=USER, password=PASSWORD)
             body = {"operation": "deploy_component", "project": "big", "payload": payload(),
                     "install_command": f'"$DEPLOYTUI_PYTHON" install.py {lines}'}
             started = time.perf_counter()
-            async with httpx.AsyncClient(auth=("admin", "bench-password"), timeout=600) as http:
+            async with httpx.AsyncClient(auth=(USER, PASSWORD), timeout=600) as http:
                 deploy = asyncio.create_task(http.post(server.url + "/", json=body))
                 while True:
                     rows = (await http.post(server.url + "/", json={"operation": "list_deployments"})).json()
@@ -102,16 +121,167 @@ async def run(lines: int, size: tuple[int, int]) -> None:
             server.stop()
 
 
+# -- the --row mode: replays of one finished deployment, dashboard vs bare httpx-sse -------------
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def deploy_finished(url: str, lines: int) -> str:
+    """Deploy a ``lines``-line install and return its id once it has finished."""
+    body = {"operation": "deploy_component", "project": "big", "payload": payload(),
+            "install_command": f'"$DEPLOYTUI_PYTHON" install.py {lines}'}
+    async with httpx.AsyncClient(auth=(USER, PASSWORD), timeout=1800) as http:
+        result = await http.post(url + "/", json=body)
+        result.raise_for_status()
+        rows = (await http.post(url + "/", json={"operation": "list_deployments"})).json()
+        return rows["deployments"][0]["deployment_id"]
+
+
+async def bare_replay(url: str, deployment_id: str) -> float:
+    """Seconds to iterate the deployment's whole ``get_deployment`` stream with httpx-sse."""
+    body = {"operation": "get_deployment", "deployment_id": deployment_id}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(auth=(USER, PASSWORD), timeout=None) as http, \
+            httpx_sse.aconnect_sse(http, "POST", url + "/", json=body) as source:
+        async for _ in source.aiter_sse():
+            pass
+    return time.perf_counter() - started
+
+
+async def dashboard_replay(settings: ConnectionSettings, deployment_id: str, lines: int,
+                           size: tuple[int, int]) -> tuple[float, list[float]]:
+    """Seconds from opening the deployment until its last line is on screen, and the loop's gaps."""
+    app = DeploytuiApp(settings, embedded=True)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        stop, gaps = asyncio.Event(), []
+        watcher = asyncio.create_task(watch_stalls(stop, gaps))
+        started = time.perf_counter()
+        app.open_deployment(deployment_id)
+        await pilot.pause()
+        status = app.screen.query_one(StreamStatus)
+        while status.lines < lines:
+            await asyncio.sleep(0.005)
+        await pilot.pause()  # one more refresh: the last line is rendered in view
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await watcher
+    return elapsed, gaps
+
+
+def row(measure: str, baseline: str, deploytui: str, ratios: list[float], target: str, met: bool) -> None:
+    print(json.dumps({"measure": measure, "baseline": baseline, "deploytui": deploytui,
+                      "ratio": round(statistics.median(ratios), 3), "target": target, "met": met,
+                      "repeats": len(ratios), "ratio_min": round(min(ratios), 3),
+                      "ratio_median": round(statistics.median(ratios), 3)}), flush=True)
+
+
+async def replay_rows(lines: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = spawn_server(Path(tmp) / "data", user=USER, password=PASSWORD)
+        try:
+            settings = ConnectionSettings(server.url, user=USER, password=PASSWORD)
+            progress(f"bench_dashboard_install: deploying a {lines:,}-line install")
+            deployment_id = await deploy_finished(server.url, lines)
+            await bare_replay(server.url, deployment_id)  # warm-up: the server's page cache
+            bare: list[float] = []
+            shown: dict[tuple[int, int], list[float]] = {size: [] for size in SIZES}
+            all_gaps: list[float] = []
+            for i in range(repeat):
+                bare.append(await bare_replay(server.url, deployment_id))
+                for size in SIZES:
+                    elapsed, gaps = await dashboard_replay(settings, deployment_id, lines, size)
+                    shown[size].append(elapsed)
+                    all_gaps.extend(gaps)
+                    progress(f"  repeat {i + 1}/{repeat} {size[0]}x{size[1]}: dashboard {elapsed:.2f} s, "
+                             f"bare {bare[-1]:.2f} s, stall {max(gaps) * 1000:.0f} ms")
+        finally:
+            server.stop()
+    for (width, height), times in shown.items():
+        ratios = [t / b for t, b in zip(times, bare, strict=True)]
+        row(f"dashboard {lines // 1000}k-line install: last line on screen ÷ bare SSE replay ({width}x{height})",
+            f"bare httpx-sse replay {statistics.median(bare):.2f} s (median)",
+            f"dashboard {statistics.median(times):.2f} s (median)", ratios, "≤ 1.5×",
+            statistics.median(ratios) <= 1.5)
+    longest = max(all_gaps) * 1000
+    p99 = sorted(all_gaps)[int(len(all_gaps) * 0.99)] * 1000
+    row(f"dashboard longest event-loop stall during a {lines // 1000}k-line install",
+        f"budget {STALL_MAX_MS} ms (p99 {STALL_P99_MS} ms)", f"{longest:.0f} ms (p99 {p99:.0f} ms)",
+        [longest / STALL_MAX_MS], f"≤ 1.0× of {STALL_MAX_MS} ms, p99 ≤ {STALL_P99_MS} ms",
+        longest <= STALL_MAX_MS and p99 <= STALL_P99_MS)
+
+
+def rss_mib() -> float:
+    """This process's resident set size (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def memory_child(url: str, deployment_id: str, lines: int) -> None:
+    """In a child: the dashboard's RSS with the list shown (idle) and with the deployment on screen."""
+    import gc
+
+    settings = ConnectionSettings(url, user=USER, password=PASSWORD)
+    app = DeploytuiApp(settings, embedded=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        gc.collect()
+        idle = rss_mib()
+        app.open_deployment(deployment_id)
+        await pilot.pause()
+        status = app.screen.query_one(StreamStatus)
+        while status.lines < lines:
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+        gc.collect()
+        print(json.dumps({"idle": idle, "shown": rss_mib()}), flush=True)
+
+
+async def memory_rows(lines: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = spawn_server(Path(tmp) / "data", user=USER, password=PASSWORD)
+        try:
+            progress(f"bench_dashboard_install: deploying a {lines:,}-line install (memory)")
+            deployment_id = await deploy_finished(server.url, lines)
+            above: list[float] = []
+            for i in range(repeat):
+                out = subprocess.run([sys.executable, __file__, "--memory-child", server.url, deployment_id,
+                                      "--lines", str(lines)], capture_output=True, text=True, check=True).stdout
+                figures = json.loads(out.strip().splitlines()[-1])
+                above.append(figures["shown"] - figures["idle"])
+                progress(f"  repeat {i + 1}/{repeat}: idle {figures['idle']:.0f} MiB, shown {figures['shown']:.0f} MiB")
+        finally:
+            server.stop()
+    row(f"dashboard memory for a {lines:,}-line deployment (RSS above idle)", "budget 150 MiB above idle",
+        f"{statistics.median(above):.0f} MiB above idle (median)", [a / 150 for a in above],
+        "≤ 1.0× of 150 MiB", statistics.median(above) <= 150)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--lines", type=int, default=None)
     parser.add_argument("--size", default="160x48")
     parser.add_argument("--default-gc", action="store_true", help="keep CPython's GC thresholds (the dashboard tunes them)")
+    parser.add_argument("--row", action="store_true", help="print the issue-11 rows (JSON) side by side with the baselines")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory-lines", type=int, default=None)
+    parser.add_argument("--memory-child", nargs=2, metavar=("URL", "DEPLOYMENT_ID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.default_gc:
         tune_gc()
-    width, height = (int(v) for v in args.size.split("x"))
-    asyncio.run(run(args.lines, (width, height)))
+    if args.memory_child:
+        asyncio.run(memory_child(*args.memory_child, args.lines))
+    elif args.row:
+        lines = args.lines or (20_000 if args.quick else 100_000)
+        memory_lines = args.memory_lines or (100_000 if args.quick else 1_000_000)
+        asyncio.run(replay_rows(lines, args.repeat))
+        asyncio.run(memory_rows(memory_lines, 1 if args.quick else args.repeat))
+    else:
+        width, height = (int(v) for v in args.size.split("x"))
+        asyncio.run(run(args.lines or 100_000, (width, height)))
 
 
 if __name__ == "__main__":
