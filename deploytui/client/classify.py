@@ -24,6 +24,7 @@ _ERROR = re.compile(
     re.IGNORECASE,
 )
 _ANY_KEYWORD = re.compile(r"err|fail|exit|warn|deprecat|elifecycle", re.IGNORECASE)
+_KEYWORDS = ("err", "fail", "exit", "warn", "deprecat", "elifecycle")
 _EXIT_CODE = re.compile(r"\bexit(?:ed with)?\s+(?:code|status)\s*:?\s*(-?\d+)", re.IGNORECASE)
 _WARNING = re.compile(r"\bWARN\b|(?<![-\w./@])(?:warnings?|deprecated)(?![-\w/@]|\.\w)", re.IGNORECASE)
 
@@ -33,7 +34,7 @@ def classify_line(text: str) -> tuple[bool, bool]:
 
     stderr is not a signal by itself: npm writes its warnings there.
     """
-    if not _ANY_KEYWORD.search(text):
+    if not _has_keyword(text):
         return False, False  # most lines: one cheap scan
     if _LEADING_WARNING.match(text):
         return False, True
@@ -43,3 +44,16 @@ def classify_line(text: str) -> tuple[bool, bool]:
     if _ERROR.search(cleaned) or any(int(code) != 0 for code in _EXIT_CODE.findall(cleaned)):
         return True, False
     return False, bool(_WARNING.search(cleaned))
+
+
+def _has_keyword(text: str) -> bool:
+    """Could the line be an error or a warning at all? ASCII lines (nearly all) are lowered and
+    searched with ``in`` — a case-insensitive regex took 8 µs a line, 9% of a 100k-line replay;
+    other text keeps the regex, whose Unicode case folding ``str.lower`` does not reproduce."""
+    if text.isascii():
+        lowered = text.lower()
+        for keyword in _KEYWORDS:  # a plain loop: a generator in any() costs 3x here
+            if keyword in lowered:
+                return True
+        return False
+    return _ANY_KEYWORD.search(text) is not None
