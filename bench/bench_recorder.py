@@ -10,22 +10,34 @@ live subscriber attached it also shows what fan-out costs.
 The database lives under ``--dir`` (default: the system temp dir); on tmpfs a sync costs nothing,
 so point it at a real disk to get a meaningful figure.
 
+``--row`` (the issue-11 bench interface): two JSON rows, ``--repeat`` interleaved rounds (default
+3). Commits per 10,000 events for each arrival pattern (a burst, chunks of 100 with the loop
+running between them, one event a millisecond), the store's commit policy against the old one
+(``commit_interval = 0``: commit whenever the writer's queue runs dry) in the same run; and the
+recorder's events/s (first emit until committed, burst) ÷ a raw sqlite ``executemany`` of the
+same rows (already JSON-encoded) into the same schema with the same pragmas.
+
     python bench/bench_recorder.py [N]
     python bench/bench_recorder.py --compare [--repeat 7] [--dir PATH] [N]
+    python bench/bench_recorder.py --row [--repeat 3] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from deploytui.server.recorder import EventHub
-from deploytui.server.store import DURABLE_SYNCHRONOUS, Store
+from deploytui.server.store import DURABLE_SYNCHRONOUS, SCHEMA, Store, connect, to_json
 
 CASES = (("burst", None, False), ("chunks-of-100", 100, False), ("chunks-of-100+subscriber", 100, True))
 # The worst case for a synced commit: an install printing a line now and then, each line its own
@@ -45,7 +57,7 @@ class CaseResult:
 
 
 async def run_case(hub: EventHub, name: str, n: int, *, chunk: int, subscribe: bool,
-                   flush_each: bool = False) -> CaseResult:
+                   flush_each: bool = False, pause: float = 0.0) -> CaseResult:
     row = {"deployment_id": name, "project": "bench", "status": "pending", "phase": "pending",
            "started_at": int(time.time() * 1000)}
     await hub.store.insert_row(row)
@@ -56,7 +68,7 @@ async def run_case(hub: EventHub, name: str, n: int, *, chunk: int, subscribe: b
     for base in range(0, n, chunk):
         for i in range(base, min(base + chunk, n)):
             recorder.emit("install", {"manager": "npm", "stream": "stdout", "line": f"added {i}"})
-        await (recorder.flush() if flush_each else asyncio.sleep(0))
+        await (recorder.flush() if flush_each else asyncio.sleep(pause))
     emitted = time.perf_counter()
     await recorder.flush()
     flushed = time.perf_counter()
@@ -115,14 +127,109 @@ async def compare(n: int, repeat: int, directory: str | None) -> None:
               f"{commits[(name, 'FULL')]:>16}")
 
 
+# Arrival patterns of the commit-count row: (name, events, chunk, pause between chunks in seconds).
+PATTERNS = (("burst", 10_000, 10_000, 0.0), ("chunks of 100", 10_000, 100, 0.0),
+            ("one every ms", 2_000, 1, 0.001))
+
+
+def install_data(i: int) -> dict:
+    return {"manager": "npm", "stream": "stdout", "line": f"added {i}"}
+
+
+def raw_executemany(path: Path, n: int) -> float:
+    """Seconds for one transaction inserting ``n`` prepared event rows, committed (synced)."""
+    conn = connect(path)
+    conn.executescript(SCHEMA)
+    rows = [("raw", i, 1000, "install", to_json(install_data(i))) for i in range(1, n + 1)]
+    started = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO events (deployment_id, seq, t, event, data) VALUES (?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+async def recorder_burst(n: int, directory: str | None) -> float:
+    """Seconds from the first of ``n`` emits until all are committed, on a fresh store."""
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        store = Store(Path(tmp) / "bench.sqlite3")
+        await store.open()
+        try:
+            return (await run_case(EventHub(store), "burst", n, chunk=n, subscribe=False)).seconds
+        finally:
+            await store.close()
+
+
+async def commits_per_10k(interval: float | None, directory: str | None) -> dict[str, float]:
+    """Commits per 10,000 events for each arrival pattern; ``interval`` overrides the store's."""
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        store = Store(Path(tmp) / "bench.sqlite3")
+        await store.open()
+        if interval is not None:
+            store.commit_interval = interval
+        hub = EventHub(store)
+        try:
+            counts = {}
+            for name, n, chunk, pause in PATTERNS:
+                result = await run_case(hub, name, n, chunk=chunk, subscribe=False, pause=pause)
+                counts[name] = result.commits * 10_000 / n
+            return counts
+        finally:
+            await store.close()
+
+
+def print_row(measure: str, baseline: str, deploytui: str, ratios: list[float], target: str,
+              met: bool) -> None:
+    median = statistics.median(ratios)
+    print(json.dumps({"measure": measure, "baseline": baseline, "deploytui": deploytui,
+                      "ratio": round(median, 3), "target": target, "met": met, "repeats": len(ratios),
+                      "ratio_min": round(min(ratios), 3), "ratio_median": round(median, 3)}), flush=True)
+
+
+def per_pattern(rounds: list[dict[str, float]]) -> str:
+    return ", ".join(f"{name} {statistics.median(r[name] for r in rounds):.1f}" for name, *_ in PATTERNS)
+
+
+async def rows(n: int, repeat: int, directory: str | None) -> None:
+    ours, old, raw, recorded = [], [], [], []
+    for i in range(repeat):
+        for policy in ((None, 0.0) if i % 2 == 0 else (0.0, None)):
+            (ours if policy is None else old).append(await commits_per_10k(policy, directory))
+        with tempfile.TemporaryDirectory(dir=directory) as tmp:
+            first_raw = i % 2 == 0
+            if first_raw:
+                raw.append(raw_executemany(Path(tmp) / "raw.sqlite3", n))
+            recorded.append(await recorder_burst(n, directory))
+            if not first_raw:
+                raw.append(raw_executemany(Path(tmp) / "raw.sqlite3", n))
+        print(f"bench_recorder {i + 1}/{repeat}: commits/10k {ours[-1]} (old policy {old[-1]}); "
+              f"raw {n / raw[-1]:,.0f} ev/s, recorder {n / recorded[-1]:,.0f} ev/s", file=sys.stderr, flush=True)
+    worst = [max(r.values()) for r in ours]
+    print_row("recorder: commits per 10,000 events, worst arrival pattern (burst, chunks of 100, one every ms)",
+              f"commit when the queue runs dry: {per_pattern(old)}",
+              f"deploytui: {per_pattern(ours)}", worst, "≤ 5", statistics.median(worst) <= 5)
+    ratios = [r / e for r, e in zip(raw, recorded, strict=True)]  # rates: (n/e) / (n/r)
+    print_row(f"recorder events/s ÷ raw sqlite executemany of the same {n:,} rows",
+              f"raw executemany {n / statistics.median(raw):,.0f} ev/s (median)",
+              f"recorder {n / statistics.median(recorded):,.0f} ev/s (median)",
+              ratios, "≥ 0.8×", statistics.median(ratios) >= 0.8)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=100_000, help="install events per case")
     parser.add_argument("--compare", action="store_true", help="synchronous=NORMAL vs FULL side by side")
     parser.add_argument("--repeat", type=int, default=7, help="runs of each mode with --compare")
     parser.add_argument("--dir", default=None, help="where the bench database lives (a real disk)")
+    parser.add_argument("--row", action="store_true", help="print the issue-11 rows as JSON")
+    parser.add_argument("--quick", action="store_true", help="with --row: 10,000 events, one round")
     args = parser.parse_args()
-    if args.compare:
+    if args.row:
+        n = 10_000 if args.quick and args.n == 100_000 else args.n
+        repeat = 1 if args.quick and "--repeat" not in sys.argv else (args.repeat if "--repeat" in sys.argv else 3)
+        asyncio.run(rows(n, repeat, args.dir))
+    elif args.compare:
         asyncio.run(compare(args.n, args.repeat, args.dir))
     else:
         print_once(asyncio.run(run_all(args.n, directory=args.dir)))

@@ -382,6 +382,7 @@ class EventHub:
         self._recorders: dict[str, Recorder] = {}
         self._subscribers: dict[str, set[Subscription]] = {}
         self._windows: dict[str, _Window] = {}
+        self._row_reads: dict[str, asyncio.Future[dict | None]] = {}
         self._append_lock = asyncio.Lock()
         store.add_commit_listener(self._publish)
 
@@ -470,6 +471,21 @@ class EventHub:
                 window.add(batch)
             for sub in self._subscribers.get(deployment_id, ()):
                 sub._push(batch)
+
+    async def shared_row(self, deployment_id: str) -> dict | None:
+        """``store.get_row``, one read for every caller asking while it runs (a copy each).
+
+        When a deployment ends, all its watchers re-read the terminal row at once for ``done``;
+        one shared read (a ~200-entry event_log to decode) instead of N keeps their ``done`` and
+        the reader pool quick.
+        """
+        pending = self._row_reads.get(deployment_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self.store.get_row(deployment_id))
+            self._row_reads[deployment_id] = pending
+            pending.add_done_callback(lambda _f: self._row_reads.pop(deployment_id, None))
+        row = await asyncio.shield(pending)
+        return None if row is None else dict(row)
 
     def window_size(self, deployment_id: str) -> int:
         """Events the in-memory window of a recording deployment holds (0 when none)."""

@@ -88,7 +88,7 @@ MAX_BATCH = 20_000
 # commit (an fsync) per ~this interval whatever the arrival pattern, instead of one each time the
 # queue runs dry. An awaited write (flush, insert, update_row, close) commits at once. It is also
 # the most it adds to an event's way to the watchers.
-COMMIT_INTERVAL = 0.05
+COMMIT_INTERVAL = 0.1
 READER_THREADS = 4
 
 CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]

@@ -92,15 +92,15 @@ async def deployment_events(
             yield KEEPALIVE if batch is TIMEOUT else batch.encoded(wire, encode_event)
     finally:
         subscription.close()  # at once, also when the client went away (cancellation)
-    final = await _final_item(store, deployment_id, done_result)
+    final = await _final_item(hub, deployment_id, done_result)
     if final is not None:
         yield final
 
 
-async def _final_item(store: Store, deployment_id: str,
+async def _final_item(hub: EventHub, deployment_id: str,
                       done_result: Callable[[dict], Awaitable[Any]] | None) -> dict | None:
     """``done {result}`` for the re-read row (no id: it is not a stored event), or None."""
-    row = await store.get_row(deployment_id)
+    row = await hub.shared_row(deployment_id)
     if row is None:
         message = f"No deployment found with id '{deployment_id}'"
         return {"event": ERROR, "data": to_json({"message": message, "code": 400})}

@@ -140,3 +140,23 @@ def test_a_batch_trimmed_to_what_is_owed_keeps_seq_order() -> None:
     assert batch.after(None) is batch and batch.after(4) is batch
     assert [e["seq"] for e in batch.after(7).events] == [8, 9]
     assert not batch.after(9).events
+
+
+async def test_watchers_ending_together_share_one_read_of_the_terminal_row(hub: EventHub) -> None:
+    recorder = await start(hub)
+    await recorder.finish("success")
+    reads = 0
+    get_row = hub.store.get_row
+
+    async def counting_get_row(deployment_id: str) -> dict | None:
+        nonlocal reads
+        reads += 1
+        return await get_row(deployment_id)
+
+    hub.store.get_row = counting_get_row  # type: ignore[method-assign]
+    rows = await asyncio.gather(*(hub.shared_row("d1") for _ in range(50)))
+    assert reads == 1
+    assert all(r == rows[0] and r["status"] == "success" for r in rows)
+    assert len({id(r) for r in rows}) == 50  # each caller owns its copy
+    await hub.shared_row("d1")
+    assert reads == 2  # a later caller reads afresh
