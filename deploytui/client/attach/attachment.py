@@ -407,18 +407,23 @@ class Attachment:
     def _deliver(self, events: list[Event]) -> list[Event]:
         """Record delivered events in the history (a ``truncated`` notice is no position there);
         an event still without a time gets the time it was received."""
-        received = now_ms()
-        events = [e if e.t is not None else replace(e, t=received, t_source="received") for e in events]
+        # One pass, the clock read only when needed: this runs once per event of a replay.
+        received: int | None = None
+        delivered: list[Event] = []
         for event in events:
+            if event.t is None:
+                received = now_ms() if received is None else received
+                event = replace(event, t=received, t_source="received")
+            if isinstance(event, ErrorEvent):
+                self._errored = True
             if not isinstance(event, TruncatedEvent):
                 self._log.append(event)
-        if events:
+            delivered.append(event)
+        if delivered:
             if self.deployment_id is None:
-                self._adopt_id_from(events)
-            if any(isinstance(e, ErrorEvent) for e in events):
-                self._errored = True
+                self._adopt_id_from(delivered)
             self._progress()
-        return events
+        return delivered
 
     def _flush(self, conn: Connection) -> list[Event]:
         """At done: settle a pending alignment (no I/O: a gap cannot arise from a flush)."""
