@@ -89,6 +89,8 @@ MAX_BATCH = 20_000
 # queue runs dry. An awaited write (flush, insert, update_row, close) commits at once. It is also
 # the most it adds to an event's way to the watchers.
 COMMIT_INTERVAL = 0.1
+# How often a gathering writer looks whether MAX_BATCH operations are already queued.
+LINGER_POLL = 0.01
 READER_THREADS = 4
 
 CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
@@ -163,6 +165,7 @@ class Store:
         self.synchronous = synchronous  # only bench/bench_recorder.py passes anything else
         self.commits = 0
         self.commit_interval = COMMIT_INTERVAL
+        self._awaited = threading.Event()
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -235,6 +238,7 @@ class Store:
     def _submit(self, op: tuple) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put((*op, lambda exc: _resolve(future, exc)))
+        self._awaited.set()
         return future
 
     # ----------------------------------------------------------------- writer thread
@@ -257,21 +261,24 @@ class Store:
         return connect(self.db_path, synchronous=self.synchronous)
 
     def _next_batch(self) -> list[tuple]:
-        """Wait for one operation, then gather more (up to MAX_BATCH) until COMMIT_INTERVAL after
-        the first, or at once when an awaited operation arrives."""
+        """Wait for one operation; unless someone awaits a write, let more gather until
+        COMMIT_INTERVAL after it (or MAX_BATCH are queued); then take what is queued.
+
+        Unawaited puts wake nobody (an install line costs no thread switch); awaited ones set
+        ``_awaited`` so the writer commits at once.
+        """
         batch = [self._queue.get()]
-        deadline = time.monotonic() + self.commit_interval
+        if batch[0][0] in _UNAWAITED:
+            deadline = time.monotonic() + self.commit_interval
+            while (remaining := deadline - time.monotonic()) > 0 and self._queue.qsize() < MAX_BATCH:
+                if self._awaited.wait(min(remaining, LINGER_POLL)):
+                    break
+        self._awaited.clear()  # what set it is queued now, so this batch takes it
         with contextlib.suppress(queue.Empty):
             while len(batch) < MAX_BATCH:
-                if batch[-1][0] not in _UNAWAITED:  # someone waits: take what is queued, commit
-                    while len(batch) < MAX_BATCH:
-                        batch.append(self._queue.get_nowait())
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    batch.append(self._queue.get_nowait())
-                else:
-                    batch.append(self._queue.get(timeout=remaining))
+                batch.append(self._queue.get_nowait())
+        if len(batch) >= MAX_BATCH:
+            self._awaited.set()  # an awaited write may still be queued: do not make it linger
         return batch
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> bool:
