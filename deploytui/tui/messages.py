@@ -21,6 +21,15 @@ class DeploymentsFetched(Message):
 
 
 @dataclass
+class OlderDeploymentsFetched(Message):
+    """A page of rows past the polled newest ones (the user scrolled to the end of what was loaded)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    search: str
+
+
+@dataclass
 class ConnectionChanged(Message):
     """The server answered (``ok``) or stopped answering (``message`` says why).
 

@@ -1,7 +1,12 @@
 """The deployments screen: every deployment of the server, newest first, live.
 
-A worker polls ``list_deployments`` (every ``poll_interval`` seconds, faster while something runs)
-and posts the rows; the table updates in place. The top bar names the server, its version and its
+A worker polls the newest ``HEAD_LIMIT`` rows of ``list_deployments`` (every ``poll_interval``
+seconds, faster while something runs) and posts them; the table updates in place. Older rows are
+fetched a page at a time, once, when the cursor reaches the end of what is loaded, so a server
+with 10,000 deployments costs one screenful and a window, not all of them, yet every row can be
+reached. Polls ask for summary rows (no ``event_log``) and pass the ``/`` filter as ``search``: our
+server filters and trims; Harper ignores both, the table filters again itself, and the status line
+says how many of the server's rows are loaded. The top bar names the server, its version and its
 health; when the server stops answering a banner says so and the poll keeps retrying with backoff
 until it is back.
 """
@@ -20,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from deploytui.protocol.deployment import is_terminal
-from deploytui.tui.messages import ConnectionChanged, DeploymentsFetched
+from deploytui.tui.messages import ConnectionChanged, DeploymentsFetched, OlderDeploymentsFetched
 from deploytui.tui.widgets.deployments_table import SORTS, WIDE_MIN_WIDTH, DeploymentsTable
 from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
 
@@ -29,7 +34,12 @@ if TYPE_CHECKING:
 
     from deploytui.tui.services import Dashboard
 
-LIST_LIMIT = 500
+HEAD_LIMIT = 200
+"""The newest rows polled live: a tall screen's worth and a window."""
+PAGE_SIZE = 500
+"""Older rows fetched per step as the cursor reaches the end of what is loaded."""
+NEAR_END = 5
+"""Rows from the end of the loaded rows at which the next page is fetched."""
 REFUSED_RETRY_S = 30.0
 
 
@@ -87,6 +97,12 @@ class DeploymentsScreen(Screen):
         super().__init__()
         self._fetched = False
         self._healthy: bool | None = None
+        self._head: list[dict[str, Any]] = []
+        """The newest rows, as the last poll returned them."""
+        self._older: dict[str, dict[str, Any]] = {}
+        """Rows past the head, fetched page by page as the user scrolls (for the current search)."""
+        self._total = 0
+        """How many rows the server has for the current search (all of them on Harper)."""
 
     @property
     def dash(self) -> Dashboard:
@@ -138,7 +154,7 @@ class DeploymentsScreen(Screen):
                     if version is None:
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
-                    data = await app.api.list_deployments(limit=LIST_LIMIT)
+                    data = await app.api.list_deployments(limit=HEAD_LIMIT, summary=True, search=self._search())
             except (AuthError, ForbiddenError) as exc:
                 # Asking again soon will not change the answer; ask rarely (a server switch or a
                 # fixed account on the server may).
@@ -165,16 +181,62 @@ class DeploymentsScreen(Screen):
             running = any(not is_terminal(r.get("status")) for r in rows)
             await asyncio.sleep(app.fast_poll_interval if running else app.poll_interval)
 
+    @work(exclusive=True, group="older", exit_on_error=False)
+    async def load_older(self) -> None:
+        """Fetch the next page of rows past those loaded (offset = how many are loaded: new
+        deployments only push rows further down, so a page may repeat a row but never skips one)."""
+        from deploytui.client.errors import DeploytuiError
+
+        search = self._search()
+        offset = len(self.query_one(DeploymentsTable).rows_by_id)
+        try:
+            data = await self.dash.api.list_deployments(limit=PAGE_SIZE, offset=offset, summary=True, search=search)
+        except DeploytuiError as exc:
+            self.notify(f"Could not load older deployments: {exc.message}", title="List", severity="warning")
+            return
+        rows = data.get("deployments") if isinstance(data, dict) else None
+        rows = [r for r in rows or [] if isinstance(r, dict)]
+        self.post_message(OlderDeploymentsFetched(rows, int(data.get("total") or 0), search or ""))
+
+    def _search(self) -> str | None:
+        return self.query_one(DeploymentsTable).text_filter.strip() or None
+
     # ------------------------------------------------------------------ handlers
 
     @on(DeploymentsFetched)
     def _fetched_rows(self, message: DeploymentsFetched) -> None:
         self._fetched = True
-        table = self.query_one(DeploymentsTable)
-        table.update_rows(message.rows)
+        self._head = message.rows
+        self._total = message.total
+        self._show_rows()
         self.query_one(ServerStatus).summary = f"{message.total} deployment{'s' if message.total != 1 else ''}"
         self._update_empty()
         self._update_status_line()
+
+    @on(OlderDeploymentsFetched)
+    def _older_rows(self, message: OlderDeploymentsFetched) -> None:
+        if message.search != (self._search() or ""):
+            return  # the filter changed while the page was on its way
+        self._older.update((str(r.get("deployment_id")), r) for r in message.rows if r.get("deployment_id"))
+        self._total = max(self._total, message.total)
+        self._show_rows()
+        self._update_status_line()
+
+    def _show_rows(self) -> None:
+        """The table gets the polled head and the older pages (the head's copy wins)."""
+        head_ids = {str(r.get("deployment_id")) for r in self._head}
+        older = [row for key, row in self._older.items() if key not in head_ids]
+        self.query_one(DeploymentsTable).update_rows([*self._head, *older])
+
+    @on(DataTable.RowHighlighted, "#deployments")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = self.query_one(DeploymentsTable)
+        if event.cursor_row >= table.row_count - NEAR_END and self._unloaded():
+            self.load_older()
+
+    def _unloaded(self) -> int:
+        """Rows the server has (for the current search) that are not loaded yet."""
+        return max(0, self._total - len(self.query_one(DeploymentsTable).rows_by_id))
 
     @on(ConnectionChanged)
     def _connection_changed(self, message: ConnectionChanged) -> None:
@@ -224,6 +286,9 @@ class DeploymentsScreen(Screen):
         parts.append(f"sort: {table.sort_column} {arrow}")
         if table.text_filter:
             parts.append(f"filter: {table.text_filter}")
+        if self._unloaded():
+            # Not every row is here (Harper ignores search, and older pages load as you scroll).
+            parts.append(f"newest {total} of {self._total} loaded: scroll down for more")
         self.query_one(ListStatus).update(Text(" · ".join(parts)))
 
     # ------------------------------------------------------------------ actions
@@ -249,9 +314,14 @@ class DeploymentsScreen(Screen):
     @on(Input.Changed, "#filter-input")
     def _filter_changed(self, event: Input.Changed) -> None:
         table = self.query_one(DeploymentsTable)
+        searched = self._search()
         table.text_filter = event.value
         table.update_rows(list(table.rows_by_id.values()))
         self._update_status_line()
+        if self._search() != searched:
+            # Ask the server for the matches (ours filters; Harper answers the newest rows again).
+            self._older.clear()
+            self.poll()
 
     @on(Input.Submitted, "#filter-input")
     def _filter_submitted(self, event: Input.Submitted) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -99,12 +100,16 @@ class DeploymentsTable(DataTable):
         self.sort_reverse = False
         self.wide: bool | None = None
         self._cells: dict[str, dict[str, str]] = {}
+        self._status_cells: dict[str, tuple[Text, Style]] = {}
+        """Per shown status: its cell and its tone in the current theme (parsing a theme style
+        costs ~1 ms; a list of thousands of rows would spend seconds on it per refresh)."""
 
     def on_mount(self) -> None:
         # Status cells hold the theme's colour as it was when built: rebuild them when it changes.
         self.app.theme_changed_signal.subscribe(self, self._recolour)
 
     def _recolour(self, _theme: object) -> None:
+        self._status_cells.clear()
         for deployment_id in self._cells:
             self.update_cell(deployment_id, "status", self.cells_for(self.rows_by_id[deployment_id])["status"])
 
@@ -195,10 +200,9 @@ class DeploymentsTable(DataTable):
         status = str(row.get("status") or "")
         running = not is_terminal(status)
         shown = fmt.shown_status(status, row.get("phase"))
-        # The phase and the ticking duration of a running or failed row take the status's colour.
-        tone = theme_style(f"bold {glyph_for(shown)[1]}", self.app.theme_variables)
+        status_cell, tone = self._status_look(shown)
         return {
-            "status": status_text(shown, self.app.theme_variables),
+            "status": status_cell.copy(),
             "project": fmt.safe(row.get("project"), "bold", "-"),
             "id": IdCell(str(row.get("deployment_id"))),
             "phase": fmt.safe(row.get("phase"), tone if running or status == "failed" else ""),
@@ -212,6 +216,17 @@ class DeploymentsTable(DataTable):
             ),
             "size": Text(fmt.size(row.get("payload_size")), justify="right", style="dim"),
         }
+
+    def _status_look(self, shown: str) -> tuple[Text, Style]:
+        """The status cell of ``shown`` and the tone that the phase and the ticking duration of a
+        running or failed row take (the status's colour), cached until the theme changes."""
+        look = self._status_cells.get(shown)
+        if look is None:
+            variables = self.app.theme_variables
+            look = (status_text(shown, variables), theme_style(f"bold {glyph_for(shown)[1]}", variables))
+            if variables:  # without a theme yet the colours are missing: do not keep them
+                self._status_cells[shown] = look
+        return look
 
     def _sync(self, selected: str | None, *, resort: bool = True) -> None:
         if self.wide is None:

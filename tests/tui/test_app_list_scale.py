@@ -1,0 +1,90 @@
+"""The deployments screen over thousands of rows on a real server: every row is reachable, by the
+``/`` filter (the server's ``search``) and by scrolling to the end (older pages load on the way),
+and the live poll carries summary rows whose size does not grow with the server's row count."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploytui.client.local import LocalServer
+from deploytui.tui.screens.deployments import HEAD_LIMIT, PAGE_SIZE
+from deploytui.tui.widgets.deployments_table import DeploymentsTable
+from tests.conftest import start_server
+from tests.list_support import seed_rows
+from tests.tui.app_harness import live_app, screen_text, wait_for
+
+ROWS = 2000
+OLDEST = "project-000000"
+
+
+@pytest.fixture
+def big_server(tmp_path: Path) -> Iterator[LocalServer]:
+    seed_rows(tmp_path / "data", ROWS)
+    srv = start_server(tmp_path / "data")
+    yield srv
+    srv.stop()
+
+
+def table_of(app) -> DeploymentsTable:
+    return app.screen.query_one(DeploymentsTable)
+
+
+async def test_filter_finds_the_oldest_of_thousands(big_server):
+    app = live_app(big_server)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: table_of(app).row_count == HEAD_LIMIT, what="the newest rows")
+        assert not any(row["project"] == OLDEST for row in table_of(app).rows_by_id.values())
+        await pilot.press("slash", *OLDEST)
+        await wait_for(pilot, lambda: table_of(app).row_count == 1 and len(table_of(app).rows_by_id) == 1,
+                       what="the server's one match")
+        assert table_of(app).rows_by_id[table_of(app).selected_id]["project"] == OLDEST
+        assert "1/1 shown" in screen_text(app)
+
+
+async def test_scrolling_to_the_end_reaches_the_oldest_row(big_server):
+    app = live_app(big_server)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = await wait_for(pilot, lambda: table_of(app) if table_of(app).row_count == HEAD_LIMIT else None,
+                               what="the newest rows")
+        assert f"newest {HEAD_LIMIT} of {ROWS} loaded" in screen_text(app)
+        pages = 0
+        while table.rows_by_id[table.selected_id]["project"] != OLDEST:
+            loaded = table.row_count
+            await pilot.press("G")
+            if loaded < ROWS:
+                await wait_for(pilot, lambda loaded=loaded: table.row_count > loaded, what="an older page")
+                pages += 1
+        assert pages == -(-(ROWS - HEAD_LIMIT) // PAGE_SIZE)
+        assert table.row_count == len(table.rows_by_id) == ROWS
+        assert "loaded" not in screen_text(app)
+
+
+async def test_live_poll_asks_for_summary_rows_of_the_head_only(big_server):
+    """What one refresh costs: the newest HEAD_LIMIT rows without event_log, however many exist."""
+    app = live_app(big_server)
+    sizes: list[int] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        api = app.api
+        original = api.list_deployments
+
+        async def counting(**fields):
+            answer = await original(**fields)
+            sizes.append(len(json.dumps(answer)))
+            assert all("event_log" not in row for row in answer["deployments"])
+            return answer
+
+        api.list_deployments = counting
+        await wait_for(pilot, lambda: len(sizes) >= 2, what="two polls")
+    full = json.dumps([{**row, "payload_blob_present": False} for row in seed_rows_view()])
+    # A poll carries the head's summary rows: far less than those rows with their logs.
+    assert max(sizes) * 3 < len(full)
+
+
+def seed_rows_view() -> list[dict]:
+    from tests.list_support import seeded_row
+
+    return [seeded_row(index) for index in range(ROWS - HEAD_LIMIT, ROWS)]
