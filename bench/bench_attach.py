@@ -23,7 +23,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -75,58 +76,54 @@ async def through_attach_and_view(api: OperationsClient, deployment_id: str) -> 
 async def measure(runs: int, fn: Callable[[], Awaitable[int]]) -> tuple[float, int]:
     """Median events/s over ``runs`` (after one warm-up), and the event count."""
     count = await fn()
-    rates = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        count = await fn()
-        rates.append(count / (time.perf_counter() - started))
+    rates = [await timed_rate(fn) for _ in range(runs)]
     return statistics.median(rates), count
 
 
-async def bench(wire: str, runs: int) -> None:
+async def timed_rate(fn: Callable[[], Awaitable[int]]) -> float:
+    """Events per second of one run of ``fn``."""
+    started = time.perf_counter()
+    count = await fn()
+    return count / (time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def chatty_deployment(wire: str) -> AsyncIterator[tuple[LocalServer, OperationsClient, str]]:
+    """A server on ``wire`` in a temp dir, a client, and a finished chatty deployment's id."""
     with tempfile.TemporaryDirectory() as tmp:
         srv = spawn_server(Path(tmp) / "data", wire=wire, user=USER, password=PASSWORD)
         try:
             settings = ConnectionSettings(srv.url, user=srv.user, password=srv.password)
             async with OperationsClient(settings) as api:
-                deployment_id = await deploy_chatty(api)
-                results = {
-                    "httpx-sse (bare)": await measure(runs, lambda: bare_httpx_sse(srv, deployment_id)),
-                    "attach": await measure(runs, lambda: through_attach(api, deployment_id)),
-                    "attach + DeploymentView": await measure(runs, lambda: through_attach_and_view(api, deployment_id)),
-                }
+                yield srv, api, await deploy_chatty(api)
         finally:
             srv.stop()
+
+
+async def bench(wire: str, runs: int) -> None:
+    async with chatty_deployment(wire) as (srv, api, deployment_id):
+        results = {
+            "httpx-sse (bare)": await measure(runs, lambda: bare_httpx_sse(srv, deployment_id)),
+            "attach": await measure(runs, lambda: through_attach(api, deployment_id)),
+            "attach + DeploymentView": await measure(runs, lambda: through_attach_and_view(api, deployment_id)),
+        }
     base = results["httpx-sse (bare)"][0]
     print(f"\nwire={wire}: replay of a finished chatty deployment, median of {runs} runs")
     for name, (rate, count) in results.items():
         print(f"  {name:<26} {count:>6} events  {rate:>10,.0f} events/s  {rate / base:5.2f}x")
 
 
-async def timed_rate(fn: Callable[[], Awaitable[int]]) -> float:
-    started = time.perf_counter()
-    count = await fn()
-    return count / (time.perf_counter() - started)
-
-
 async def row(wire: str, repeat: int) -> None:
     """One JSON row: attach + DeploymentView rate ÷ bare httpx-sse rate, interleaved rounds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        srv = spawn_server(Path(tmp) / "data", wire=wire, user=USER, password=PASSWORD)
-        try:
-            settings = ConnectionSettings(srv.url, user=srv.user, password=srv.password)
-            async with OperationsClient(settings) as api:
-                deployment_id = await deploy_chatty(api)
-                await bare_httpx_sse(srv, deployment_id)  # warm-up, both ways
-                await through_attach_and_view(api, deployment_id)
-                bare, viewed = [], []
-                for i in range(repeat):
-                    bare.append(await timed_rate(lambda: bare_httpx_sse(srv, deployment_id)))
-                    viewed.append(await timed_rate(lambda: through_attach_and_view(api, deployment_id)))
-                    print(f"bench_attach {wire} {i + 1}/{repeat}: bare {bare[-1]:,.0f} ev/s, "
-                          f"attach+view {viewed[-1]:,.0f} ev/s", file=sys.stderr, flush=True)
-        finally:
-            srv.stop()
+    async with chatty_deployment(wire) as (srv, api, deployment_id):
+        await bare_httpx_sse(srv, deployment_id)  # warm-up, both ways
+        await through_attach_and_view(api, deployment_id)
+        bare, viewed = [], []
+        for i in range(repeat):
+            bare.append(await timed_rate(lambda: bare_httpx_sse(srv, deployment_id)))
+            viewed.append(await timed_rate(lambda: through_attach_and_view(api, deployment_id)))
+            print(f"bench_attach {wire} {i + 1}/{repeat}: bare {bare[-1]:,.0f} ev/s, "
+                  f"attach+view {viewed[-1]:,.0f} ev/s", file=sys.stderr, flush=True)
     ratios = [v / b for v, b in zip(viewed, bare, strict=True)]
     median = statistics.median(ratios)
     print(json.dumps({
