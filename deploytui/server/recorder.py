@@ -261,6 +261,10 @@ class _Window:
         while self.events > self.limit and len(self.batches) > 1:
             self.events -= len(self.batches.popleft())
 
+    def clear(self) -> None:
+        self.batches.clear()
+        self.events = 0
+
     def after(self, seq: int) -> list[Batch] | None:
         """Every batch holding an event above ``seq``, or None when the window starts later."""
         if not self.batches or self.batches[0].first > seq + 1:
@@ -457,13 +461,16 @@ class EventHub:
     # ------------------------------------------------------------ internal
 
     def _publish(self, events: list[tuple[str, int, int, str, Any]]) -> None:
-        """Commit listener: one shared :class:`Batch` per deployment into its window (while it
-        is being recorded) and to each of its subscribers."""
+        """Commit listener: one shared :class:`Batch` per watched deployment, into its window and
+        to each of its subscribers. Nobody watching: nothing is built and the window is emptied
+        (it must never have a hole), so an unwatched install pays nothing for fan-out."""
         runs: dict[str, list[dict]] = {}
         for deployment_id, seq, t, name, data in events:
-            if deployment_id in self._windows or deployment_id in self._subscribers:
+            if deployment_id in self._subscribers:
                 runs.setdefault(deployment_id, []).append(
                     {"seq": seq, "t": t, "event": name, "data": data})
+            elif (window := self._windows.get(deployment_id)) is not None and window.events:
+                window.clear()
         for deployment_id, run in runs.items():
             batch = Batch(run)
             window = self._windows.get(deployment_id)

@@ -65,6 +65,7 @@ async def test_window_of_recent_batches_is_bounded_and_dropped_at_the_end(tmp_pa
     hub = EventHub(store, window_events=50)
     try:
         recorder = await start(hub)
+        hub.subscribe("d1")  # a watcher, so that the hub keeps a window
         for chunk in range(0, 1_000, 10):
             emit_lines(recorder, chunk, chunk + 10)
             await recorder.flush()
@@ -84,6 +85,7 @@ async def test_window_of_recent_batches_is_bounded_and_dropped_at_the_end(tmp_pa
 
 async def test_catch_up_within_the_window_never_reads_the_store(hub: EventHub) -> None:
     recorder = await start(hub)
+    hub.subscribe("d1")  # a watcher, so that the hub keeps a window
     for chunk in range(0, 500, 50):
         emit_lines(recorder, chunk, chunk + 50)
         await recorder.flush()
@@ -160,3 +162,20 @@ async def test_watchers_ending_together_share_one_read_of_the_terminal_row(hub: 
     assert len({id(r) for r in rows}) == 50  # each caller owns its copy
     await hub.shared_row("d1")
     assert reads == 2  # a later caller reads afresh
+
+
+async def test_unwatched_commits_empty_the_window_so_it_never_has_a_hole(hub: EventHub) -> None:
+    recorder = await start(hub)
+    early = hub.subscribe("d1")
+    emit_lines(recorder, 0, 10)
+    await recorder.flush()
+    assert hub.window_size("d1") == 10
+    early.close()
+    emit_lines(recorder, 10, 20)  # nobody watches these: not kept in memory
+    await recorder.flush()
+    assert hub.window_size("d1") == 0
+    late = hub.subscribe("d1", after_seq=0)
+    emit_lines(recorder, 20, 30)
+    await recorder.flush()
+    await recorder.finish("success")
+    assert [e["seq"] async for e in late] == list(range(1, 31))
