@@ -8,13 +8,27 @@ policy (not the machine's speed) decides how many commits happen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from deploytui.server.recorder import Batch, EventHub, Recorder
+from deploytui.server.store import Store
 from deploytui.server.stream import encode_event
 from tests.server.recording import start
 
 NEVER = 3600.0  # a commit interval no test reaches: only awaited writes or MAX_BATCH commit
+
+
+@contextlib.asynccontextmanager
+async def hub_on(path: Path, **options: int) -> AsyncIterator[EventHub]:
+    """A hub with non-default ``options`` on a fresh store, closed afterwards."""
+    store = Store(path)
+    await store.open()
+    try:
+        yield EventHub(store, **options)
+    finally:
+        await store.close()
 
 
 def emit_lines(recorder: Recorder, start_at: int, stop: int) -> None:
@@ -58,12 +72,7 @@ async def test_awaited_writes_commit_without_waiting_for_the_interval(hub: Event
 
 
 async def test_window_of_recent_batches_is_bounded_and_dropped_at_the_end(tmp_path: Path) -> None:
-    from deploytui.server.store import Store
-
-    store = Store(tmp_path / "w.sqlite3")
-    await store.open()
-    hub = EventHub(store, window_events=50)
-    try:
+    async with hub_on(tmp_path / "w.sqlite3", window_events=50) as hub:
         recorder = await start(hub)
         hub.subscribe("d1")  # a watcher, so that the hub keeps a window
         for chunk in range(0, 1_000, 10):
@@ -79,8 +88,6 @@ async def test_window_of_recent_batches_is_bounded_and_dropped_at_the_end(tmp_pa
         await recorder.finish("success")
         assert await sub.get() is None
         assert hub.window_size("d1") == 0
-    finally:
-        await store.close()
 
 
 async def test_catch_up_within_the_window_never_reads_the_store(hub: EventHub) -> None:
@@ -99,12 +106,7 @@ async def test_catch_up_within_the_window_never_reads_the_store(hub: EventHub) -
 
 
 async def test_a_subscriber_that_never_reads_holds_at_most_its_limit(tmp_path: Path) -> None:
-    from deploytui.server.store import Store
-
-    store = Store(tmp_path / "q.sqlite3")
-    await store.open()
-    hub = EventHub(store, subscriber_queue_limit=64)
-    try:
+    async with hub_on(tmp_path / "q.sqlite3", subscriber_queue_limit=64) as hub:
         recorder = await start(hub)
         idle = hub.subscribe("d1")
         for chunk in range(0, 5_000, 20):
@@ -114,8 +116,6 @@ async def test_a_subscriber_that_never_reads_holds_at_most_its_limit(tmp_path: P
         assert idle.max_queued <= 64 and idle.overflows > 0
         await recorder.finish("success")
         assert [e["seq"] async for e in idle] == list(range(1, 5_001))  # nothing lost
-    finally:
-        await store.close()
 
 
 async def test_every_watcher_shares_one_batch_and_its_bytes(hub: EventHub) -> None:
