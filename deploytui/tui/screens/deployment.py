@@ -65,6 +65,9 @@ BUSY_BATCH = 300
 LABEL_INTERVAL = 0.5
 # The attach worker gives the event loop a turn at least this often (seconds).
 YIELD_AFTER = 0.008
+# Install lines held in memory (the view's and the pane's, the same objects): a million-line
+# install stays within ~100 MiB; older lines are the server's (``L`` loads the full history).
+LINE_WINDOW = 150_000
 
 
 class BurstGc:
@@ -128,7 +131,7 @@ class DeploymentScreen(Screen):
         self.deployment_id = deployment_id
         self.row: dict[str, Any] = dict(row or {})
         self.opener = opener
-        self.view = DeploymentView(deployment_id)
+        self.view = DeploymentView(deployment_id, max_lines=LINE_WINDOW)
         self.stream_state: Any = None
         self.can_revert = False
         self.operations: dict[str, bool] = {}  # what the server offers, once learnt
@@ -158,7 +161,7 @@ class DeploymentScreen(Screen):
         yield StreamStatus(id="stream-status")
         with TabbedContent(initial="output", id="tabs"):
             with TabPane("Output", id="output"):
-                yield InstallLog(id="install-log")
+                yield InstallLog(id="install-log", max_lines=LINE_WINDOW)
             with TabPane("Events", id="events"):
                 yield EventsLog(id="events-table")
             with TabPane("Peers", id="peers"):

@@ -160,6 +160,11 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
                 self._wrapped.invalidate()
         self._content_changed(0)
 
+    @property
+    def pending_gaps(self) -> list[tuple[int, int]]:
+        """``(after_index, dropped_events)`` of the gaps after lines not appended yet."""
+        return list(self._pending_gaps)
+
     def _place_pending_gaps(self) -> None:
         last = self.lines[-1].index
         ready = [gap for gap in self._pending_gaps if gap[0] <= last]

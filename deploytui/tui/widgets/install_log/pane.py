@@ -134,10 +134,13 @@ class InstallLog(Vertical):
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
+        max_lines: int | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         if title:
             self.border_title = title
+        self.max_lines = max_lines
+        """Hold at most this many lines (None: no bound); see :meth:`_drop_oldest`."""
         self.line_list = LineList()
         """The Line API list that holds and draws the lines (focus goes here)."""
         self.history_available: bool | None = None
@@ -172,10 +175,28 @@ class InstallLog(Vertical):
         if lines:
             gaps = len(self.line_list.gaps)
             self.line_list.append_lines(lines)
+            if self.max_lines is not None and len(self.line_list.lines) > self.max_lines:
+                self._drop_oldest()
             self._search_changed()
             self._update_subtitle()
             if len(self.line_list.gaps) != gaps:
                 self.refresh_bindings()
+
+    def _drop_oldest(self) -> None:
+        """Keep the newest two thirds of :attr:`max_lines` (a million-line install must not hold a
+        million line objects): the list is rebuilt through :meth:`replace_lines`, which keeps
+        search, filter, toggles and the reading position; gaps among the kept lines stay. Keeping
+        a third less than the bound rebuilds once per ``max_lines / 3`` lines, not per batch."""
+        from deploytui.client.view import Gap
+
+        line_list = self.line_list
+        held = line_list.lines
+        keep = held[len(held) - self.max_lines * 2 // 3 :] if self.max_lines else []
+        first = keep[0].index if keep else 0
+        gaps = [Gap(held[position].index, dropped) for position, dropped in sorted(line_list.gaps.items())
+                if position >= 0 and held[position].index >= first]
+        gaps += [Gap(after, dropped) for after, dropped in line_list.pending_gaps]
+        self.replace_lines(keep, gaps)
 
     def add_gap(self, gap: Gap) -> None:
         """Show "N events not kept by the server" after ``gap.after_index`` (``L`` loads them);
