@@ -8,8 +8,8 @@ Three measures, each side by side with its baseline in the same run:
 - time from launch to the list's first full paint, in tmux (``capture-pane`` until the newest
   row and the status line are on screen), against a minimal Textual app painting one label; at 5
   rows and at N rows, interleaved, ``--repeat`` times.
-- bytes of one refresh poll: the dashboard's (newest rows as summaries) against the old poll
-  (500 rows with their event logs).
+- bytes of one refresh poll when nothing changed: the dashboard's (rows changed since the last
+  poll's cursor, as summaries) against the old poll (500 rows with their event logs).
 
     python bench/bench_list.py [--row] [--quick] [--repeat N] [--rows N]
 """
@@ -154,11 +154,12 @@ def old_poll_reach(srv: LocalServer, rows: int) -> tuple[int, bool]:
 
 # ---------------------------------------------------------------- traffic
 
-def poll_bytes(srv: LocalServer, fields: dict) -> int:
+def poll_bytes(srv: LocalServer, fields: dict) -> tuple[int, int]:
+    """(bytes of one list_deployments answer, rows in it)."""
     response = httpx.post(srv.url + "/", json={"operation": "list_deployments", **fields},
                           auth=(USER, PASSWORD), timeout=60)
     response.raise_for_status()
-    return len(response.content)
+    return len(response.content), len(response.json()["deployments"])
 
 
 # ---------------------------------------------------------------- rows
@@ -195,13 +196,20 @@ def measure_all(rows: int, repeat: int) -> list[dict]:
                     f"list {statistics.median(ours) * 1000:.0f} ms (median)",
                     ratios, "≤ 1.5×", statistics.median(ratios) <= 1.5))
 
-            old = [poll_bytes(big, {"limit": OLD_LIMIT}) for _ in range(repeat)]
-            new = [poll_bytes(big, {"limit": HEAD_LIMIT, "summary": True}) for _ in range(repeat)]
+            cursor = httpx.post(big.url + "/", json={"operation": "list_deployments", "limit": HEAD_LIMIT, "summary": True},
+                                auth=(USER, PASSWORD), timeout=60).json()["cursor"]
+            old, new, changed_rows = [], [], []
+            for _ in range(repeat):
+                old.append(poll_bytes(big, {"limit": OLD_LIMIT})[0])
+                size, count = poll_bytes(big, {"limit": HEAD_LIMIT, "summary": True, "changed_since": cursor})
+                new.append(size)
+                changed_rows.append(count)
             results.append(row(
                 f"list refresh traffic at {rows:,} deployments, nothing changed",
                 f"newest {OLD_LIMIT} full rows: {statistics.median(old) / 1024:.0f} KiB per poll",
-                f"newest {HEAD_LIMIT} summary rows: {statistics.median(new) / 1024:.0f} KiB per poll",
-                [b / a for a, b in zip(old, new)], "proportional to what changed (0 when nothing did)", False))
+                f"rows changed since the last poll: {max(changed_rows)} rows, {statistics.median(new)} bytes per poll",
+                [b / a for a, b in zip(old, new)], "proportional to what changed (no row when nothing did)",
+                max(changed_rows) == 0))
         finally:
             small.stop()
             big.stop()

@@ -274,16 +274,18 @@ class OperationsClient:
     async def list_deployments(
         self, project: str | None = None, status: str | None = None, since: int | None = None,
         until: int | None = None, limit: int | None = None, offset: int | None = None,
-        search: str | None = None, summary: bool | None = None,
+        search: str | None = None, summary: bool | None = None, changed_since: int | None = None,
     ) -> dict[str, Any]:
         """``{"deployments": [row…], "total": n}``, newest first (contract §2.2).
 
         ``search`` (rows whose project, id, status, phase, user, origin or package contain it) and
-        ``summary`` (rows without ``event_log``) are our server's additions: Harper ignores them,
-        so a caller filters again itself and must not rely on the log being absent."""
+        ``summary`` (rows without ``event_log``) are our server's additions, as is ``changed_since``
+        (only rows that may have changed since an earlier answer's ``cursor``; ``total`` still
+        counts all): Harper ignores them and sends no ``cursor``, so a caller filters again itself,
+        must not rely on the log being absent, and polls everything while no cursor comes back."""
         return await self.read(
             "list_deployments", project=project, status=status, since=since, until=until, limit=limit, offset=offset,
-            search=search or None, summary=summary,
+            search=search or None, summary=summary, changed_since=changed_since,
         )
 
     async def get_deployment(self, deployment_id: str) -> dict[str, Any]:

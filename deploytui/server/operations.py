@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 from starlette.responses import FileResponse, Response
 
 from .. import HARPER_API_LEVEL, __version__
+from ..protocol.clock import now_ms
 from ..protocol.deployment import is_terminal
 from .body import MultipartUpload
 from .context import ServerContext
@@ -130,16 +131,27 @@ def project_field(fields: dict[str, Any], *, required: bool) -> str | None:
 # ---- listing and reading ---------------------------------------------------------------------
 
 
+CHANGE_MARGIN_MS = 10_000
+"""How far back a ``cursor`` reaches: rows changed this recently are sent again (well above the
+writer's commit delay, even under load)."""
+
+
 async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
     f = call.fields
     if f.get("status") is not None and not isinstance(f["status"], str):
         raise OperationError("'status' must be a string")
-    # Our additions (Harper ignores unknown fields): ``search``, a substring filter, and
-    # ``summary``, rows without their event_log (a polling list does not need it).
+    # Our additions (Harper ignores unknown fields): ``search``, a substring filter; ``summary``,
+    # rows without their event_log (a polling list does not need it); ``changed_since``, only the
+    # rows that may have changed since a previous answer's ``cursor`` (which those requests get).
     if f.get("search") is not None and not isinstance(f["search"], str):
         raise OperationError("'search' must be a string")
     if f.get("summary") is not None and not isinstance(f["summary"], bool):
         raise OperationError("'summary' must be true or false")
+    changed_since = int_field(f, "changed_since")
+    # Taken before the query, and early by CHANGE_MARGIN_MS: a row's completed_at is stamped a
+    # moment before its commit becomes visible, so a poll that just missed the commit still sees
+    # the row next time.
+    cursor = now_ms() - CHANGE_MARGIN_MS
     rows, total = await ctx.store.list_rows(
         project=project_field(f, required=False),
         status=f.get("status"),
@@ -149,8 +161,12 @@ async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str,
         offset=int_field(f, "offset", minimum=0) or 0,
         search=f.get("search") or None,
         summary=bool(f.get("summary")),
+        changed_since=changed_since,
     )
-    return {"deployments": [strip_row(row) for row in rows], "total": total}
+    answer: dict[str, Any] = {"deployments": [strip_row(row) for row in rows], "total": total}
+    if changed_since is not None or f.get("summary"):
+        answer["cursor"] = cursor
+    return answer
 
 
 async def get_deployment(ctx: ServerContext, call: OperationCall) -> dict[str, Any] | Response:

@@ -356,29 +356,38 @@ class Store:
     async def list_rows(self, *, project: str | None = None, status: str | None = None,
                         since: float | None = None, until: float | None = None,
                         limit: int | None = None, offset: int = 0, search: str | None = None,
-                        summary: bool = False) -> tuple[list[dict], int]:
+                        summary: bool = False, changed_since: int | None = None) -> tuple[list[dict], int]:
         """Harper's list_deployments (contract §2.2): exact project/status, inclusive since/until
         on started_at, newest first with ties by deployment_id; returns (page, total before paging).
         Negative limit/offset count as 0; limit None means all.
 
         Our additions: ``search`` keeps rows where any of :data:`SEARCH_COLUMNS` contains it
         (case-insensitive), so a dashboard finds a row among thousands without loading them all;
-        ``summary`` leaves out ``event_log`` (the bulk of a row), for lists that poll."""
+        ``summary`` leaves out ``event_log`` (the bulk of a row), for lists that poll;
+        ``changed_since`` (ms) pages only rows that may have changed since then (started or
+        completed at or after it, or not finished), while the total still counts them all."""
         where, params = _filters(project=project, status=status, since=since, until=until, search=search or None)
+        page_where, page_params = where, params
+        if changed_since is not None:
+            marks = ",".join("?" * len(TERMINAL_STATUSES))
+            changed = f"(started_at >= ? OR completed_at >= ? OR status NOT IN ({marks}))"
+            page_where = f"{where} AND {changed}" if where else f" WHERE {changed}"
+            page_params = [*params, changed_since, changed_since, *sorted(TERMINAL_STATUSES)]
         page_limit = -1 if limit is None else max(0, int(limit))
         page_offset = max(0, int(offset or 0))
         columns = SUMMARY_SELECT if summary else "*"
-        return await self._read(self._list_sync, columns, where, params, page_limit, page_offset)
+        return await self._read(self._list_sync, columns, (where, params), (page_where, page_params),
+                                page_limit, page_offset)
 
-    def _list_sync(self, columns: str, where: str, params: list, limit: int,
+    def _list_sync(self, columns: str, counted: tuple[str, list], paged: tuple[str, list], limit: int,
                    offset: int) -> tuple[list[dict], int]:
         conn = self._reader()
         conn.execute("BEGIN")  # one snapshot for the page and the total
         try:
-            total = conn.execute(f"SELECT COUNT(*) FROM deployments{where}", params).fetchone()[0]
-            sql = (f"SELECT {columns} FROM deployments{where}"
+            total = conn.execute(f"SELECT COUNT(*) FROM deployments{counted[0]}", counted[1]).fetchone()[0]
+            sql = (f"SELECT {columns} FROM deployments{paged[0]}"
                    " ORDER BY started_at DESC, deployment_id ASC LIMIT ? OFFSET ?")
-            return self._fetch(sql, [*params, limit, offset], _decode_row), total
+            return self._fetch(sql, [*paged[1], limit, offset], _decode_row), total
         finally:
             conn.execute("COMMIT")
 

@@ -10,6 +10,7 @@ import pytest
 from deploytui.client.local import LocalServer
 from tests.conftest import op, start_server
 from tests.list_support import seed_rows
+from tests.tui.app_harness import demo_dir, deploy_sync
 
 ROWS = 3000
 
@@ -72,9 +73,31 @@ def test_paging_reaches_every_row(big_server: LocalServer) -> None:
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("search", 5, "'search' must be a string"),
+    ("changed_since", "yesterday", "'changed_since' must be a number, not a string"),
     ("summary", "yes", "'summary' must be true or false"),
 ])
 def test_bad_search_or_summary_is_a_400(big_server: LocalServer, field: str, value: object, message: str) -> None:
     response = op(big_server, {"operation": "list_deployments", field: value})
     assert response.status_code == 400
     assert response.json() == {"error": message}
+
+
+def test_changed_since_sends_only_what_changed(big_server: LocalServer) -> None:
+    """A poll with the previous answer's cursor carries no row when nothing changed (the total
+    still counts every row), and a new deploy's row when one ran."""
+    first = listing(big_server, limit=200, summary=True)
+    assert len(first["deployments"]) == 200
+    quiet = listing(big_server, limit=200, summary=True, changed_since=first["cursor"])
+    assert quiet["deployments"] == []
+    assert quiet["total"] == ROWS
+    deployed = deploy_sync(big_server, "hello", demo_dir("hello"), "python3 install.py")
+    changed = listing(big_server, limit=200, summary=True, changed_since=quiet["cursor"])
+    assert [row["deployment_id"] for row in changed["deployments"]] == [deployed["deployment_id"]]
+    assert changed["deployments"][0]["status"] == "success"
+    assert changed["total"] == ROWS + 1
+
+
+def test_cursor_comes_only_with_our_additions(big_server: LocalServer) -> None:
+    """A Harper-shaped request gets Harper's answer shape."""
+    assert set(listing(big_server, limit=1)) == {"deployments", "total"}
+    assert set(listing(big_server, limit=1, changed_since=0)) == {"deployments", "total", "cursor"}

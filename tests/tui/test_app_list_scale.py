@@ -63,28 +63,44 @@ async def test_scrolling_to_the_end_reaches_the_oldest_row(big_server):
         assert "loaded" not in screen_text(app)
 
 
-async def test_live_poll_asks_for_summary_rows_of_the_head_only(big_server):
-    """What one refresh costs: the newest HEAD_LIMIT rows without event_log, however many exist."""
+async def test_refreshing_thousands_of_rows_parses_no_theme_style(big_server, monkeypatch):
+    """A row's colours come from a cache per status, not from parsing a theme style per row
+    (~1 ms each: seconds per refresh at thousands of rows)."""
+    import deploytui.tui.widgets.deployments_table as table_module
+
     app = live_app(big_server)
-    sizes: list[int] = []
     async with app.run_test(size=(100, 30)) as pilot:
-        api = app.api
-        original = api.list_deployments
+        table = await wait_for(pilot, lambda: table_of(app) if table_of(app).row_count == HEAD_LIMIT else None,
+                               what="the newest rows")
+        parsed: list[str] = []
+        for name in ("theme_style", "status_text"):
+            original = getattr(table_module, name)
+            monkeypatch.setattr(table_module, name, lambda *a, _o=original, _n=name, **k: (parsed.append(_n), _o(*a, **k))[1])
+        table.tick()
+        assert table.row_count == HEAD_LIMIT
+        assert parsed == []
+
+
+async def test_live_poll_carries_only_what_changed(big_server):
+    """What refreshes cost, in bytes: the first poll brings the newest HEAD_LIMIT summary rows
+    (no event_log), every later one only the rows changed since; with nothing changing, none."""
+    app = live_app(big_server)
+    polls: list[tuple[dict, int, int]] = []  # (fields asked, rows answered, bytes answered)
+    async with app.run_test(size=(100, 30)) as pilot:
+        original = app.api.list_deployments
 
         async def counting(**fields):
             answer = await original(**fields)
-            sizes.append(len(json.dumps(answer)))
             assert all("event_log" not in row for row in answer["deployments"])
+            polls.append((fields, len(answer["deployments"]), len(json.dumps(answer))))
             return answer
 
-        api.list_deployments = counting
-        await wait_for(pilot, lambda: len(sizes) >= 2, what="two polls")
-    full = json.dumps([{**row, "payload_blob_present": False} for row in seed_rows_view()])
-    # A poll carries the head's summary rows: far less than those rows with their logs.
-    assert max(sizes) * 3 < len(full)
-
-
-def seed_rows_view() -> list[dict]:
-    from tests.list_support import seeded_row
-
-    return [seeded_row(index) for index in range(ROWS - HEAD_LIMIT, ROWS)]
+        app.api.list_deployments = counting
+        app.screen.poll()  # restart the poll through the counting method
+        await wait_for(pilot, lambda: len(polls) >= 4, what="four polls")
+        assert table_of(app).row_count == HEAD_LIMIT
+    (first, first_rows, first_bytes), *later = polls
+    assert first.get("changed_since") is None and first["summary"] is True and first_rows == HEAD_LIMIT
+    assert all(fields.get("changed_since") for fields, _, _ in later)
+    assert [rows for _, rows, _ in later] == [0] * len(later)
+    assert max(size for _, _, size in later) < 100 < first_bytes

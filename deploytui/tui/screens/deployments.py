@@ -97,8 +97,8 @@ class DeploymentsScreen(Screen):
         super().__init__()
         self._fetched = False
         self._healthy: bool | None = None
-        self._head: list[dict[str, Any]] = []
-        """The newest rows, as the last poll returned them."""
+        self._head: dict[str, dict[str, Any]] = {}
+        """The newest rows by id, as the polls returned them."""
         self._older: dict[str, dict[str, Any]] = {}
         """Rows past the head, fetched page by page as the user scrolls (for the current search)."""
         self._total = 0
@@ -148,13 +148,16 @@ class DeploymentsScreen(Screen):
         app = self.dash
         version: str | None = None
         failures = 0
+        cursor: int | None = None  # our server's: ask only for what changed since the last answer
         while True:
             try:
                 with single_attempts():  # this loop is the retry, and it shows each failure
-                    if version is None:
+                    if version is None:  # (re)connected: maybe another server now, so ask for everything
+                        cursor = None
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
-                    data = await app.api.list_deployments(limit=HEAD_LIMIT, summary=True, search=self._search())
+                    data = await app.api.list_deployments(
+                        limit=HEAD_LIMIT, summary=True, search=self._search(), changed_since=cursor)
             except (AuthError, ForbiddenError) as exc:
                 # Asking again soon will not change the answer; ask rarely (a server switch or a
                 # fixed account on the server may).
@@ -178,6 +181,10 @@ class DeploymentsScreen(Screen):
             rows = [r for r in rows or [] if isinstance(r, dict)]
             self.post_message(ConnectionChanged(True, None, version))
             self.post_message(DeploymentsFetched(rows, int(data.get("total") or len(rows))))
+            # A full page of changes may have left some out: then the next poll asks for everything.
+            next_cursor = data.get("cursor")
+            complete = cursor is None or len(rows) < HEAD_LIMIT
+            cursor = next_cursor if isinstance(next_cursor, int) and complete else None
             running = any(not is_terminal(r.get("status")) for r in rows)
             await asyncio.sleep(app.fast_poll_interval if running else app.poll_interval)
 
@@ -206,7 +213,9 @@ class DeploymentsScreen(Screen):
     @on(DeploymentsFetched)
     def _fetched_rows(self, message: DeploymentsFetched) -> None:
         self._fetched = True
-        self._head = message.rows
+        polled = {str(r.get("deployment_id")): r for r in message.rows if r.get("deployment_id")}
+        # Rows are never deleted, so a poll only adds or refreshes (a new search starts afresh).
+        self._head.update(polled)
         self._total = message.total
         self._show_rows()
         self.query_one(ServerStatus).summary = f"{message.total} deployment{'s' if message.total != 1 else ''}"
@@ -224,9 +233,8 @@ class DeploymentsScreen(Screen):
 
     def _show_rows(self) -> None:
         """The table gets the polled head and the older pages (the head's copy wins)."""
-        head_ids = {str(r.get("deployment_id")) for r in self._head}
-        older = [row for key, row in self._older.items() if key not in head_ids]
-        self.query_one(DeploymentsTable).update_rows([*self._head, *older])
+        older = [row for key, row in self._older.items() if key not in self._head]
+        self.query_one(DeploymentsTable).update_rows([*self._head.values(), *older])
 
     @on(DataTable.RowHighlighted, "#deployments")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -320,6 +328,7 @@ class DeploymentsScreen(Screen):
         self._update_status_line()
         if self._search() != searched:
             # Ask the server for the matches (ours filters; Harper answers the newest rows again).
+            self._head.clear()
             self._older.clear()
             self.poll()
 
