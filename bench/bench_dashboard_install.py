@@ -156,11 +156,12 @@ async def dashboard_replay(settings: ConnectionSettings, deployment_id: str, lin
     app = DeploytuiApp(settings, embedded=True)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        stop, gaps = asyncio.Event(), []
-        watcher = asyncio.create_task(watch_stalls(stop, gaps))
         started = time.perf_counter()
         app.open_deployment(deployment_id)
         await pilot.pause()
+        # Stalls while the lines arrive (as the live bench counts them), not the screen's mount.
+        stop, gaps = asyncio.Event(), []
+        watcher = asyncio.create_task(watch_stalls(stop, gaps))
         status = app.screen.query_one(StreamStatus)
         while status.lines < lines:
             await asyncio.sleep(0.005)
