@@ -108,6 +108,7 @@ class Subscription:
         self._ended = not active
         self._closed = False
         self._wakeup = asyncio.Event()
+        self._timed_out = False
 
     # ------------------------------------------------------------ producer side (the hub)
 
@@ -236,12 +237,28 @@ class Subscription:
         return bool(page)
 
     async def _wait(self, timeout: float | None) -> bool:
+        """Wait for a push or the end; False after ``timeout`` seconds of nothing.
+
+        A timer handle rather than ``asyncio.wait_for``, which makes a task per call: this runs
+        once per batch for every watcher.
+        """
         self._wakeup.clear()
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except TimeoutError:
+        if timeout is None:
+            await self._wakeup.wait()
+            return True
+        if timeout <= 0:
             return False
-        return True
+        self._timed_out = False
+        timer = asyncio.get_running_loop().call_later(timeout, self._time_out)
+        try:
+            await self._wakeup.wait()
+        finally:
+            timer.cancel()
+        return not self._timed_out
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self._wakeup.set()
 
 
 class _Window:
