@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import PHASE_START_STATUS, Status
@@ -27,6 +27,8 @@ from deploytui.protocol.event_log import append_bounded
 from deploytui.protocol.events import PHASE
 
 from .store import Store
+
+T = TypeVar("T")
 
 # Internal row key: the seq of the newest event the row's event_log holds. The harper wire replays
 # the event_log (as Harper does) and continues live after exactly this seq.
@@ -403,7 +405,7 @@ class EventHub:
         self._recorders: dict[str, Recorder] = {}
         self._subscribers: dict[str, set[Subscription]] = {}
         self._windows: dict[str, _Window] = {}
-        self._row_reads: dict[str, asyncio.Future[dict | None]] = {}
+        self._shared: dict[Hashable, asyncio.Future[Any]] = {}
         self._append_lock = asyncio.Lock()
         store.add_commit_listener(self._publish)
 
@@ -496,19 +498,22 @@ class EventHub:
             for sub in self._subscribers.get(deployment_id, ()):
                 sub._push(batch)
 
-    async def shared_row(self, deployment_id: str) -> dict | None:
-        """``store.get_row``, one read for every caller asking while it runs (a copy each).
+    async def shared(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """``await make()``, one run for every caller asking under ``key`` while it runs.
 
-        When a deployment ends, all its watchers re-read the terminal row at once for ``done``;
-        one shared read (a ~200-entry event_log to decode) instead of N keeps their ``done`` and
-        the reader pool quick.
+        When a deployment ends, all its watchers want the same terminal row and ``done`` at once:
+        one read (a ~200-entry event_log to decode) and one encoding instead of N keep their
+        ``done`` quick. Callers get the same object: share only immutable results.
         """
-        pending = self._row_reads.get(deployment_id)
+        pending = self._shared.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self.store.get_row(deployment_id))
-            self._row_reads[deployment_id] = pending
-            pending.add_done_callback(lambda _f: self._row_reads.pop(deployment_id, None))
-        row = await asyncio.shield(pending)
+            pending = self._shared[key] = asyncio.ensure_future(make())
+            pending.add_done_callback(lambda _f: self._shared.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def shared_row(self, deployment_id: str) -> dict | None:
+        """``store.get_row`` through :meth:`shared`, a copy for each caller."""
+        row = await self.shared(("row", deployment_id), lambda: self.store.get_row(deployment_id))
         return None if row is None else dict(row)
 
     def window_size(self, deployment_id: str) -> int:

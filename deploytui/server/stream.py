@@ -98,13 +98,31 @@ async def deployment_events(
 
 
 async def _final_item(hub: EventHub, deployment_id: str,
-                      done_result: Callable[[dict], Awaitable[Any]] | None) -> dict | None:
-    """``done {result}`` for the re-read row (no id: it is not a stored event), or None."""
+                      done_result: Callable[[dict], Awaitable[Any]] | None) -> dict | bytes | None:
+    """``done {result}`` for the re-read row (no id: it is not a stored event), or None.
+
+    Without ``done_result`` it is the same for every watcher of the deployment, so watchers ending
+    together share one read and one encoding of it.
+    """
+    if done_result is None:
+        return await hub.shared(("done", deployment_id), lambda: _encoded_done(hub, deployment_id))
     row = await hub.shared_row(deployment_id)
     if row is None:
-        message = f"No deployment found with id '{deployment_id}'"
-        return {"event": ERROR, "data": to_json({"message": message, "code": 400})}
-    result = await done_result(row) if done_result is not None else strip_row(row)
+        return _missing(deployment_id)
+    result = await done_result(row)
     if result is NO_DONE:
         return None
     return {"event": DONE, "data": to_json({"result": result})}
+
+
+async def _encoded_done(hub: EventHub, deployment_id: str) -> bytes:
+    row = await hub.shared_row(deployment_id)
+    item = _missing(deployment_id) if row is None else {
+        "event": DONE, "data": to_json({"result": strip_row(row)})}
+    return ServerSentEvent(**item, sep="\n").encode()
+
+
+def _missing(deployment_id: str) -> dict:
+    """Harper's in-band error for a row gone by the end of its stream."""
+    message = f"No deployment found with id '{deployment_id}'"
+    return {"event": ERROR, "data": to_json({"message": message, "code": 400})}

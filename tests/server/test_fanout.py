@@ -179,3 +179,22 @@ async def test_unwatched_commits_empty_the_window_so_it_never_has_a_hole(hub: Ev
     await recorder.flush()
     await recorder.finish("success")
     assert [e["seq"] async for e in late] == list(range(1, 31))
+
+
+async def test_watchers_ending_together_share_one_encoded_done(hub: EventHub) -> None:
+    from deploytui.server.stream import deployment_events
+
+    recorder = await start(hub)
+    streams = [deployment_events(hub.store, hub, "d1", wire="deploytui", last_event_id=None,
+                                 keepalive_seconds=30) for _ in range(10)]
+    for events in streams:
+        await anext(events)  # open
+    emit_lines(recorder, 0, 5)
+    await recorder.finish("success")
+
+    async def last_item(events: AsyncIterator) -> object:
+        return [item async for item in events][-1]
+
+    finals = await asyncio.gather(*(last_item(events) for events in streams))
+    assert isinstance(finals[0], bytes) and b"event: done" in finals[0]
+    assert all(final is finals[0] for final in finals)  # one read, one encoding
