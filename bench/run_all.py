@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 # Scripts that implement the ``--row`` interface; each helper adds its own here when it is ready.
-SCRIPTS: list[str] = ["bench_dashboard_install.py", "bench_attach.py", "bench_recorder.py", "bench_fanout.py"]
+SCRIPTS: list[str] = ["bench_dashboard_install.py", "bench_attach.py", "bench_recorder.py", "bench_fanout.py", "bench_list.py"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROW_KEYS = ("measure", "baseline", "deploytui", "ratio", "target", "met", "repeats", "ratio_min", "ratio_median")
