@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
 from . import __version__
 
@@ -108,24 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
-    return value
+def _more_than_zero(parse: Callable[[str], Any], what: str, least: str) -> Callable[[str], Any]:
+    """An argparse type: ``text`` read by ``parse`` (``what`` names such a value), refused unless
+    more than 0 (``least`` says what is the least accepted)."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not value > 0:  # NaN too
+            raise argparse.ArgumentTypeError(f"must be {least}: {text!r}")
+        return value
+
+    return convert
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
+_seconds = _more_than_zero(float, "a number of seconds", "more than 0 seconds")
+_positive_int = _more_than_zero(int, "a whole number", "at least 1")
 
 
 def run_serve(args: argparse.Namespace) -> int:
