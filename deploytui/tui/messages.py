@@ -67,6 +67,8 @@ class StreamBatch(Message):
 
     events: list[Any] = field(default_factory=list)
     final: bool = False
+    generation: int = 0
+    """Which attach produced it: a reattach drops what the stream it replaced still had queued."""
 
 
 @dataclass

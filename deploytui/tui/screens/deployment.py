@@ -142,6 +142,7 @@ class DeploymentScreen(Screen):
         self._lines_shown = 0
         self._gaps_shown = 0
         self._error_shown = False
+        self._generation = 0  # bumped by a reattach, which starts the screen's stream afresh
         self.batches = 0
         """How many batches reached the widgets (tests check that lines arrive batched)."""
         self.burst_gc = BurstGc()
@@ -195,6 +196,7 @@ class DeploymentScreen(Screen):
         from deploytui.client.errors import DeploytuiError
 
         app = self.dash
+        generation = self._generation
         try:
             async with AsyncExitStack() as stack:
                 initial = None
@@ -240,7 +242,8 @@ class DeploymentScreen(Screen):
         except Exception as exc:
             self.post_message(StreamStateChanged(AttachState("failed", message=f"{type(exc).__name__}: {exc}")))
         finally:
-            self._post_batch(final=True)
+            if generation == self._generation:
+                self._post_batch(final=True)
 
     def _post_batch(self, final: bool = False) -> None:
         """Hand the events folded since the last batch to the screen (runs on the event loop)."""
@@ -250,12 +253,14 @@ class DeploymentScreen(Screen):
         events, self._pending = self._pending, []
         self._last_batch_size = len(events)
         if events or final:
-            self.post_message(StreamBatch(events, final))
+            self.post_message(StreamBatch(events, final, self._generation))
 
     # ------------------------------------------------------------------ handlers
 
     @on(StreamBatch)
     def _batch(self, message: StreamBatch) -> None:
+        if message.generation != self._generation:
+            return  # queued by a stream a reattach replaced: its events are replayed again
         view = self.view
         self.batches += 1
         log = self.query_one(InstallLog)
@@ -443,7 +448,21 @@ class DeploymentScreen(Screen):
         actions.confirm_delete_payload(self, self.dash, self.row, self.deployment_id)
 
     def action_reattach(self) -> None:
+        self._reset_stream()
         self.attach_stream()
+
+    def _reset_stream(self) -> None:
+        """Forget what the current stream showed: the reattach replays it all again, so keeping it
+        would count and list every event twice."""
+        self._generation += 1
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._pending = []
+        self.view = DeploymentView(self.deployment_id, max_lines=LINE_WINDOW)
+        self._lines_shown = self._gaps_shown = 0
+        self.query_one(EventsLog).reset()
+        self.query_one(InstallLog).clear()
 
     @work(exclusive=True, group="operations", exit_on_error=False)
     async def learn_operations(self) -> None:
