@@ -282,7 +282,11 @@ class DeploymentsScreen(Screen):
             text.append(" to deploy a directory.")
             empty.update(text)
         empty.set_class(nothing, "-visible")
+        was_hidden = not table.display
         table.display = not nothing
+        if was_hidden and not nothing and self.focused is None:
+            # Hiding the table took its focus; the rows are back, so are the keys (j/↓ without Tab).
+            self.set_focus(table)
 
     def _update_status_line(self) -> None:
         table = self.query_one(DeploymentsTable)
