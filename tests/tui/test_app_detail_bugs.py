@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from textual.widgets import TabbedContent
 
+from deploytui.tui.widgets.deployment_header import DeploymentHeader
 from deploytui.tui.widgets.events_log import EventsLog
+from deploytui.tui.widgets.phase_timeline import PhaseTimeline
 from tests.tui.app_harness import deploy, live_app, screen_text, wait_for
 from tests.tui.test_app_detail import done, log_of, open_first
 
@@ -32,3 +34,39 @@ async def test_reattach_shows_each_event_and_line_once(server):
         assert len(log_of(screen).lines) == lines == screen.view.total_lines
         assert str(screen.query_one("#tabs", TabbedContent).get_tab("events").label) == label
         assert f"Events ({events})" in screen_text(app)
+
+
+def chatty_package(directory, lines: int):
+    """A component whose install prints ``lines`` lines at once: its replay takes many batches."""
+    directory.mkdir()
+    (directory / "package.json").write_text('{"name": "chatty", "version": "1.0.0", "main": "resources.js", "type": "module"}\n')
+    (directory / "resources.js").write_text("export {};\n")
+    (directory / "install.py").write_text(f"for i in range({lines}):\n    print('added package', i)\n")
+    return directory
+
+
+async def test_a_finished_deploy_never_replays_as_running(server, tmp_path, monkeypatch):
+    answer = await deploy(server, "chatty", chatty_package(tmp_path / "chatty", 4000))
+    assert answer.get("status", "success") == "success", answer
+    shown: list[tuple[str, object]] = []
+    show_header, update_phases = DeploymentHeader.show, PhaseTimeline.update_phases
+
+    def record_header(self, row, status=None):
+        show_header(self, row, status)
+        shown.append(("header", self.status))
+
+    def record_phases(self, phases, *, now_ms=None):
+        update_phases(self, phases, now_ms=now_ms)
+        shown.append(("timeline", "running" if self.running else "still"))
+
+    monkeypatch.setattr(DeploymentHeader, "show", record_header)
+    monkeypatch.setattr(PhaseTimeline, "update_phases", record_phases)
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: done(screen) and not attach_running(screen), what="done")
+        assert screen.batches > 2  # the replay was drawn in several steps
+        assert {status for what, status in shown if what == "header"} == {"success"}
+        assert {state for what, state in shown if what == "timeline"} == {"still"}
+        assert [p.state for p in screen.query_one(PhaseTimeline).phases if p.name == "prepare"] == ["done"]
+        assert "success" in screen_text(app)

@@ -10,6 +10,7 @@ leads with its error panel; ``e`` jumps to the first error line.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 from contextlib import AsyncExitStack
@@ -355,15 +356,34 @@ class DeploymentScreen(Screen):
 
     # ------------------------------------------------------------------ drawing
 
+    def _replaying_finished(self) -> bool:
+        """True while the stream replays a deployment the row already says is over: the replay
+        passes through "running" states that are history, not news."""
+        return is_terminal(self.row.get("status")) and not self.view.finished
+
+    def _status(self) -> str | None:
+        """The status to show: the stream's once it has events, but never a replay's interim one."""
+        if self.view.events and not self._replaying_finished():
+            return self.view.status
+        return self.row.get("status")
+
     def _redraw_header(self) -> None:
         row = {**(self.view.row or {}), **self.row}
         row.setdefault("deployment_id", self.deployment_id)
-        self.query_one(DeploymentHeader).show(row, status=self.view.status if self.view.events else row.get("status"))
+        self.query_one(DeploymentHeader).show(row, status=self._status())
 
     def _redraw_phases(self) -> None:
         now = self.dash.now
         frozen = None if now is time.time else int(now() * 1000)
-        self.query_one(PhaseTimeline).update_phases(self.view.phases, now_ms=frozen)
+        phases = self.view.phases
+        if self._replaying_finished():
+            # Nothing runs any more: a phase the replay has seen start but not yet end is drawn
+            # done (pending while a failed deploy's outcome for it is not replayed yet), on a
+            # clock stopped where the deploy ended.
+            settled = "done" if self.row.get("status") != "failed" else "pending"
+            phases = [dataclasses.replace(p, state=settled) if p.state == "running" else p for p in phases]
+            frozen = self.row.get("completed_at") or self.view.last_event_at or frozen
+        self.query_one(PhaseTimeline).update_phases(phases, now_ms=frozen)
 
     def _show_error(self) -> None:
         error = self.view.error
@@ -490,7 +510,7 @@ class DeploymentScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in NEEDS_OPERATION and self.operations.get(NEEDS_OPERATION[action]) is False:
             return False
-        status = self.view.status if self.view.events else self.row.get("status")
+        status = self._status()
         row = {**(self.view.row or {}), **self.row}
         if action == "revert":
             return status == "success" and self.can_revert
