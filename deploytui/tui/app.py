@@ -24,6 +24,8 @@ from textual.binding import Binding
 from deploytui.tui.commands import DeploytuiCommands
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+
     from deploytui.client.api import ConnectionSettings, OperationsClient
 
 
@@ -202,8 +204,10 @@ class DeploytuiApp(App[int]):
             return
         self.push_screen(HelpScreen(self.screen))
 
-    def action_deploy_form(self) -> None:
-        """Open the deploy form; a submitted form opens the new deployment, attached from its start."""
+    def action_deploy_form(self) -> AwaitMount:
+        """Open the deploy form; a submitted form opens the new deployment, attached from its start.
+
+        Returns the mount to await: keys read after it go to the form's focused field."""
         from deploytui.tui.screens.deploy_form import (
             DeployFormScreen,
             DeployRequest,
@@ -215,7 +219,7 @@ class DeploytuiApp(App[int]):
                 row = {"project": request.project, "status": "pending", "user": getattr(self.settings, "user", None)}
                 self.open_deployment(None, row, opener=stream_opener(self.api, request))
 
-        self.push_screen(DeployFormScreen(start=self.deploy_dir), submitted)
+        return self.push_screen(DeployFormScreen(start=self.deploy_dir), submitted)
 
     def action_open_by_id(self) -> None:
         """Ask for a deployment id (or its first characters) and open it."""

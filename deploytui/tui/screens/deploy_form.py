@@ -158,7 +158,8 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         return "~" + start[len(home):] if start.startswith(home) else start
 
     def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+        # set_focus, not Widget.focus (which defers): keys typed right after `d` land in the field.
+        self.set_focus(self.query_one("#path", Input))
 
     @on(Select.Changed, "#source")
     def _source_changed(self, event: Select.Changed) -> None:

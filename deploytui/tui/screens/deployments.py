@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -80,14 +81,15 @@ class DeploymentsScreen(Screen):
 
     BINDINGS = [
         Binding("enter", "open", "Open", id="deployments.open"),
-        Binding("slash", "filter", "Filter", id="deployments.filter"),
+        # Priority: handled as the key is read, so the keys typed right after land in the new focus.
+        Binding("slash", "filter", "Filter", priority=True, id="deployments.filter"),
         Binding("1", "status_filter('all')", "All", show=False, id="deployments.show_all"),
         Binding("2", "status_filter('running')", "Running", show=False, id="deployments.show_running"),
         Binding("3", "status_filter('failed')", "Failed", show=False, id="deployments.show_failed"),
         Binding("4", "status_filter('success')", "Success", show=False, id="deployments.show_success"),
         Binding("s", "cycle_sort", "Sort", id="deployments.sort"),
         Binding("S", "reverse_sort", "Reverse", show=False, id="deployments.sort_reverse"),
-        Binding("d", "deploy", "Deploy", id="deployments.deploy"),
+        Binding("d", "deploy", "Deploy", priority=True, id="deployments.deploy"),
         Binding("D", "demos", "Demos", id="deployments.demos"),
         Binding("r", "refresh", "Refresh", show=False, id="deployments.refresh"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="deployments.clear_filter"),
@@ -318,10 +320,16 @@ class DeploymentsScreen(Screen):
             table = self.query_one(DeploymentsTable)
             self.dash.open_deployment(deployment_id, table.rows_by_id.get(deployment_id))
 
+    def _typing_in_filter(self) -> bool:
+        """True while the filter input has the keys (then ``/`` and ``d`` are text, not commands)."""
+        return self.focused is self.query_one("#filter-input", Input)
+
     def action_filter(self) -> None:
-        bar = self.query_one(FilterBar)
-        bar.add_class("-open")
-        self.query_one("#filter-input", Input).focus()
+        if self._typing_in_filter():
+            raise SkipAction()
+        self.query_one(FilterBar).add_class("-open")
+        # Now, not later (Widget.focus defers): the keys already queued behind "/" go to the input.
+        self.set_focus(self.query_one("#filter-input", Input))
 
     @on(Input.Changed, "#filter-input")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -374,8 +382,11 @@ class DeploymentsScreen(Screen):
         table.update_rows(list(table.rows_by_id.values()))
         self._update_status_line()
 
-    def action_deploy(self) -> None:
-        self.dash.action_deploy_form()
+    async def action_deploy(self) -> None:
+        if self._typing_in_filter():
+            raise SkipAction()
+        # Wait for the form to be mounted with its field focused before the next key is read.
+        await self.dash.action_deploy_form()
 
     def action_demos(self) -> None:
         self.dash.action_deploy_demos()
