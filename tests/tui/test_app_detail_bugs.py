@@ -8,6 +8,7 @@ from textual.widgets import TabbedContent
 from deploytui.tui.widgets.deployment_header import DeploymentHeader
 from deploytui.tui.widgets.events_log import EventsLog
 from deploytui.tui.widgets.phase_timeline import PhaseTimeline
+from deploytui.tui.widgets.stream_status import StreamStatus
 from tests.tui.app_harness import deploy, live_app, screen_text, wait_for
 from tests.tui.test_app_detail import done, log_of, open_first
 
@@ -70,3 +71,40 @@ async def test_a_finished_deploy_never_replays_as_running(server, tmp_path, monk
         assert {state for what, state in shown if what == "timeline"} == {"still"}
         assert [p.state for p in screen.query_one(PhaseTimeline).phases if p.name == "prepare"] == ["done"]
         assert "success" in screen_text(app)
+
+
+def notices(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_one_line_is_counted_singular(server, tmp_path):
+    await deploy(server, "oneliner", chatty_package(tmp_path / "oneliner", 1))
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: done(screen) and len(log_of(screen).lines) == 1, what="done")
+        await pilot.pause()
+        assert "done · 1 line · following" in screen_text(app)
+
+
+async def test_k_leaves_follow_and_y_copies_or_explains_the_cursor_line(server):
+    await deploy(server, "hello")  # its output ends "…412ms", "", "found 0 vulnerabilities"
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_first(pilot, app)
+        log = log_of(screen)
+        await wait_for(pilot, lambda: done(screen) and len(log.lines) == 6, what="done")
+        status = screen.query_one(StreamStatus)
+        assert log.follow and status.follow
+        await pilot.press("k")
+        await wait_for(pilot, lambda: status.follow is False, what="follow left")
+        assert not log.follow and log.line_list.cursor_line == 5
+        assert "paused" in screen_text(app) and "following" not in screen_text(app)
+        await pilot.press("y")
+        assert app.clipboard == "found 0 vulnerabilities"
+        await pilot.press("k")  # the blank line above it
+        assert log.line_list.cursor_line == 4
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("blank" in n for n in notices(app)), what="blank-line notice")
+        assert not any(n == "Nothing to copy" for n in notices(app))
+        assert app.clipboard == "found 0 vulnerabilities"

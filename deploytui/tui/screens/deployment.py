@@ -423,7 +423,11 @@ class DeploymentScreen(Screen):
             self.query_one(EventsLog if tab == "events" else PeersTable).focus()
 
     def action_copy_line(self) -> None:
-        text = self.query_one(InstallLog).current_line_text()
+        log = self.query_one(InstallLog)
+        text = log.current_line_text()
+        if not text and log.lines:  # "nothing to copy" would deny the line the cursor is on
+            self.notify("The current line is blank: nothing copied", timeout=2)
+            return
         self._copy(text, f"Copied 1 line ({len(text)} chars)")
 
     def action_copy_all(self) -> None:

@@ -60,7 +60,8 @@ class StreamStatus(Static):
         message = getattr(state, "message", None)
         if message and kind in ("failed", "reconnecting", "verifying"):
             text.append(" · " + clean(message), style="dim")
-        text.append(f" · {self.lines:,} lines".replace(",", " "), style="dim")
+        noun = "line" if self.lines == 1 else "lines"
+        text.append(f" · {self.lines:,} {noun}".replace(",", " "), style="dim")
         if self.follow:
             text.append(" · following", style="green")
         else:

@@ -353,6 +353,8 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
         items = self.items
         if not items:
             return
+        if delta < 0:
+            self.follow = False  # reading upwards: new lines must not pull the view away
         position = None if self.cursor_line is None else self.position_of_line(self.cursor_line)
         if position is None:
             edge = self.scrollable_content_region.height - 1 if delta < 0 else 0
