@@ -64,3 +64,40 @@ async def test_deploy_form_keys_typed_at_once_reach_the_directory_field(server):
         # The field selects its text when focused, so typing replaces it (as when typed slowly).
         await wait_for(pilot, lambda: field.value == "xyz", what="'xyz' typed into the directory")
         assert form.focused is field
+
+
+async def test_server_gone_running_durations_stop_and_the_banner_says_it_is_cut(tmp_path):
+    """While the server does not answer, a running row's duration stays at the last answer (we do
+    not know it still runs), and the one-line banner ends with "…" where the reason is cut."""
+    import asyncio
+    import contextlib
+    import time
+
+    from deploytui.tui.widgets.server_status import ConnectionBanner
+    from tests.conftest import start_server
+    from tests.tui.app_harness import screen_text
+
+    srv = start_server(tmp_path / "data")
+    clock = [time.time()]
+    app = live_app(srv, now=lambda: clock[0])
+    running = None
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            running = asyncio.ensure_future(deploy(srv, "slow"))
+            table = table_of(app)
+            await wait_for(pilot, lambda: any(r["status"] not in ("success", "failed") for r in table.rows_by_id.values()), what="running row")
+            slow_id = next(k for k, r in table.rows_by_id.items() if r["status"] not in ("success", "failed"))
+            await asyncio.to_thread(srv.stop)
+            await wait_for(pilot, lambda: app.screen.query_one(ConnectionBanner).has_class("-visible"), what="banner")
+            before = table.get_cell(slow_id, "duration").plain
+            clock[0] += 600
+            table.tick()
+            assert table.get_cell(slow_id, "duration").plain == before
+            banner_line = next(line for line in screen_text(app).splitlines() if "server unreachable" in line)
+            assert "could not connect to" in banner_line
+            assert banner_line.rstrip().endswith("…")
+    finally:
+        srv.stop()
+        if running is not None:
+            with contextlib.suppress(Exception):
+                await running

@@ -105,6 +105,8 @@ class DeploymentsScreen(Screen):
         """Rows past the head, fetched page by page as the user scrolls (for the current search)."""
         self._total = 0
         """How many rows the server has for the current search (all of them on Harper)."""
+        self._answered_at: float | None = None
+        """When the server last answered a poll (running durations stop there while it is gone)."""
 
     @property
     def dash(self) -> Dashboard:
@@ -215,6 +217,7 @@ class DeploymentsScreen(Screen):
     @on(DeploymentsFetched)
     def _fetched_rows(self, message: DeploymentsFetched) -> None:
         self._fetched = True
+        self._answered_at = self.dash.now()
         polled = {str(r.get("deployment_id")): r for r in message.rows if r.get("deployment_id")}
         # Rows are never deleted, so a poll only adds or refreshes (a new search starts afresh).
         self._head.update(polled)
@@ -252,6 +255,7 @@ class DeploymentsScreen(Screen):
     def _connection_changed(self, message: ConnectionChanged) -> None:
         status = self.query_one(ServerStatus)
         banner = self.query_one(ConnectionBanner)
+        table = self.query_one(DeploymentsTable)
         status.healthy = message.ok
         status.refused = message.refused
         if message.ok:
@@ -260,8 +264,13 @@ class DeploymentsScreen(Screen):
             if self._healthy is False:
                 self.notify("The server is back", title="Connection", severity="information", timeout=3)
             banner.clear_problem()
+            frozen_at = None
         else:
             banner.show_problem(message.message, refused=message.refused)
+            frozen_at = table.durations_frozen_at or self._answered_at or self.dash.now()
+        if frozen_at != table.durations_frozen_at:
+            table.durations_frozen_at = frozen_at
+            table.tick()
         self._healthy = message.ok
 
     def _tick(self) -> None:

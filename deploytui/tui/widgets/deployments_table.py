@@ -92,6 +92,9 @@ class DeploymentsTable(DataTable):
     def __init__(self, *, now: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
+        self.durations_frozen_at: float | None = None
+        """While the server does not answer: the time of the last answer, where running rows'
+        durations stop (we do not know they still run; a ticking figure would claim so)."""
         self.rows_by_id: dict[str, dict[str, Any]] = {}
         """Every row of the last poll, filtered or not."""
         self.text_filter = ""
@@ -154,6 +157,10 @@ class DeploymentsTable(DataTable):
         """Refresh the time cells (relative start, running durations)."""
         self._sync(self.selected_id, resort=False)
 
+    def _duration_now(self) -> float:
+        """The end of a running row's duration: now, or the last answer while the server is gone."""
+        return self.now() if self.durations_frozen_at is None else self.durations_frozen_at
+
     def visible_ids(self) -> list[str]:
         """Ids of the rows that pass the filters, in display order."""
         keep = STATUS_FILTERS[self.status_filter]
@@ -183,7 +190,7 @@ class DeploymentsTable(DataTable):
         if column == "started":
             value: Any = started
         elif column == "duration":
-            end = row.get("completed_at") or self.now() * 1000
+            end = row.get("completed_at") or self._duration_now() * 1000
             value = end - started
         elif column == "size":
             value = row.get("payload_size") or 0
@@ -210,7 +217,7 @@ class DeploymentsTable(DataTable):
             "origin": fmt.safe(row.get("origin_node"), "dim", "-"),
             "started": Text(fmt.relative_time(row.get("started_at"), now), style="dim"),
             "duration": Text(
-                fmt.duration(row.get("started_at"), row.get("completed_at"), now),
+                fmt.duration(row.get("started_at"), row.get("completed_at"), self._duration_now()),
                 style=tone if running else "",
                 justify="right",
             ),

@@ -59,7 +59,9 @@ class ConnectionBanner(Static):
 
     DEFAULT_CSS = """
     ConnectionBanner {
-        height: auto;
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         padding: 0 1;
         background: $error;
         color: $text;
@@ -73,8 +75,11 @@ class ConnectionBanner(Static):
         """Show the banner with the reason (shown literally)."""
         self.add_class("-visible")
         lead = "⚠ access refused — check the user and password (or token). " if refused else "⚠ server unreachable — retrying. "
-        text = Text(lead, style="bold")
-        text.append(fmt.clean(message or "no answer"), style="")
+        # One line that says it is cut (…) rather than a reason that stops mid-sentence.
+        text = Text(lead, style="bold", no_wrap=True, overflow="ellipsis", end="")
+        reason = fmt.clean(message or "no answer")
+        text.append(reason, style="")
+        self.tooltip = reason
         self.update(text)
 
     def clear_problem(self) -> None:
