@@ -1,4 +1,5 @@
-"""Keys on the deployments screen: focus follows the rows, and fast typing is never misrouted.
+"""The deployments screen's keys and liveness: focus follows the rows, fast typing is never
+misrouted, and nothing ticks while the server is gone.
 
 tmux ``send-keys`` (and a fast typist) delivers a whole string at once: every key is queued before
 the app handles the first. ``type_at_once`` reproduces that (Pilot's ``press`` waits for the app to
@@ -7,12 +8,18 @@ go idle after each key, which hides the race).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+
 from textual import events
 from textual.widgets import Input
 
 from deploytui.tui.screens.deploy_form import DeployFormScreen
 from deploytui.tui.widgets.deployments_table import DeploymentsTable
-from tests.tui.app_harness import deploy, live_app, wait_for
+from deploytui.tui.widgets.server_status import ConnectionBanner
+from tests.conftest import start_server
+from tests.tui.app_harness import deploy, live_app, screen_text, wait_for
 
 
 def table_of(app) -> DeploymentsTable:
@@ -69,14 +76,6 @@ async def test_deploy_form_keys_typed_at_once_reach_the_directory_field(server):
 async def test_server_gone_running_durations_stop_and_the_banner_says_it_is_cut(tmp_path):
     """While the server does not answer, a running row's duration stays at the last answer (we do
     not know it still runs), and the one-line banner ends with "…" where the reason is cut."""
-    import asyncio
-    import contextlib
-    import time
-
-    from deploytui.tui.widgets.server_status import ConnectionBanner
-    from tests.conftest import start_server
-    from tests.tui.app_harness import screen_text
-
     srv = start_server(tmp_path / "data")
     clock = [time.time()]
     app = live_app(srv, now=lambda: clock[0])
