@@ -63,7 +63,7 @@ async def test_filter_keys_typed_at_once_all_reach_the_filter(server):
 async def test_deploy_form_keys_typed_at_once_reach_the_directory_field(server):
     app = live_app(server)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: table_of(app).row_count == 0 and app.focused is not None, what="list")
+        await wait_for(pilot, lambda: "No deployments yet" in screen_text(app), what="empty list")
         type_at_once(app, "dxyz")
         await wait_for(pilot, lambda: isinstance(app.screen, DeployFormScreen), what="deploy form")
         form = app.screen
