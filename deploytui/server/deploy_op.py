@@ -211,3 +211,6 @@ async def _decoded_chunks(payload: str | SpooledString) -> AsyncIterator[bytes]:
         decoder.finish()
     except ValueError:
         raise OperationError("'payload' is not valid base64") from None
+    finally:
+        if isinstance(payload, SpooledString):
+            payload.discard()  # read once: gone before the deploy is answered, not after
