@@ -55,7 +55,7 @@ __all__ = [
 
 # Operations a Harper-compatible server may lack (Harper 5.1.14 answers each "Operation … not found").
 OPTIONAL_OPERATIONS = ("get_deployment_events", "get_deployment_payload", "delete_deployment_payload",
-                       "revert_component")
+                       "revert_component", "cancel_deployment", "redeploy_deployment")
 RetryCallback = Callable[[str, int, float, DeploytuiError], None]
 _SINGLE_ATTEMPTS: contextvars.ContextVar[bool] = contextvars.ContextVar("single_attempts", default=False)
 
@@ -315,6 +315,16 @@ class OperationsClient:
     async def revert_component(self, project: str, restart: bool = False, **fields: Any) -> dict[str, Any]:
         """Swap ``project`` back to its retained previous version (a new ``rolled_back`` row)."""
         return await self.call("revert_component", project=project, restart=restart, **fields)
+
+    async def cancel_deployment(self, deployment_id: str) -> dict[str, Any]:
+        """Our server's addition: stop a running deploy (it ends ``failed`` "cancelled by <user>");
+        409 once it has ended. Harper lacks it (:class:`~deploytui.client.errors.NotSupported`)."""
+        return await self.call("cancel_deployment", deployment_id=deployment_id)
+
+    async def redeploy_deployment(self, deployment_id: str) -> dict[str, Any]:
+        """Our server's addition: deploy an earlier deployment's stored payload again (a new
+        deployment of its project); ``{message, deployment_id, redeploy_of}``."""
+        return await self.call("redeploy_deployment", deployment_id=deployment_id)
 
     async def deploy_component_multipart(
         self, fields: dict[str, Any], payload: PayloadSource, *,

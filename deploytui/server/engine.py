@@ -89,6 +89,7 @@ class Engine:
         self.hub = hub
         self.origin_node = socket.gethostname()
         self._busy: dict[str, str] = {}  # project -> deployment_id holding it
+        self._tasks: dict[str, asyncio.Task[Any]] = {}  # deployment_id -> its running deploy task
 
     # ------------------------------------------------------------------ begin / start / ingest
 
@@ -103,6 +104,8 @@ class Engine:
         deployment_id = str(uuid.uuid4())
         self._claim(project, deployment_id)
         recorder = await self._open_row(deployment_id, project, user, package_identifier, _restart_mode(restart))
+        if install_command:  # internal ('_'): what a redeploy of this payload runs again
+            recorder.update(_install_command=install_command)
         return Deployment(
             deployment_id=deployment_id,
             project=project,
@@ -124,6 +127,8 @@ class Engine:
         before its payload is stored raises its :class:`DeployFailed` here.
         """
         task = spawn(self.run(deployment, chunks))
+        self._tasks[deployment.deployment_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(deployment.deployment_id, None))
         ingested = asyncio.ensure_future(deployment.ingested.wait())
         try:
             await asyncio.wait({task, ingested}, return_when=asyncio.FIRST_COMPLETED)
@@ -321,6 +326,22 @@ class Engine:
         rec.emit("error", error_event)
         await rec.finish(Status.FAILED, error={"message": message, "code": code, "phase": phase})
         return DeployFailed(code, body)
+
+    async def cancel(self, deployment_id: str, *, user: str | None) -> bool:
+        """Stop a running deploy: its task is cancelled (which kills the install's process group),
+        then the row ends ``failed`` "cancelled by <user>" with Harper's ``error`` event. False when
+        no deploy task of that id runs here (it ended meanwhile, or it is a revert, which is instant)."""
+        task = self._tasks.get(deployment_id)
+        recorder = self.hub.recorder(deployment_id)
+        if task is None or task.done() or recorder is None or is_terminal(recorder.row.get("status")):
+            return False
+        row = dict(recorder.row)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if is_terminal(recorder.row.get("status")):  # it finished before the cancel reached it
+            return False
+        await self.end_unfinished(row, f"cancelled by {user or 'an operator'}")
+        return True
 
     # ------------------------------------------------------------------ revert and recovery
 

@@ -275,6 +275,49 @@ async def revert_component(ctx: ServerContext, call: OperationCall) -> dict[str,
     return await ctx.engine.revert(project=project, user=call.user, restart=restart in (True, "true"))
 
 
+async def cancel_deployment(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    """Our addition: stop a running deploy; it ends ``failed`` "cancelled by <user>" with Harper's
+    ``error`` event. 404 for an unknown id, 409 for a deploy that has already ended (or a revert)."""
+    deployment_id = _required_id(call)
+    row = await _row_or_error(ctx, deployment_id, 404)
+    if not is_terminal(row.get("status")) and await ctx.engine.cancel(deployment_id, user=call.user):
+        return {"message": f"Cancelled deployment '{deployment_id}'", "deployment_id": deployment_id}
+    row = await _row_or_error(ctx, deployment_id, 404)
+    status = row.get("status")
+    what = f"has already ended ({status})" if is_terminal(status) else "is not a deploy that can be cancelled"
+    raise OperationError(f"Deployment '{deployment_id}' {what}", 409)
+
+
+async def redeploy_deployment(ctx: ServerContext, call: OperationCall) -> dict[str, Any]:
+    """Our addition: deploy an earlier deployment's stored payload again, as a new deployment of
+    its project (the same install command). Answers once the new deploy has begun; 404 for an
+    unknown id, 409 when its payload is no longer stored or the project is busy."""
+    deployment_id = _required_id(call)
+    row = await _row_or_error(ctx, deployment_id, 404)
+    path = row.get("payload_path")
+    if not row.get("payload_hash") or not path or not os.path.isfile(path):
+        raise OperationError(f"Deployment '{deployment_id}' has no stored payload to deploy again "
+                             "(payload retention or delete_deployment_payload removed it)", 409)
+    restart = call.fields.get("restart")
+    if restart not in (None, True, False):
+        raise OperationError("'restart' must be true or false")
+    deployment = await ctx.engine.begin(
+        project=str(row.get("project")), user=call.user, package_identifier=row.get("package_identifier"),
+        restart=bool(restart), install_command=row.get("_install_command"))
+    deployment.recorder.update(redeploy_of=deployment_id)
+    await ctx.engine.start(deployment, _file_chunks(Path(path)), ctx.start_task)
+    return {"message": f"Redeploying {row.get('project')} from deployment '{deployment_id}'",
+            "deployment_id": deployment.deployment_id, "redeploy_of": deployment_id}
+
+
+async def _file_chunks(path: Path, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    import asyncio
+
+    with open(path, "rb") as handle:  # noqa: ASYNC230 - read in a thread below
+        while chunk := await asyncio.to_thread(handle.read, size):
+            yield chunk
+
+
 HANDLERS: dict[str, Handler] = {
     "list_deployments": list_deployments,
     "get_deployment": get_deployment,
@@ -285,4 +328,6 @@ HANDLERS: dict[str, Handler] = {
     "create_authentication_tokens": create_authentication_tokens,
     "refresh_operation_token": refresh_operation_token,
     "revert_component": revert_component,
+    "cancel_deployment": cancel_deployment,
+    "redeploy_deployment": redeploy_deployment,
 }
