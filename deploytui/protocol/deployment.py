@@ -28,12 +28,23 @@ class Status(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
-TERMINAL_STATUSES: frozenset[str] = frozenset({Status.SUCCESS, Status.FAILED, Status.ROLLED_BACK})
+# ``staged`` counts as terminal here: nothing runs for a staged row, and it changes only when
+# someone activates it (a new recording of the same row). Harper's contract lists only the first
+# three; Harper's newer tests treat a staged row as terminal too (its payload may be deleted).
+TERMINAL_STATUSES: frozenset[str] = frozenset({Status.SUCCESS, Status.FAILED, Status.ROLLED_BACK, Status.STAGED})
+# Statuses of a deploy that is over for good (a staged one is only resting).
+FINAL_STATUSES: frozenset[str] = frozenset({Status.SUCCESS, Status.FAILED, Status.ROLLED_BACK})
 
 
 def is_terminal(status: str | None) -> bool:
-    """True when a row with this status will never change again (payload deletion aside)."""
+    """True when nothing runs for a row with this status: it is final, or ``staged`` (resting until
+    someone activates it)."""
     return status in TERMINAL_STATUSES
+
+
+def is_staged(status: str | None) -> bool:
+    """True for a deployment that is built and waiting for ``deploy_component {deployment_id}``."""
+    return status == Status.STAGED
 
 
 def is_underway(status: str | None, phase: str | None) -> bool:
@@ -49,8 +60,10 @@ def is_underway(status: str | None, phase: str | None) -> bool:
 
 # The one-shot pipeline, in the order Harper emits it (contract §4.4).
 ONE_SHOT_PHASES: tuple[str, ...] = ("prepare", "load", "replicate", "restart", "success")
-# The two-phase pipeline (late Harper): stage, then activate across the cluster.
-TWO_PHASE_PHASES: tuple[str, ...] = ("stage", "load", "staged", "activate", "restart", "success")
+# The two-phase pipeline (late Harper): stage (our server nests the build, ``prepare``, in it, so a
+# failed install still reads phase ``prepare`` as Harper's tests expect), then activate across the
+# cluster; ``staged`` is emitted only by a stage-only deploy (``activate: false``).
+TWO_PHASE_PHASES: tuple[str, ...] = ("stage", "prepare", "load", "staged", "activate", "restart", "success")
 # A revert_component run.
 REVERT_PHASES: tuple[str, ...] = ("revert", "restart", "success")
 
@@ -129,3 +142,5 @@ class DeploymentRow(TypedDict, total=False):
     user: str | None
     rollback_of: str | None
     error: DeploymentError | None
+    activation_spec: dict[str, Any] | None  # two-phase: what activation will use (immutable)
+    install_fingerprint: dict[str, Any] | None  # {"lockfiles": {name: sha256 hex}}

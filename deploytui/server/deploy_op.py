@@ -28,6 +28,7 @@ from .errors import EngineError
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
 from .releases import package_name, validate_project
 from .stream import NO_DONE, deployment_events
+from .two_phase import ACTIVATION_FIXED_FIELDS, prepare_activation, run_activation
 from .tarball import PackLimits, TarballError, pack_directory_to
 
 # npm's scoped package name: "@scope/name" (the scope itself has no '/').
@@ -161,8 +162,66 @@ def _validate(call: OperationCall, config: ServerConfig) -> tuple[str, AsyncIter
     return project, chunks
 
 
+def _optional_bool(fields: dict[str, Any], name: str) -> bool | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if value in ("true", "false"):  # a multipart or query-style text field
+        return value == "true"
+    if not isinstance(value, bool):
+        raise OperationError(f"'{name}' must be true or false")
+    return value
+
+
+def _two_phase_options(call: OperationCall, config: ServerConfig) -> dict[str, Any]:
+    """``two_phase``, ``activate`` and ``revert_on_failure`` (our wire; the harper wire is Harper
+    5.1.14, which knows none of them and deploys one-shot)."""
+    if config.wire != "deploytui":
+        return {"two_phase": False}
+    f = call.fields
+    two_phase, activate = _optional_bool(f, "two_phase"), _optional_bool(f, "activate")
+    if activate is False and two_phase is False:
+        raise OperationError("'activate: false' stages a deploy, which is two-phase: drop 'two_phase: false'")
+    if activate is False and f.get("restart") not in (None, False, "false", ""):
+        raise OperationError("'restart' cannot be combined with 'activate: false': a staged deploy does not go "
+                             "live; ask for the restart when activating it")
+    return {"two_phase": two_phase, "activate": activate is not False,
+            "revert_on_failure": bool(_optional_bool(f, "revert_on_failure"))}
+
+
+def _replicated(fields: dict[str, Any]) -> bool | None:
+    return fields.get("replicated") if isinstance(fields.get("replicated"), bool) else None
+
+
+async def _activate_staged(ctx: ServerContext, call: OperationCall) -> dict[str, Any] | Response:
+    """``deploy_component {deployment_id}``: activate a staged deployment (contract §2.1.1)."""
+    f = call.fields
+    deployment_id = f["deployment_id"]
+    if not isinstance(deployment_id, str):
+        raise OperationError("'deployment_id' must be a string")
+    fixed = [name for name in ACTIVATION_FIXED_FIELDS if f.get(name) is not None]
+    if call.upload is not None and call.upload.has_file and "payload" not in fixed:
+        fixed.insert(0, "payload")
+    if fixed:
+        raise OperationError("deployment_id activation uses the immutable staged configuration; remove: "
+                             + ", ".join(fixed))
+    try:
+        deployment = await prepare_activation(
+            ctx.engine, deployment_id=deployment_id, project=project_field(f, required=False), user=call.user,
+            restart=_restart_value(f.get("restart")), deployment_timeout_ms=_optional_ms(f, "deployment_timeout"),
+            revert_on_failure=bool(_optional_bool(f, "revert_on_failure")), replicated=_replicated(f))
+    except EngineError as exc:
+        raise OperationError(exc.message, exc.status_code) from None
+    resume_after = deployment.recorder.seq
+    task = ctx.start_task(run_activation(ctx.engine, deployment))
+    return await _answer(ctx, call, deployment_id, task, last_event_id=str(resume_after))
+
+
 async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str, Any] | Response:
     f = call.fields
+    if ctx.config.wire == "deploytui" and f.get("deployment_id") is not None:
+        return await _activate_staged(ctx, call)
+    options = _two_phase_options(call, ctx.config)
     project, chunks = _validate(call, ctx.config)
     deployment = await ctx.engine.begin(
         project=project,
@@ -171,25 +230,32 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str,
         restart=_restart_value(f.get("restart")),
         install_command=_optional_str(f, "install_command"),
         install_timeout_ms=_optional_ms(f, "install_timeout"),
-        replicated=f.get("replicated") if isinstance(f.get("replicated"), bool) else None,
+        replicated=_replicated(f),
         deployment_timeout_ms=_optional_ms(f, "deployment_timeout"),
+        **options,
     )
     # From here the engine owns the row: whatever happens, it ends terminal and the project is free.
     task = await ctx.engine.start(deployment, chunks, ctx.start_task)
-    if call.wants_sse:
-        return sse_response(
-            deployment_events(
-                ctx.store,
-                ctx.hub,
-                deployment.deployment_id,
-                wire=ctx.config.wire,
-                last_event_id=None,
-                keepalive_seconds=ctx.config.keepalive_seconds,
-                done_result=lambda row: _result_or_no_done(task),
-            ),
-            deployment_id=deployment.deployment_id,
-        )
-    return await asyncio.shield(task)
+    return await _answer(ctx, call, deployment.deployment_id, task, last_event_id=None)
+
+
+async def _answer(ctx: ServerContext, call: OperationCall, deployment_id: str, task: asyncio.Task[Any], *,
+                  last_event_id: str | None) -> dict[str, Any] | Response:
+    """The deploy's result once it ends (JSON), or its events from ``last_event_id`` on (SSE)."""
+    if not call.wants_sse:
+        return await asyncio.shield(task)
+    return sse_response(
+        deployment_events(
+            ctx.store,
+            ctx.hub,
+            deployment_id,
+            wire=ctx.config.wire,
+            last_event_id=last_event_id,
+            keepalive_seconds=ctx.config.keepalive_seconds,
+            done_result=lambda row: _result_or_no_done(task),
+        ),
+        deployment_id=deployment_id,
+    )
 
 
 async def _result_or_no_done(task: asyncio.Task[Any]) -> Any:

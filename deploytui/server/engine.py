@@ -8,7 +8,7 @@ config.yaml) → ``replicate`` (peers over HTTP) → [``restart``] → activatio
 moves atomically) → payload retention → ``success``. Event order follows contract §4.4.
 
 The invariant: while the server runs, no row stays non-terminal and no project stays claimed. It
-holds by construction: once ``begin`` has written a row, exactly one place (:meth:`Engine._own`,
+holds by construction: once ``begin`` has written a row, exactly one place (:meth:`Engine.own`,
 used by deploys and reverts alike) ends it. Any failure there, a refused upload, a client that went
 away, a full disk or a bug, emits Harper's ``error`` event, finishes the row ``failed``, removes the
 partial payload and release dir, leaves the running release untouched, releases the project and
@@ -52,6 +52,7 @@ from .releases import ComponentInvalid, ComponentReleases, validate_component, v
 from .replication import failure_message, replicate_deploy
 from .store import Store
 from .tarball import TarballError, extract_tarball
+from .two_phase import install_fingerprint, stage_then_activate, staged_ids
 
 __all__ = ["Deployment", "DeployFailed", "DeployRequestError", "Engine", "NothingToRevert", "ProjectBusy",
            "validate_project"]
@@ -78,6 +79,9 @@ class Deployment:
     install_output: InstallOutput | None = field(default_factory=InstallOutput)
     # Set once the whole payload is stored: the request may then answer (or start its stream).
     ingested: asyncio.Event = field(default_factory=asyncio.Event)
+    two_phase: bool = False  # stage on every node, then activate (server/two_phase.py)
+    activate: bool = True  # False: stage only, the row rests ``staged``
+    revert_on_failure: bool = False  # swap back the peers that activated when another did not
 
 
 class Engine:
@@ -96,13 +100,18 @@ class Engine:
     async def begin(self, *, project: str, user: str | None, package_identifier: str | None = None,
                     restart: bool | str = False, install_command: str | None = None,
                     install_timeout_ms: int | None = None, replicated: bool | None = None,
-                    deployment_timeout_ms: int | None = None) -> Deployment:
-        """Validate, claim the project, and write the ``pending`` row before any payload byte."""
+                    deployment_timeout_ms: int | None = None, two_phase: bool | None = None,
+                    activate: bool = True, revert_on_failure: bool = False) -> Deployment:
+        """Validate, claim the project, and write the ``pending`` row before any payload byte.
+
+        ``two_phase`` None means the wire's default: two-phase on ours (Harper's newest protocol),
+        one-shot on the ``harper`` wire (Harper 5.1.14).
+        """
         validate_project(project)
         if restart not in (True, False, "rolling"):
             raise DeployRequestError("'restart' must be true, false or \"rolling\"")
         deployment_id = str(uuid.uuid4())
-        self._claim(project, deployment_id)
+        self.claim(project, deployment_id)
         recorder = await self._open_row(deployment_id, project, user, package_identifier, _restart_mode(restart))
         if install_command:  # internal ('_'): what a redeploy of this payload runs again
             recorder.update(_install_command=install_command)
@@ -116,6 +125,9 @@ class Engine:
             deployment_timeout_s=(deployment_timeout_ms or self.config.default_deployment_timeout_ms) / 1000,
             replicate=replicated is not False,
             package_identifier=package_identifier,
+            two_phase=self.config.wire == "deploytui" if two_phase is None else two_phase,
+            activate=activate,
+            revert_on_failure=revert_on_failure,
         )
 
     async def start(self, deployment: Deployment, chunks: AsyncIterable[bytes],
@@ -147,7 +159,7 @@ class Engine:
             deployment.ingested.set()
             return await self._pipeline(deployment, releases)
 
-        return await self._own(deployment, steps)
+        return await self.own(deployment, steps)
 
     async def ingest(self, deployment: Deployment, chunks: AsyncIterable[bytes]) -> None:
         """Stream the payload to ``payloads/<id>.tar.gz``, hashing and sizing it on the way.
@@ -182,7 +194,7 @@ class Engine:
 
     # ------------------------------------------------------------------ the one owner of a row
 
-    async def _own(self, d: Deployment, steps: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def own(self, d: Deployment, steps: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         """Run ``steps`` for a claimed project whose row is written; the only place a row ends.
 
         Whatever ``steps`` raises, the row is finished ``failed`` with Harper's ``error`` event and
@@ -200,21 +212,13 @@ class Engine:
         except Exception as exc:
             raise await self._fail(d, exc) from exc
         finally:
-            self._release(d.project, d.deployment_id)
+            self.release(d.project, d.deployment_id)
 
     async def _pipeline(self, d: Deployment, releases: ComponentReleases) -> dict[str, Any]:
+        if d.two_phase:
+            return await stage_then_activate(self, d, releases)
         rec = d.recorder
-        _phase(rec, "prepare", "start")
-        root = await self._extract(d, releases)
-        await self._install(d, root)
-        _phase(rec, "prepare", "done")
-
-        _phase(rec, "load", "start")
-        try:
-            await asyncio.to_thread(validate_component, root)
-        except ComponentInvalid as exc:
-            raise StepFailed(f"Component '{d.project}' failed to load: {exc.message}", 400) from exc
-        _phase(rec, "load", "done")
+        root = await self.build(d, releases)
 
         _phase(rec, "replicate", "start")
         peers = await self._replicate(d)
@@ -228,12 +232,35 @@ class Engine:
         releases.activate(d.deployment_id, root)
         if d.restart:
             _phase(rec, "restart", "done")
-        await asyncio.to_thread(releases.prune)
-        dropped = self._retain_payload(d)
+        await asyncio.to_thread(releases.prune, await staged_ids(self, d.project))
+        dropped = self.retain_payload(d)
         _phase(rec, "success", "done")
         await rec.finish(Status.SUCCESS, **dropped)
         message = f"Successfully deployed: {d.project}" + (", restarting Harper" if d.restart else "")
-        return {"message": message, "deployment_id": d.deployment_id, "replicated": peers}
+        answer = {"message": message, "deployment_id": d.deployment_id, "replicated": peers}
+        fingerprint = rec.row.get("install_fingerprint")
+        return answer if fingerprint is None else {**answer, "install": fingerprint}
+
+    async def build(self, d: Deployment, releases: ComponentReleases) -> Path:
+        """``prepare`` (extract, install) then ``load`` (check) a new release; its component root.
+
+        On our wire the lockfiles' fingerprint, taken before install, goes on the row.
+        """
+        rec = d.recorder
+        _phase(rec, "prepare", "start")
+        root = await self._extract(d, releases)
+        if self.config.wire == "deploytui":
+            rec.update(install_fingerprint=await asyncio.to_thread(install_fingerprint, root))
+        await self._install(d, root)
+        _phase(rec, "prepare", "done")
+
+        _phase(rec, "load", "start")
+        try:
+            await asyncio.to_thread(validate_component, root)
+        except ComponentInvalid as exc:
+            raise StepFailed(f"Component '{d.project}' failed to load: {exc.message}", 400) from exc
+        _phase(rec, "load", "done")
+        return root
 
     async def _extract(self, d: Deployment, releases: ComponentReleases) -> Path:
         assert d.payload_path is not None
@@ -296,7 +323,7 @@ class Engine:
         return await replicate_deploy(self.config.peers, body, payload,
                                       timeout_s=d.deployment_timeout_s, on_result=on_result)
 
-    def _retain_payload(self, d: Deployment) -> dict[str, Any]:
+    def retain_payload(self, d: Deployment) -> dict[str, Any]:
         """Drop a payload above the retention size (contract §2.7); the row fields to finish with."""
         size = d.recorder.row.get("payload_size") or 0
         limit = self.config.payload_retention_max_size
@@ -350,17 +377,17 @@ class Engine:
         validate_project(project)
         releases = ComponentReleases(self.config.components_dir, project)
         deployment_id = str(uuid.uuid4())
-        self._claim(project, deployment_id)  # first: the links must not move while we read them
+        self.claim(project, deployment_id)  # first: the links must not move while we read them
         from_id, to_id = releases.current_id(), releases.previous_id()
         if from_id is None or to_id is None:
-            self._release(project, deployment_id)
+            self.release(project, deployment_id)
             what = "no deployed release to revert" if from_id is None else "no previous release to revert to"
             raise NothingToRevert(f"Component '{project}' has {what}")
         rec = await self._open_row(deployment_id, project, user, None, "immediate" if restart else None,
                                    rollback_of=from_id)
         d = Deployment(deployment_id=deployment_id, project=project, recorder=rec, restart=restart,
                        install_output=None)
-        return await self._own(d, lambda: self._revert(d, releases))
+        return await self.own(d, lambda: self._revert(d, releases))
 
     async def _revert(self, d: Deployment, releases: ComponentReleases) -> dict[str, Any]:
         rec = d.recorder
@@ -437,7 +464,7 @@ class Engine:
         try:
             await self.store.insert_row(row)
         except BaseException:
-            self._release(project, deployment_id)
+            self.release(project, deployment_id)
             raise
         # A new id has no events yet (last_seq=0): recording starts without reading the store.
         return self.hub.start_recording(row, last_seq=0)
@@ -445,14 +472,14 @@ class Engine:
     def _payload_path(self, deployment_id: str) -> Path:
         return self.config.payloads_dir / f"{deployment_id}.tar.gz"
 
-    def _claim(self, project: str, deployment_id: str) -> None:
+    def claim(self, project: str, deployment_id: str) -> None:
         holder = self._busy.get(project)
         if holder is not None:
             raise ProjectBusy(f"A deployment of '{project}' is already in progress ({holder}); "
                               "wait for it to finish")
         self._busy[project] = deployment_id
 
-    def _release(self, project: str, deployment_id: str) -> None:
+    def release(self, project: str, deployment_id: str) -> None:
         if self._busy.get(project) == deployment_id:
             del self._busy[project]
 

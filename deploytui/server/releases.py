@@ -20,6 +20,7 @@ import re
 import shutil
 import stat
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +153,10 @@ class ComponentReleases:
         self._point(PREVIOUS, current)
         return from_id, to_id
 
-    def prune(self) -> list[str]:
-        """Remove every release dir but current and previous; returns the deployment ids removed."""
-        keep = {self.current_id(), self.previous_id()}
+    def prune(self, staged: Iterable[str] = ()) -> list[str]:
+        """Remove every release dir but current, previous and the ``staged`` ones (built, waiting to
+        be activated); returns the deployment ids removed."""
+        keep = {self.current_id(), self.previous_id(), *staged}
         removed = []
         if self.releases.is_dir():
             for entry in self.releases.iterdir():

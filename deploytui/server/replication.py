@@ -113,3 +113,24 @@ def failure_message(project: str, deployment_id: str, results: list[dict[str, An
         f"{details}. The origin node kept its running release. "
         f"See deployment {deployment_id} (get_deployment) for details."
     )
+
+
+async def call_peers(
+    targets: list[tuple[str, dict[str, Any]]],
+    *,
+    timeout_s: float,
+    on_result: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """Send each peer (a raw URL from the config) its own request at once; ``on_result`` as each
+    settles. A two-phase deploy's stage, activate and revert steps (server/two_phase.py).
+
+    Never raises for a peer's failure: it becomes a ``failed`` result with ``error {message, code}``.
+    """
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+
+        async def one(raw: str, request: dict[str, Any]) -> dict[str, Any]:
+            result = await _send(client, Peer.parse(raw), request, timeout_s)
+            on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(one(raw, request) for raw, request in targets)))

@@ -103,8 +103,10 @@ def _milestones(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 async def test_hello_succeeds_in_harpers_order_with_the_row_filled(env: Env) -> None:
     payload = pack_directory(demo_spec("hello").path)
-    result = await deploy(env, "hello", payload, install_command=demo_spec("hello").install_command)
-    assert result == {"message": "Successfully deployed: hello", "deployment_id": result["deployment_id"], "replicated": []}
+    # The one-shot pipeline (two_phase: false on our wire; every deploy on the harper wire).
+    result = await deploy(env, "hello", payload, install_command=demo_spec("hello").install_command, two_phase=False)
+    assert result == {"message": "Successfully deployed: hello", "deployment_id": result["deployment_id"], "replicated": [],
+                      "install": {"lockfiles": {}}}
 
     events = await _events(env, result["deployment_id"])
     assert _milestones(events) == [
@@ -167,7 +169,7 @@ async def test_npm_wrapped_tarball_uses_the_inner_directory(env: Env, tmp_path: 
 async def test_broken_install_fails_in_prepare_and_keeps_the_running_release(env: Env) -> None:
     first = await deploy_demo(env, "hello", project="app")
     with pytest.raises(DeployFailed) as info:
-        await deploy_demo(env, "broken-install", project="app")
+        await deploy_demo(env, "broken-install", project="app", two_phase=False)  # one-shot's order
     failure = info.value
     assert failure.status_code == 500
     body = failure.body
@@ -429,7 +431,7 @@ async def test_replicates_to_a_real_peer_server(tmp_path: Path, server: Any) -> 
     env = await _open_env(tmp_path / "origin", peers=[_peer_url(server)])
     try:
         payload = _component(tmp_path, "rep", {"package.json": '{"name": "rep"}'})
-        result = await deploy(env, "rep", payload, install_command="echo replicated-install")
+        result = await deploy(env, "rep", payload, install_command="echo replicated-install", two_phase=False)
         [peer] = result["replicated"]
         node = server.url.split("://", 1)[1]
         assert peer["node"] == node and peer["status"] == "success" and peer["error"] is None
@@ -455,7 +457,7 @@ async def test_unreachable_peer_fails_the_deploy_in_replicate(tmp_path: Path) ->
     try:
         payload = _component(tmp_path, "rep", {"package.json": "{}"})
         with pytest.raises(DeployFailed) as info:
-            await deploy(env, "rep", payload, install_command="true", deployment_timeout_ms=5000)
+            await deploy(env, "rep", payload, install_command="true", deployment_timeout_ms=5000, two_phase=False)
         body = info.value.body
         assert info.value.status_code == 500 and body["phase"] == "replicate"
         assert "failed to replicate to 1 of 1 peer node(s): 127.0.0.1:9" in body["error"]
