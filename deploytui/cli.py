@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deploytui {__version__}")
     _connection_options(parser, top=True)
+    _dashboard_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the embedded Harper-compatible server")
@@ -107,7 +108,35 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(demo)
     demo.add_argument("names", nargs="*", help="which demos (default: all)")
     demo.add_argument("--no-wait", action="store_true", help="start the deploys and return")
+    demo.add_argument("--tour", action="store_true",
+                      help="deploy a story one step at a time: a quick success, a chatty install, a failing install, "
+                      "a fix, a revert")
+    demo.add_argument("--pace", type=_seconds_or_zero, default=5.0, metavar="SECONDS",
+                      help="with --tour: the pause between steps (default 5; 0 for none)")
+
+    web = sub.add_parser("web", help="serve the dashboard to a browser (one dashboard session per tab)")
+    _connection_options(web)
+    _dashboard_options(web)
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=9926, help="port (default 9926; 0 picks a free one)")
+    web.add_argument("--allow-remote", action="store_true",
+                     help="allow a non-loopback --host; the page then needs the token printed in its URL")
+    web.add_argument("--font-size", type=_positive_int, default=16, help="the page's font size in px (default 16; "
+                     "a URL's ?fontsize=N overrides)")
+    web.add_argument("--max-sessions", type=_positive_int, default=16, help="most tabs open at once (default 16)")
     return parser
+
+
+def _dashboard_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """How the dashboard looks and behaves: on ``deploytui`` itself and on ``deploytui web``."""
+    default = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("dashboard")
+    group.add_argument("--theme", default=default, metavar="NAME",
+                       help="a Textual theme, e.g. textual-light for a projector (default: the saved one)")
+    group.add_argument("--follow", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="follow the action: open each new deploy as it starts, back to the list when it ends")
+    group.add_argument("--follow-pause", type=_seconds_or_zero, default=default, metavar="SECONDS",
+                       help="with --follow: how long a finished deploy stays on screen (default 4)")
 
 
 def _more_than_zero(parse: Callable[[str], Any], what: str, least: str) -> Callable[[str], Any]:
@@ -128,6 +157,17 @@ def _more_than_zero(parse: Callable[[str], Any], what: str, least: str) -> Calla
 
 _seconds = _more_than_zero(float, "a number of seconds", "more than 0 seconds")
 _positive_int = _more_than_zero(int, "a whole number", "at least 1")
+
+
+def _seconds_or_zero(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more (a pause that may be none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):  # NaN too
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more: {text!r}")
+    return value
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -167,6 +207,7 @@ COMMANDS = {
     "deploy": "deploytui.commands.deploy_cmd",
     "demo": "deploytui.commands.demo_cmd",
     "server": "deploytui.commands.server_cmd",
+    "web": "deploytui.tui.web_serve",
     None: "deploytui.tui.launch",
 }
 

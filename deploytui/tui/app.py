@@ -90,6 +90,9 @@ class DeploytuiApp(App[int]):
         demos: Callable[[], list[Any]] | None = None,
         animate: bool = True,
         deploy_dir: str | None = None,
+        theme: str | None = None,
+        follow: bool = False,
+        follow_pause: float = 4.0,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -107,6 +110,12 @@ class DeploytuiApp(App[int]):
         """Where the deploy form starts (the working directory by default)."""
         self.quit_note: str | None = None
         """Set when quitting while deploys run: printed by the launcher after the app has exited."""
+        self.theme_override = theme
+        """``--theme``: wins over the saved theme for this session."""
+        self.follow_on_start = follow
+        """``--follow``: the list starts in follow mode (see tui/follow_action.py)."""
+        self.follow_pause = follow_pause
+        """Seconds a followed deploy stays on screen after it ends."""
 
     # ------------------------------------------------------------------ connection
 
@@ -148,6 +157,8 @@ class DeploytuiApp(App[int]):
 
         if not self.animate:
             self.animation_level = "none"
+        if self.theme_override:
+            self.theme = self.theme_override
         self.push_screen(DeploymentsScreen())
 
     async def on_unmount(self) -> None:

@@ -42,9 +42,26 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def check_theme(name: str | None) -> str | None:
+    """What is wrong with ``--theme name`` (None when nothing): it must be one of Textual's themes."""
+    if not name:
+        return None
+    from textual.theme import BUILTIN_THEMES
+
+    if name in BUILTIN_THEMES:
+        return None
+    light = ", ".join(n for n, theme in BUILTIN_THEMES.items() if not theme.dark)
+    return f"no theme named {name!r}; light ones (for projectors): {light}; dark ones: " + ", ".join(
+        n for n, theme in BUILTIN_THEMES.items() if theme.dark)
+
+
 def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None = None) -> int:
     """Entry point of ``deploytui`` without a subcommand; returns the process exit code."""
     tune_gc()
+    problem = check_theme(getattr(args, "theme", None))
+    if problem:
+        print(f"deploytui: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         settings = resolve_connection(args)
     except Exception as exc:  # config errors (a bad contexts file) must read as a message, not a traceback
@@ -67,7 +84,10 @@ def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None =
         from deploytui.tui.app import DeploytuiApp
 
         app_factory = DeploytuiApp
-    app = app_factory(settings, embedded=embedded, context=getattr(args, "context", None))
+    presenting = {"theme": getattr(args, "theme", None), "follow": bool(getattr(args, "follow", False))}
+    if getattr(args, "follow_pause", None) is not None:
+        presenting["follow_pause"] = args.follow_pause
+    app = app_factory(settings, embedded=embedded, context=getattr(args, "context", None), **presenting)
     result = app.run()  # type: ignore[attr-defined]
     note = getattr(app, "quit_note", None)
     if note:  # after the app has given the terminal back, so it stays on screen

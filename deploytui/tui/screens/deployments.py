@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.follow_action import FollowAction
 from deploytui.tui.messages import ConnectionChanged, DeploymentsFetched, OlderDeploymentsFetched
 from deploytui.tui.widgets.deployments_table import SORTS, WIDE_MIN_WIDTH, DeploymentsTable
 from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
@@ -92,6 +93,7 @@ class DeploymentsScreen(Screen):
         Binding("d", "deploy", "Deploy", priority=True, id="deployments.deploy"),
         Binding("D", "demos", "Demos", id="deployments.demos"),
         Binding("r", "refresh", "Refresh", show=False, id="deployments.refresh"),
+        Binding("f", "follow", "Follow", id="deployments.follow"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="deployments.clear_filter"),
     ]
 
@@ -119,6 +121,7 @@ class DeploymentsScreen(Screen):
         yield FilterBar(id="filter-bar")
         yield DeploymentsTable(now=self.dash.now, id="deployments")
         yield EmptyState(id="empty")
+        yield FollowAction(id="follow")
         yield ListStatus(id="list-status")
         yield Footer()
 
@@ -226,6 +229,7 @@ class DeploymentsScreen(Screen):
         self.query_one(ServerStatus).summary = f"{message.total} deployment{'s' if message.total != 1 else ''}"
         self._update_empty()
         self._update_status_line()
+        self.query_one(FollowAction).rows_polled(message.rows)
 
     @on(OlderDeploymentsFetched)
     def _older_rows(self, message: OlderDeploymentsFetched) -> None:
@@ -402,6 +406,12 @@ class DeploymentsScreen(Screen):
 
     def action_refresh(self) -> None:
         self.poll()
+
+    def action_follow(self) -> None:
+        """Follow the action: open each new deploy as it starts (tui/follow_action.py)."""
+        if self._typing_in_filter():
+            raise SkipAction()
+        self.query_one(FollowAction).toggle()
 
     def rows(self) -> dict[str, Any]:
         """The rows of the last poll by id (for tests and commands)."""
