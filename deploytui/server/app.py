@@ -1,4 +1,5 @@
-"""The embedded server's HTTP surface: ``GET /health`` and Harper's ``POST /`` Operations API.
+"""The embedded server's HTTP surface: ``GET /health``, Harper's ``POST /`` Operations API, and
+``GET``/``HEAD`` of any other path: the deployed components' static files (server/static_files.py).
 
 ``POST /`` is a raw ASGI endpoint rather than a Starlette request handler because it must read the
 body itself: a refused multipart deploy is answered while the client is still uploading, then the
@@ -46,6 +47,7 @@ from .operations import (
     OperationCall,
     OperationError,
 )
+from .static_files import StaticEndpoint
 
 log = logging.getLogger("deploytui.server")
 
@@ -195,7 +197,9 @@ async def health(request: Request) -> Response:
 def create_app(ctx: ServerContext) -> Starlette:
     """The Starlette application serving one :class:`ServerContext`."""
     endpoint = OperationsEndpoint(ctx)
-    app = Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/", endpoint, methods=["POST"])],
+    static = StaticEndpoint(ctx.config.components_dir)  # public, as Harper's: no credentials asked
+    app = Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/", endpoint, methods=["POST"]),
+                            Route("/{path:path}", static, methods=["GET", "HEAD"])],
                     middleware=[Middleware(ActivityMiddleware, activity=ctx.life.activity)])
     app.state.ctx = ctx
     return app

@@ -1,15 +1,20 @@
 """Where a component's releases live on disk, which one runs, and checking a release before it may.
 
-Layout under ``<data>/components/<project>/``::
+Harper's layout: the running component is ``<data>/components/<project>`` itself, so its files are
+at ``components/<project>/web/index.html`` as on a Harper node. Here that name is a symbolic link to
+the current release, and the releases are kept beside it for revert::
 
-    releases/<deployment_id>/   one extracted payload per deployment (the component root may be a
-                                single wrapper directory inside it, e.g. ``package/``)
-    current  -> releases/<id>[/<root>]   the running release
-    previous -> releases/<id>[/<root>]   the release ``current`` replaced, kept for revert
+    components/<project>           -> .<project>/releases/<id>[/<root>]   the running release
+    components/.<project>/releases/<deployment_id>/   one extracted payload per deployment (the
+                                   component root may be a single wrapper directory in it, e.g. ``package/``)
+    components/.<project>/previous -> releases/<id>[/<root>]   the release it replaced, kept for revert
 
-Both links are relative (the data dir can move) and are replaced atomically: a new link is made
-under a temporary name and ``os.replace``-d over the old one, so a reader always sees a whole
-release, never a half-switched state.
+A project name never starts with ``.`` (:data:`PROJECT_NAME`), so ``.<project>`` is never a
+component. Both links are relative (the data dir can move) and are replaced atomically: a new link
+is made under a temporary name and ``os.replace``-d over the old one, so a reader (the static file
+server, a process reading the component) always sees a whole release, never a half-switched state.
+An older data dir (``components/<project>/{current,previous,releases}``) is converted once, at start,
+by :func:`migrate_legacy_layout`.
 """
 
 from __future__ import annotations
@@ -114,10 +119,12 @@ class ComponentInvalid(Exception):
 
 
 class ComponentReleases:
-    """The release directories and the ``current``/``previous`` links of one project."""
+    """The release directories of one project, the link that names the running one, and ``previous``."""
 
     def __init__(self, components_dir: Path, project: str) -> None:
-        self.base = components_dir / project
+        self.components_dir = components_dir
+        self.link = components_dir / project  # Harper's path of the running component
+        self.base = components_dir / f".{project}"
         self.releases = self.base / RELEASES
 
     def release_dir(self, deployment_id: str) -> Path:
@@ -125,32 +132,33 @@ class ComponentReleases:
 
     def current_id(self) -> str | None:
         """The deployment whose release runs now (None before the first success)."""
-        return self._link_id(CURRENT)
+        return _release_id(self._current_target())
 
     def previous_id(self) -> str | None:
         """The deployment a revert would go back to."""
-        return self._link_id(PREVIOUS)
+        return _release_id(_readlink(self.base / PREVIOUS))
 
     def current_path(self) -> Path:
-        return self.base / CURRENT
+        """``components/<project>``: the running release, as Harper lays it out."""
+        return self.link
 
     def activate(self, deployment_id: str, root: Path) -> None:
         """Make ``root`` (inside this deployment's release dir) current; the old current becomes previous."""
-        old = self._target(CURRENT)
+        old = self._current_target()
         if old is not None:
-            self._point(PREVIOUS, old)
-        self._point(CURRENT, os.path.relpath(root, self.base))
+            self._point_previous(old)
+        self._point_current(os.path.relpath(root, self.base))
 
     def swap(self) -> tuple[str, str]:
         """Revert: ``current`` and ``previous`` trade places; returns (from_id, to_id)."""
-        current, previous = self._target(CURRENT), self._target(PREVIOUS)
-        from_id, to_id = self.current_id(), self.previous_id()
+        current, previous = self._current_target(), _readlink(self.base / PREVIOUS)
+        from_id, to_id = _release_id(current), _release_id(previous)
         if current is None or previous is None or from_id is None or to_id is None:
             raise FileNotFoundError("no previous release")
         if not (self.base / previous).is_dir():
             raise FileNotFoundError(f"previous release {to_id} is missing on disk")
-        self._point(CURRENT, previous)
-        self._point(PREVIOUS, current)
+        self._point_current(previous)
+        self._point_previous(current)
         return from_id, to_id
 
     def prune(self, staged: Iterable[str] = ()) -> list[str]:
@@ -170,28 +178,71 @@ class ComponentReleases:
         if deployment_id not in (self.current_id(), self.previous_id()):
             shutil.rmtree(self.release_dir(deployment_id), ignore_errors=True)
 
-    def _target(self, name: str) -> str | None:
-        try:
-            return os.readlink(self.base / name)
-        except (FileNotFoundError, OSError):
-            return None
+    def _current_target(self) -> str | None:
+        """The current link's target, relative to ``base`` (``releases/<id>[/<root>]``)."""
+        target = _readlink(self.link)
+        prefix = self.base.name + "/"
+        return target[len(prefix):] if target is not None and target.startswith(prefix) else None
 
-    def _link_id(self, name: str) -> str | None:
-        target = self._target(name)
-        if target is None:
-            return None
-        parts = Path(target).parts
-        return parts[1] if len(parts) >= 2 and parts[0] == RELEASES else None
+    def _point_current(self, target: str) -> None:
+        # The link lives in components/, so its text is relative to that directory.
+        _replace_link(self.link, f"{self.base.name}/{target}", self.base)
 
-    def _point(self, name: str, target: str) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
-        temp = self.base / f".{name}.{uuid.uuid4().hex}"
-        os.symlink(target, temp)
-        try:
-            os.replace(temp, self.base / name)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+    def _point_previous(self, target: str) -> None:
+        _replace_link(self.base / PREVIOUS, target, self.base)
+
+
+def _readlink(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _release_id(target: str | None) -> str | None:
+    """``releases/<id>[/<root>]`` -> ``<id>``."""
+    if target is None:
+        return None
+    parts = Path(target).parts
+    return parts[1] if len(parts) >= 2 and parts[0] == RELEASES else None
+
+
+def _replace_link(link: Path, target: str, scratch: Path) -> None:
+    """Point ``link`` at ``target`` in one step: a new link made in ``scratch`` (same filesystem)
+    and renamed over the old one, which readers therefore see either whole or not at all."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    temp = scratch / f".link-{uuid.uuid4().hex}"
+    os.symlink(target, temp)
+    try:
+        os.replace(temp, link)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def migrate_legacy_layout(components_dir: Path) -> list[str]:
+    """Convert every ``components/<project>/{current,previous,releases}`` an older deploytui left
+    into the layout above; returns the projects converted. Runs at start, under the data dir's lock,
+    before anything reads a release."""
+    converted: list[str] = []
+    if not components_dir.is_dir():
+        return converted
+    for old in sorted(components_dir.iterdir()):
+        if old.name.startswith(".") or old.is_symlink() or not (old / RELEASES).is_dir():
+            continue
+        releases = ComponentReleases(components_dir, old.name)
+        if releases.base.exists():
+            continue  # half converted by hand: leave it for a person to look at
+        current, previous = _readlink(old / CURRENT), _readlink(old / PREVIOUS)
+        releases.base.mkdir()
+        os.rename(old / RELEASES, releases.releases)
+        if previous is not None:
+            releases._point_previous(previous)
+        shutil.rmtree(old)
+        if current is not None:
+            releases._point_current(current)
+        converted.append(old.name)
+    return converted
 
 
 # --------------------------------------------------------------------------- load validation

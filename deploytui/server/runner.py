@@ -26,6 +26,7 @@ from .context import ServerContext
 from .engine import Engine
 from .lifecycle import DataDirBusy, DataDirLock, ServerLife
 from .recorder import EventHub
+from .releases import migrate_legacy_layout
 from .store import Store
 
 
@@ -87,6 +88,7 @@ async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None 
     await store.open()
     hub = EventHub(store, subscriber_queue_limit=config.subscriber_queue_limit)
     engine = Engine(config, store, hub)
+    migrate_legacy_layout(config.components_dir)  # before anything reads a release
     recovered = await engine.recover_interrupted()
     remove_stale_spools(config.payloads_dir)
     life = ServerLife(idle_exit_s=idle_exit_s)

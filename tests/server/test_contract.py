@@ -176,7 +176,7 @@ def test_multipart_restart_true_extracts_byte_for_byte(server):
     r = multipart_deploy(server, {"project": "big76", "restart": True}, make_tarball({**APP, "data.bin": big}))
     assert r.status_code == 200
     assert r.json()["message"] == "Successfully deployed: big76, restarting Harper"
-    current = server.data_dir / "components" / "big76" / "current"
+    current = server.data_dir / "components" / "big76"
     assert (current / "data.bin").read_bytes() == big
 
 

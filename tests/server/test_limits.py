@@ -359,7 +359,7 @@ def test_a_base64_payload_may_exceed_the_json_limit(small_limits):
     assert len(body) > 64 * 1024
     r = post_raw(small_limits, body.encode())
     assert r.status_code == 200, r.text
-    assert (small_limits.data_dir / "components" / "b64" / "current" / "blob.bin").read_bytes() == blob
+    assert (small_limits.data_dir / "components" / "b64" / "blob.bin").read_bytes() == blob
     assert not list((small_limits.data_dir / "payloads").glob(".incoming-*"))
 
 
