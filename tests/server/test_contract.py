@@ -81,11 +81,16 @@ def test_failed_deploy_is_recorded_with_install_output(server):
 
 
 def test_event_log_has_lifecycle_phases_and_sse_replay_closes(server):
+    # Our wire runs Harper main's two-phase deploy: its events test looks for stage and activate;
+    # 5.1.14's looks for prepare and replicate, which two_phase: false still gives.
     r = multipart_deploy(server, {"project": "ev72"}, make_tarball(APP))
     deployment_id = r.json()["deployment_id"]
     row = op(server, {"operation": "get_deployment", "deployment_id": deployment_id}).json()
     phases = {e["data"]["phase"] for e in row["event_log"] if e["event"] == "phase"}
-    assert {"prepare", "replicate"} <= phases and len(row["event_log"]) >= 2
+    assert {"stage", "activate"} <= phases and len(row["event_log"]) >= 2
+    one_shot = multipart_deploy(server, {"project": "ev72", "two_phase": False}, make_tarball(APP)).json()
+    row = op(server, {"operation": "get_deployment", "deployment_id": one_shot["deployment_id"]}).json()
+    assert {"prepare", "replicate"} <= {e["data"]["phase"] for e in row["event_log"] if e["event"] == "phase"}
     sse = op(server, {"operation": "get_deployment", "deployment_id": deployment_id},
              headers={"Accept": "text/event-stream"})
     assert sse.status_code == 200 and sse.headers["content-type"].startswith("text/event-stream")
