@@ -133,6 +133,8 @@ def _dashboard_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
     group = parser.add_argument_group("dashboard")
     group.add_argument("--theme", default=default, metavar="NAME",
                        help="a Textual theme, e.g. textual-light for a projector (default: the saved one)")
+    group.add_argument("--ascii", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="ASCII glyphs only (spinner, status, bars, gutters); on by itself when TERM=linux")
     group.add_argument("--follow", action="store_true", default=False if top else argparse.SUPPRESS,
                        help="follow the action: open each new deploy as it starts, back to the list when it ends")
     group.add_argument("--follow-pause", type=_seconds_or_zero, default=default, metavar="SECONDS",

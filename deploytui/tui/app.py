@@ -22,6 +22,8 @@ from textual.app import App
 from textual.binding import Binding
 
 from deploytui.tui.commands import DeploytuiCommands
+from deploytui.tui.glyphs import set_ascii_mode
+from deploytui.tui.settings import UserSettings, save_settings
 
 if TYPE_CHECKING:
     from textual.widget import AwaitMount
@@ -72,7 +74,7 @@ class DeploytuiApp(App[int]):
     COMMANDS = App.COMMANDS | {DeploytuiCommands}
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        # `q` quits from the list only (its screen binds it); elsewhere it goes back or is text.
         Binding("ctrl+c", "quit", "Quit", show=False, id="app.interrupt"),
     ]
 
@@ -93,8 +95,13 @@ class DeploytuiApp(App[int]):
         theme: str | None = None,
         follow: bool = False,
         follow_pause: float = 4.0,
+        user_settings: UserSettings | None = None,
+        ascii: bool = False,
     ) -> None:
         super().__init__()
+        self.user_settings = user_settings or UserSettings()
+        """settings.toml and keymap.toml (none in tests: nothing is read or written then)."""
+        set_ascii_mode(ascii)
         self.settings = settings
         self.embedded = embedded
         self.context = context
@@ -157,9 +164,45 @@ class DeploytuiApp(App[int]):
 
         if not self.animate:
             self.animation_level = "none"
+        self._apply_user_settings()
         if self.theme_override:
             self.theme = self.theme_override
+        self.theme_changed_signal.subscribe(self, self._theme_picked)
         self.push_screen(DeploymentsScreen())
+
+    def _apply_user_settings(self) -> None:
+        """The saved theme and the user's keymap; what is unusable in them is said, then ignored."""
+        from deploytui.tui.keymap import known_binding_ids
+        from deploytui.tui.settings import unknown_ids
+
+        prefs = self.user_settings
+        problems = list(prefs.problems)
+        if prefs.theme and prefs.theme != self.theme:
+            if prefs.theme in self.available_themes:
+                self.theme = prefs.theme
+            else:
+                problems.append(f"{prefs.settings_path}: unknown theme {prefs.theme!r}; using {self.theme}")
+        if prefs.keymap:
+            unknown = unknown_ids(prefs.keymap, known_binding_ids())
+            if unknown:
+                problems.append(f"{prefs.keymap_path}: no binding has the id {', '.join(unknown)} "
+                                "(`?` lists the ids); ignored")
+            self.set_keymap({k: v for k, v in prefs.keymap.items() if k not in unknown})
+        for problem in problems:
+            self.notify(problem, title="Settings", severity="warning", timeout=12, markup=False)
+
+    def _theme_picked(self, theme: Any) -> None:
+        """Keep the theme picked in the palette for the next start (settings.toml)."""
+        prefs = self.user_settings
+        name = getattr(theme, "name", None)
+        if not name or name == prefs.theme or prefs.directory is None:
+            return
+        prefs.theme = name
+        try:
+            save_settings(prefs)
+        except OSError as exc:
+            self.notify(f"Could not save the theme to {prefs.settings_path}: {exc.strerror or exc}",
+                        title="Settings", severity="warning", markup=False)
 
     async def on_unmount(self) -> None:
         client = self._client

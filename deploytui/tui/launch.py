@@ -55,6 +55,16 @@ def check_theme(name: str | None) -> str | None:
         n for n, theme in BUILTIN_THEMES.items() if theme.dark)
 
 
+def user_settings(args: argparse.Namespace) -> dict[str, object]:
+    """settings.toml and keymap.toml of the user config dir, and whether to draw ASCII (``--ascii``,
+    the setting, else ``TERM=linux``): the app's ``user_settings`` and ``ascii`` arguments."""
+    from deploytui.tui.glyphs import ascii_wanted
+    from deploytui.tui.settings import load_settings, settings_dir
+
+    prefs = load_settings(settings_dir())
+    return {"user_settings": prefs, "ascii": ascii_wanted(getattr(args, "ascii", False), prefs.ascii)}
+
+
 def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None = None) -> int:
     """Entry point of ``deploytui`` without a subcommand; returns the process exit code."""
     tune_gc()
@@ -87,6 +97,7 @@ def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None =
     presenting = {"theme": getattr(args, "theme", None), "follow": bool(getattr(args, "follow", False))}
     if getattr(args, "follow_pause", None) is not None:
         presenting["follow_pause"] = args.follow_pause
+    presenting.update(user_settings(args))
     app = app_factory(settings, embedded=embedded, context=getattr(args, "context", None), **presenting)
     result = app.run()  # type: ignore[attr-defined]
     note = getattr(app, "quit_note", None)

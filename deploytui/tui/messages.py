@@ -44,6 +44,11 @@ class ConnectionChanged(Message):
 
 
 @dataclass
+class OperationsLearnt(Message):
+    """Which optional operations the server has is known (``OperationsClient.learn_operations``)."""
+
+
+@dataclass
 class RowFetched(Message):
     """A fresh copy of one deployment row (``get_deployment``)."""
 

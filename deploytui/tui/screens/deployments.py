@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.actions import SkipAction
@@ -27,8 +26,17 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.follow_action import FollowAction
-from deploytui.tui.messages import ConnectionChanged, DeploymentsFetched, OlderDeploymentsFetched
-from deploytui.tui.widgets.deployments_table import SORTS, WIDE_MIN_WIDTH, DeploymentsTable
+from deploytui.tui.messages import (
+    ConnectionChanged,
+    DeploymentsFetched,
+    OlderDeploymentsFetched,
+    OperationDone,
+    OperationFailed,
+    OperationsLearnt,
+)
+from deploytui.tui.screens import list_actions
+from deploytui.tui.widgets.deployments_table import SORTS, DeploymentsTable
+from deploytui.tui.widgets.list_parts import EmptyState, FilterBar, ListStatus
 from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
 
 if TYPE_CHECKING:
@@ -43,38 +51,6 @@ PAGE_SIZE = 500
 NEAR_END = 5
 """Rows from the end of the loaded rows at which the next page is fetched."""
 REFUSED_RETRY_S = 30.0
-
-
-class FilterBar(Horizontal):
-    """The ``/`` filter input above the table; text matches project, id, status, phase, user, origin."""
-
-    DEFAULT_CSS = """
-    FilterBar { height: 1; display: none; background: $panel; }
-    FilterBar.-open { display: block; }
-    FilterBar > Label { width: 2; color: $accent; text-style: bold; padding-left: 1; }
-    FilterBar > Input { width: 1fr; height: 1; border: none; padding: 0; background: $panel; }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield Label("/")
-        yield Input(placeholder="filter: project, id, status, user… (enter: keep, esc: clear)", compact=True, id="filter-input")
-
-
-class ListStatus(Static):
-    """One line under the table: shown/total, the status filter, the sort."""
-
-    DEFAULT_CSS = """
-    ListStatus { height: 1; padding: 0 1; color: $foreground-muted; background: $surface; }
-    """
-
-
-class EmptyState(Static):
-    """What an empty server shows: how to get a first deployment (the demos: one key)."""
-
-    DEFAULT_CSS = """
-    EmptyState { height: 1fr; margin: 1 2; padding: 1 2; border: round $accent; display: none; content-align: center middle; }
-    EmptyState.-visible { display: block; }
-    """
 
 
 class DeploymentsScreen(Screen):
@@ -93,6 +69,12 @@ class DeploymentsScreen(Screen):
         Binding("d", "deploy", "Deploy", priority=True, id="deployments.deploy"),
         Binding("D", "demos", "Demos", id="deployments.demos"),
         Binding("r", "refresh", "Refresh", show=False, id="deployments.refresh"),
+        Binding("p", "pause", "Pause", show=False, id="deployments.pause"),
+        Binding("v", "raw", "JSON", show=False, id="deployments.raw"),
+        # Destructive: ctrl-chords, behind a confirmation, offered only where the server has them.
+        Binding("ctrl+k", "cancel_deploy", "Cancel deploy", id="deployments.cancel"),
+        Binding("ctrl+r", "redeploy", "Redeploy", id="deployments.redeploy"),
+        Binding("q", "app.quit", "Quit", id="deployments.quit"),
         Binding("f", "follow", "Follow", id="deployments.follow"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="deployments.clear_filter"),
     ]
@@ -109,6 +91,11 @@ class DeploymentsScreen(Screen):
         """How many rows the server has for the current search (all of them on Harper)."""
         self._answered_at: float | None = None
         """When the server last answered a poll (running durations stop there while it is gone)."""
+        self.paused = False
+        """``p``: the list stops asking the server (and stays as it is) until ``p`` again."""
+        self._notices = list_actions.DeployNotices()
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
 
     @property
     def dash(self) -> Dashboard:
@@ -130,7 +117,7 @@ class DeploymentsScreen(Screen):
         status.url = self.dash.server_url
         status.label = self.dash.server_label
         table = self.query_one(DeploymentsTable)
-        table.set_wide(self.app.size.width >= WIDE_MIN_WIDTH)
+        table.set_width(self.app.size.width)
         table.focus()
         self._update_status_line()
         self.set_interval(1.0, self._tick, name="deployments-tick")
@@ -142,7 +129,7 @@ class DeploymentsScreen(Screen):
             self.query_one(DeploymentsTable).focus()
 
     def on_resize(self, event: events.Resize) -> None:
-        self.query_one(DeploymentsTable).set_wide(event.size.width >= WIDE_MIN_WIDTH)
+        self.query_one(DeploymentsTable).set_width(event.size.width)
 
     # ------------------------------------------------------------------ worker
 
@@ -163,6 +150,7 @@ class DeploymentsScreen(Screen):
                         cursor = None
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
+                        await self._learn_operations()
                     data = await app.api.list_deployments(
                         limit=HEAD_LIMIT, summary=True, search=self._search(), changed_since=cursor)
             except (AuthError, ForbiddenError) as exc:
@@ -194,6 +182,7 @@ class DeploymentsScreen(Screen):
             cursor = next_cursor if isinstance(next_cursor, int) and complete else None
             running = any(not is_terminal(r.get("status")) for r in rows)
             await asyncio.sleep(app.fast_poll_interval if running else app.poll_interval)
+            await self._unpaused.wait()
 
     @work(exclusive=True, group="older", exit_on_error=False)
     async def load_older(self) -> None:
@@ -211,6 +200,11 @@ class DeploymentsScreen(Screen):
         rows = data.get("deployments") if isinstance(data, dict) else None
         rows = [r for r in rows or [] if isinstance(r, dict)]
         self.post_message(OlderDeploymentsFetched(rows, int(data.get("total") or 0), search or ""))
+
+    async def _learn_operations(self) -> None:
+        """Which of cancel / redeploy this server offers (asked once per server; never fatal)."""
+        if await list_actions.learn_operations(self.dash.api):
+            self.post_message(OperationsLearnt())
 
     def _search(self) -> str | None:
         return self.query_one(DeploymentsTable).text_filter.strip() or None
@@ -230,6 +224,15 @@ class DeploymentsScreen(Screen):
         self._update_empty()
         self._update_status_line()
         self.query_one(FollowAction).rows_polled(message.rows)
+        self._announce(message.rows)
+
+    def _announce(self, rows: list[dict[str, Any]]) -> None:
+        """A bell and a toast for each deploy that just failed, or that ended while open on top."""
+        watched = {str(getattr(screen, "deployment_id", None)) for screen in self.app.screen_stack[1:]}
+        for row, failed in self._notices.ended(rows, watched):
+            title, text = list_actions.notice_text(row, failed)
+            self.app.bell()
+            self.notify(text, title=title, severity="error" if failed else "information", timeout=8, markup=False)
 
     @on(OlderDeploymentsFetched)
     def _older_rows(self, message: OlderDeploymentsFetched) -> None:
@@ -285,17 +288,7 @@ class DeploymentsScreen(Screen):
         empty = self.query_one(EmptyState)
         nothing = self._fetched and not table.rows_by_id
         if nothing:
-            text = Text("No deployments yet.\n\n", style="bold")
-            if self.dash.demos():
-                text.append("Press ", style="")
-                text.append(" D ", style="reverse bold")
-                text.append(" to deploy the bundled demo components (a quick success, a chatty install, "
-                            "a failing install, a broken config, a slow one), or ")
-            else:
-                text.append("Press ")
-            text.append(" d ", style="reverse bold")
-            text.append(" to deploy a directory.")
-            empty.update(text)
+            empty.explain(demos=bool(self.dash.demos()))
         empty.set_class(nothing, "-visible")
         was_hidden = not table.display
         table.display = not nothing
@@ -305,18 +298,7 @@ class DeploymentsScreen(Screen):
 
     def _update_status_line(self) -> None:
         table = self.query_one(DeploymentsTable)
-        shown, total = table.row_count, len(table.rows_by_id)
-        parts = [f"{shown}/{total} shown"]
-        filters = {"all": "1 all", "running": "2 running", "failed": "3 failed", "success": "4 success"}
-        parts.append("status: " + filters[table.status_filter])
-        arrow = "↓" if table._reverse else "↑"
-        parts.append(f"sort: {table.sort_column} {arrow}")
-        if table.text_filter:
-            parts.append(f"filter: {table.text_filter}")
-        if self._unloaded():
-            # Not every row is here (Harper ignores search, and older pages load as you scroll).
-            parts.append(f"newest {total} of {self._total} loaded: scroll down for more")
-        self.query_one(ListStatus).update(Text(" · ".join(parts)))
+        self.query_one(ListStatus).show(table, paused=self.paused, server_total=self._total)
 
     # ------------------------------------------------------------------ actions
 
@@ -374,6 +356,11 @@ class DeploymentsScreen(Screen):
             return self.query_one(FilterBar).has_class("-open")
         if action == "demos":
             return bool(self.dash.demos())
+        if action == "cancel_deploy":
+            return list_actions.can_cancel(self.dash.api, self._selected_row())
+        if action == "redeploy":
+            row = self._selected_row()
+            return list_actions.can_redeploy(self.dash.api, row, self._current_of(row))
         return True
 
     def action_status_filter(self, which: str) -> None:
@@ -412,6 +399,57 @@ class DeploymentsScreen(Screen):
         if self._typing_in_filter():
             raise SkipAction()
         self.query_one(FollowAction).toggle()
+
+    def action_pause(self) -> None:
+        """Stop or resume the auto-refresh: a still list to read (running durations stop too)."""
+        self.paused = not self.paused
+        table = self.query_one(DeploymentsTable)
+        if self.paused:
+            self._unpaused.clear()
+            table.durations_frozen_at = table.durations_frozen_at or self.dash.now()
+        else:
+            self._unpaused.set()
+            if self._healthy is not False:
+                table.durations_frozen_at = None
+        table.tick()
+        self._update_status_line()
+
+    def _selected_row(self) -> dict[str, Any] | None:
+        table = self.query_one(DeploymentsTable)
+        selected = table.selected_id
+        return table.rows_by_id.get(selected) if selected else None
+
+    def _current_of(self, row: dict[str, Any] | None) -> str | None:
+        return self.query_one(DeploymentsTable).current.get(str((row or {}).get("project")))
+
+    def action_raw(self) -> None:
+        if row := self._selected_row():
+            self.run_worker(list_actions.show_raw(self, self.dash, row), group="raw", exclusive=True, exit_on_error=False)
+
+    def action_cancel_deploy(self) -> None:
+        if list_actions.can_cancel(self.dash.api, row := self._selected_row()):
+            list_actions.confirm_cancel(self, self.dash, row)  # type: ignore[arg-type]
+
+    def action_redeploy(self) -> None:
+        if list_actions.can_redeploy(self.dash.api, row := self._selected_row(), current := self._current_of(row)):
+            list_actions.confirm_redeploy(self, self.dash, row, current)  # type: ignore[arg-type]
+
+    @on(OperationsLearnt)
+    def _operations_learnt(self) -> None:
+        self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted, "#deployments")
+    def _selection_moved(self) -> None:
+        self.refresh_bindings()  # cancel / redeploy depend on the row under the cursor
+
+    @on(OperationDone)
+    def _operation_done(self, message: OperationDone) -> None:
+        self.notify(message.message, title=message.title, markup=False)
+        self.poll()
+
+    @on(OperationFailed)
+    def _operation_failed(self, message: OperationFailed) -> None:
+        self.notify(message.message, title=message.title, severity="error", markup=False)
 
     def rows(self) -> dict[str, Any]:
         """The rows of the last poll by id (for tests and commands)."""

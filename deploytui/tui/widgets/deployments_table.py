@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 import deploytui.tui.widgets.formatting as fmt
+from deploytui.tui.glyphs import pick
 from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.widgets.status_glyphs import glyph_for, status_text, theme_style
 
@@ -43,6 +44,31 @@ COLUMNS: tuple[Column, ...] = (
 )
 WIDE_MIN_WIDTH = 110
 """Below this many columns, the User, Origin and Size columns are hidden."""
+PROJECT_MIN_WIDTH = 6
+"""On a narrow terminal Project gives up its width first, down to this: Duration stays whole."""
+CURRENT_MARK = ("★", "*")
+"""After the project of the row whose release runs now (fancy, ASCII)."""
+
+
+def current_releases(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """project -> the deployment whose release runs now, as far as ``rows`` tell: per project,
+    the newest ended row decides — a success is its own release, a revert names the one it went
+    back to (``reverted_to``, our server's field); failures change nothing."""
+    found: dict[str, str] = {}
+    decided: set[str] = set()
+    for row in sorted(rows, key=lambda r: r.get("started_at") or 0, reverse=True):
+        project = row.get("project")
+        if not isinstance(project, str) or project in decided:
+            continue
+        status = row.get("status")
+        if status == "success":
+            found[project] = str(row.get("deployment_id"))
+        elif status == "rolled_back" and isinstance(row.get("reverted_to"), str):
+            found[project] = row["reverted_to"]
+        elif status != "rolled_back":
+            continue  # failed or still running: the release before it still runs
+        decided.add(project)
+    return found
 
 SORTS: tuple[tuple[str, str], ...] = (
     ("started", "started"),
@@ -102,6 +128,9 @@ class DeploymentsTable(DataTable):
         self.sort_index = 0
         self.sort_reverse = False
         self.wide: bool | None = None
+        self.project_width = COLUMNS[1].width or 18
+        self.current: dict[str, str] = {}
+        """project -> the deployment whose release runs now (:func:`current_releases`)."""
         self._cells: dict[str, dict[str, str]] = {}
         self._status_cells: dict[str, tuple[Text, Style]] = {}
         """Per shown status: its cell and its tone in the current theme (parsing a theme style
@@ -118,17 +147,27 @@ class DeploymentsTable(DataTable):
 
     # ------------------------------------------------------------------ columns
 
-    def set_wide(self, wide: bool) -> None:
+    def set_width(self, width: int) -> None:
+        """Fit the columns to a terminal ``width`` cells wide: the less important ones go below
+        :data:`WIDE_MIN_WIDTH`, and on a narrow one Project shrinks before Duration is cut."""
+        wide = width >= WIDE_MIN_WIDTH
+        others = sum((c.width or 0) + 2 * self.cell_padding for c in COLUMNS if c.key != "project" and not c.wide_only)
+        project = 24 if wide else max(PROJECT_MIN_WIDTH, min(COLUMNS[1].width or 18, width - others - 2 * self.cell_padding - 2))
+        self.set_wide(wide, project)
+
+    def set_wide(self, wide: bool, project_width: int | None = None) -> None:
         """Show or hide the less important columns; rebuilds only when the choice changes."""
-        if wide == self.wide:
+        project_width = project_width or (24 if wide else COLUMNS[1].width or 18)
+        if wide == self.wide and project_width == self.project_width:
             return
         self.wide = wide
+        self.project_width = project_width
         selected = self.selected_id
         self.clear(columns=True)
         self._cells.clear()
         for column in COLUMNS:
             if wide or not column.wide_only:
-                self.add_column(column.label, key=column.key, width=column.width if column.key != "project" or not wide else 24)
+                self.add_column(column.label, key=column.key, width=column.width if column.key != "project" else project_width)
         self._sync(selected)
 
     @property
@@ -151,6 +190,7 @@ class DeploymentsTable(DataTable):
     def update_rows(self, rows: list[dict[str, Any]]) -> None:
         """Take a poll's rows and bring the table in step with them, in place."""
         self.rows_by_id = {str(r.get("deployment_id")): r for r in rows if r.get("deployment_id")}
+        self.current = current_releases(rows)
         self._sync(self.selected_id)
 
     def tick(self) -> None:
@@ -210,7 +250,7 @@ class DeploymentsTable(DataTable):
         status_cell, tone = self._status_look(shown)
         return {
             "status": status_cell.copy(),
-            "project": fmt.safe(row.get("project"), "bold", "-"),
+            "project": self._project_cell(row),
             "id": IdCell(str(row.get("deployment_id"))),
             "phase": fmt.safe(row.get("phase"), tone if running or status == "failed" else ""),
             "user": fmt.safe(row.get("user"), "", "-"),
@@ -223,6 +263,13 @@ class DeploymentsTable(DataTable):
             ),
             "size": Text(fmt.size(row.get("payload_size")), justify="right", style="dim"),
         }
+
+    def _project_cell(self, row: dict[str, Any]) -> Text:
+        """The project in bold, marked ★ when this row's release is the one running now."""
+        cell = fmt.safe(row.get("project"), "bold", "-")
+        if self.current.get(str(row.get("project"))) == row.get("deployment_id"):
+            cell.append(" " + pick(*CURRENT_MARK), style="bold")
+        return cell
 
     def _status_look(self, shown: str) -> tuple[Text, Style]:
         """The status cell of ``shown`` and the tone that the phase and the ticking duration of a
