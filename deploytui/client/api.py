@@ -56,6 +56,10 @@ __all__ = [
 # Operations a Harper-compatible server may lack (Harper 5.1.14 answers each "Operation … not found").
 OPTIONAL_OPERATIONS = ("get_deployment_events", "get_deployment_payload", "delete_deployment_payload",
                        "revert_component", "cancel_deployment", "redeploy_deployment")
+# Not an operation but a way to deploy: stage now, activate later (``activate: false``, then
+# ``deploy_component {deployment_id}``). Learnt with the optional operations, from what the server
+# says in ``registration_info`` (``two_phase: true``); Harper 5.1.14 has no such thing.
+TWO_PHASE = "two_phase"
 RetryCallback = Callable[[str, int, float, DeploytuiError], None]
 _SINGLE_ATTEMPTS: contextvars.ContextVar[bool] = contextvars.ContextVar("single_attempts", default=False)
 
@@ -225,8 +229,9 @@ class OperationsClient:
         operation with no arguments: a server without it answers "Operation … not found" before
         reading any field, one with it refuses the missing field — nothing is read or changed."""
         unknown = [op for op in OPTIONAL_OPERATIONS if op not in self.operations]
-        if unknown:
+        if unknown or TWO_PHASE not in self.operations:
             info = await self.registration_info()
+            self.operations[TWO_PHASE] = isinstance(info, dict) and info.get("two_phase") is True
             ours = isinstance(info, dict) and info.get("product") == "deploytui"
             for operation in unknown:
                 if ours:
@@ -240,7 +245,7 @@ class OperationsClient:
                     if retryable(exc):
                         raise
                     self.operations[operation] = True
-        return {op: self.operations[op] for op in OPTIONAL_OPERATIONS}
+        return {op: self.operations[op] for op in (*OPTIONAL_OPERATIONS, TWO_PHASE)}
 
     # -- server ---------------------------------------------------------------------------
 
@@ -325,6 +330,15 @@ class OperationsClient:
         """Our server's addition: deploy an earlier deployment's stored payload again (a new
         deployment of its project); ``{message, deployment_id, redeploy_of}``."""
         return await self.call("redeploy_deployment", deployment_id=deployment_id)
+
+    async def activate_deployment(self, deployment_id: str, *, restart: bool = False) -> dict[str, Any]:
+        """Activate a staged deployment (``deploy_component {deployment_id}``, two-phase servers only);
+        ``{message: "Activated component: …", activated, deployment_id, …}``."""
+        body: dict[str, Any] = {"operation": "deploy_component", "deployment_id": deployment_id}
+        if restart:
+            body["restart"] = True
+        response = await self._send("deploy_component", json_body=body, timeout=DEPLOY_TIMEOUT)
+        return self._json(response, "deploy_component")
 
     async def deploy_component_multipart(
         self, fields: dict[str, Any], payload: PayloadSource, *,

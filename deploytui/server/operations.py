@@ -251,6 +251,9 @@ async def registration_info(ctx: ServerContext, call: OperationCall) -> dict[str
         "product": "deploytui",
         "deploytui_version": __version__,
         "wire": ctx.config.wire,
+        # Two-phase deploys (stage, activate by id) and install fingerprints: our wire only; the
+        # harper wire is Harper 5.1.14, which has neither.
+        "two_phase": ctx.config.wire == "deploytui",
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from deploytui.client.api import OPTIONAL_OPERATIONS, ConnectionSettings, OperationsClient, single_attempts
+from deploytui.client.api import OPTIONAL_OPERATIONS, TWO_PHASE, ConnectionSettings, OperationsClient, single_attempts
 from deploytui.client.attach import attach
 from deploytui.client.attach.alignment import log_events, with_logged_time
 from deploytui.client.attach.connection import in_band_refusal
@@ -106,9 +106,10 @@ async def test_an_unknown_id_answered_in_band_is_not_found() -> None:
 async def test_operations_harper_lacks_are_learnt_once() -> None:
     with HarperReplay() as harper:
         async with replay_client(harper) as api:
-            assert await api.learn_operations() == dict.fromkeys(OPTIONAL_OPERATIONS, False)
+            # Harper 5.1.14 has none of them, and no two-phase deploys either.
+            assert await api.learn_operations() == dict.fromkeys((*OPTIONAL_OPERATIONS, TWO_PHASE), False)
             asked = len(harper.requests)
-            assert await api.learn_operations() == dict.fromkeys(OPTIONAL_OPERATIONS, False)
+            assert await api.learn_operations() == dict.fromkeys((*OPTIONAL_OPERATIONS, TWO_PHASE), False)
             assert len(harper.requests) == asked  # once per server
             assert api.supports("revert_component") is False
             with pytest.raises(NotSupported):
@@ -120,7 +121,13 @@ async def test_operations_harper_lacks_are_learnt_once() -> None:
 
 async def test_our_server_offers_every_operation(server: LocalServer) -> None:
     async with client_for(server.url) as api:
-        assert await api.learn_operations() == dict.fromkeys(OPTIONAL_OPERATIONS, True)
+        assert await api.learn_operations() == dict.fromkeys((*OPTIONAL_OPERATIONS, TWO_PHASE), True)
+
+
+async def test_our_server_on_the_harper_wire_offers_no_two_phase(harper_server: LocalServer) -> None:
+    """``--wire harper`` is Harper 5.1.14: stage-only and activate are not offered against it."""
+    async with client_for(harper_server.url) as api:
+        assert (await api.learn_operations())[TWO_PHASE] is False
 
 
 # ---- attach.py: in-band errors, sticky ids, gaps -------------------------------------------------
