@@ -62,7 +62,8 @@ async def test_follow_opens_each_new_deploy_and_returns_when_it_ends(shared_serv
 
 
 async def test_a_deploy_over_between_two_polls_is_still_shown(shared_server):
-    app = live_app(shared_server, follow_pause=PAUSE_S, poll_interval=5.0, fast_poll_interval=5.0)
+    # The pause is what keeps the finished deploy on screen long enough for the test to see it.
+    app = live_app(shared_server, follow_pause=1.5, poll_interval=5.0, fast_poll_interval=5.0)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DeploymentsScreen), what="the list")
         await pilot.press("f")
@@ -70,6 +71,7 @@ async def test_a_deploy_over_between_two_polls_is_still_shown(shared_server):
         done = await deploy(shared_server, "hello")  # over before the next poll
         await pilot.press("r")  # the next poll, now
         await wait_for(pilot, lambda: showing(app, done["deployment_id"]), what="the finished deploy opened")
+        await wait_for(pilot, lambda: "success" in screen_text(app), what="its result")
         await wait_for(pilot, lambda: isinstance(app.screen, DeploymentsScreen), what="back to the list")
 
 
