@@ -1,7 +1,7 @@
 """The ``deploytui`` command line.
 
 Without a subcommand it opens the dashboard. ``serve`` runs the embedded server; ``server status|stop``
-see and stop the one running on a data dir; ``list``, ``watch``, ``deploy`` and ``demo`` are headless,
+see and stop the one running on a data dir; ``list``, ``watch``, ``deploy``, ``activate`` and ``demo`` are headless,
 for CI logs, pipes and scripts. Only the dashboard imports
 Textual, and every command imports its own modules lazily so ``deploytui --help`` stays fast.
 """
@@ -102,7 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--project")
     deploy.add_argument("--install-command")
     deploy.add_argument("--restart", action="store_true")
+    deploy.add_argument("--stage-only", action="store_true",
+                        help="build and install on every node but activate nothing: the deployment rests "
+                        "'staged' until `deploytui activate ID` (two-phase servers only)")
     deploy.add_argument("--json", action="store_true", help="one JSON object per typed event")
+
+    activate = sub.add_parser("activate", help="make a staged deployment go live and follow it")
+    _connection_options(activate)
+    activate.add_argument("deployment_id", metavar="ID", help="the staged deployment (any unique prefix of its id)")
+    activate.add_argument("--restart", action="store_true", help="restart after activating")
+    activate.add_argument("--json", action="store_true", help="one JSON object per typed event")
 
     demo = sub.add_parser("demo", help="deploy the bundled demo components")
     _connection_options(demo)
@@ -207,6 +216,7 @@ COMMANDS = {
     "list": "deploytui.commands.list_cmd",
     "watch": "deploytui.commands.watch_cmd",
     "deploy": "deploytui.commands.deploy_cmd",
+    "activate": "deploytui.commands.activate_cmd",
     "demo": "deploytui.commands.demo_cmd",
     "server": "deploytui.commands.server_cmd",
     "web": "deploytui.tui.web_serve",

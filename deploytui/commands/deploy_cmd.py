@@ -6,9 +6,14 @@ deploy's own event stream is handed to ``attach()`` so a dropped connection resu
 ``get_deployment`` (our server names the deployment in ``X-Deployment-Id``). Upload progress goes
 to stderr: one updating line on a terminal, a single ``uploaded 1.2 MiB`` line in a pipe.
 
-Exit codes as ``watch``: 0 deployed, 1 the deploy failed, 2 usage/connection/auth (a PATH that is not
-a directory included), 130 on Ctrl-C, which stops following but not the deploy: one line on stderr
-says so and gives the ``deploytui watch <id>`` that comes back to it.
+``--stage-only`` stages instead (``activate: false``): the build and install run on every node, the
+running release stays, and the deployment rests ``staged`` until ``deploytui activate <id>``. Only a
+server with two-phase deploys can stage; against Harper 5.1.14 (which would ignore the field and go
+live) it stops before uploading.
+
+Exit codes as ``watch``: 0 deployed (or staged), 1 the deploy failed, 2 usage/connection/auth (a
+PATH that is not a directory included), 130 on Ctrl-C, which stops following but not the deploy:
+one line on stderr says so and gives the ``deploytui watch <id>`` that comes back to it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from deploytui.client.humanize import now_ms
 from deploytui.client.humanize import size as human_bytes
 from deploytui.client.pack import PackPlan, pack_directory, scan_directory
 from deploytui.client.sse import EventStream
-from deploytui.commands.common import FollowedDeployment, StatusLine, run_client_command
+from deploytui.commands.activate_cmd import require_two_phase
+from deploytui.commands.common import EXIT_USAGE, FollowedDeployment, StatusLine, fail, run_client_command
 from deploytui.commands.follow import follow_deployment
 
 __all__ = ["run", "UploadProgress", "open_deploy"]
@@ -77,16 +83,24 @@ def run(args: argparse.Namespace) -> int:
         "stopped before the server named the deployment; if it accepted the upload, the deploy continues "
         "there: `deploytui list` shows it, `deploytui watch` follows the running one"))
 
+    stage_only = bool(getattr(args, "stage_only", False))
+    if stage_only and args.restart:
+        return fail("--stage-only and --restart do not go together: nothing goes live when staging; "
+                    "use `deploytui activate <id> --restart`")
+
     def prepare() -> None:
         plans.append(scan_directory(path))  # PackError (exit 2) for a missing dir or a bad symlink
 
     async def main(client: OperationsClient) -> int:
+        if stage_only and not await require_two_phase(client, "stage a deploy (--stage-only)"):
+            return EXIT_USAGE
         plan = plans[0]
         status = StatusLine()
         fields = {
             "project": args.project or _project_name(path),
             "install_command": args.install_command,
             "restart": True if args.restart else None,
+            "activate": False if stage_only else None,
         }
         status.note(f"packed {plan.file_count} files ({human_bytes(plan.total_bytes)}) from {path}")
         started = now_ms() - 5_000  # some slack for clock skew between here and the server
@@ -94,10 +108,13 @@ def run(args: argparse.Namespace) -> int:
             if deployment_id is not None:
                 followed.deployment_id = deployment_id
                 status.note(f"deployment {deployment_id}")
-            return await follow_deployment(
+            code = await follow_deployment(
                 client, deployment_id, as_json=args.json, initial_stream=stream,
                 project=fields["project"], started_after_ms=started, announce_id=deployment_id is None,
                 followed=followed,
             )
+        if stage_only and code == 0 and followed.deployment_id:
+            status.note(f"staged; make it live with: deploytui activate {followed.deployment_id}")
+        return code
 
     return run_client_command(args, main, prepare=prepare, followed=followed)

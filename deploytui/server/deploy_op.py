@@ -212,9 +212,9 @@ async def _activate_staged(ctx: ServerContext, call: OperationCall) -> dict[str,
             revert_on_failure=bool(_optional_bool(f, "revert_on_failure")), replicated=_replicated(f))
     except EngineError as exc:
         raise OperationError(exc.message, exc.status_code) from None
-    resume_after = deployment.recorder.seq
     task = ctx.start_task(run_activation(ctx.engine, deployment))
-    return await _answer(ctx, call, deployment_id, task, last_event_id=str(resume_after))
+    # Streamed from its first event, as get_deployment would: the stage's events, then the activation's.
+    return await _answer(ctx, call, deployment_id, task, last_event_id=None)
 
 
 async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str, Any] | Response:

@@ -110,13 +110,15 @@ def test_stage_now_activate_later(srv: LocalServer) -> None:
     dropped = op(srv, {"operation": "delete_deployment_payload", "deployment_id": staged["deployment_id"]})
     assert dropped.status_code == 200, dropped.text
 
-    # Activation streamed: only its own events, from activate on, then done with the answer.
+    # Activation streamed: the deployment's events from the first (the stage's), then the
+    # activation's live, then done with the answer.
     sse = op(srv, {"operation": "deploy_component", "deployment_id": staged["deployment_id"], "restart": True},
              headers={"Accept": "text/event-stream"})
     assert sse.status_code == 200
     phases = [json.loads(line[6:])["phase"] for line in sse.text.splitlines()
               if line.startswith("data: ") and '"phase"' in line and "result" not in line]
-    assert phases == ["activate", "activate", "restart", "restart", "success"]
+    assert phases[0] == "stage" and phases[phases.index("staged"):] == [
+        "staged", "activate", "activate", "restart", "restart", "success"]
     done = [rec for rec in sse.text.split("\n\n") if rec.startswith("event: done")]
     result = json.loads(done[0].split("data: ", 1)[1])["result"]
     assert result["message"] == "Activated component: later, restarting Harper" and result["activated"] is True
