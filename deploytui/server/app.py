@@ -38,6 +38,7 @@ from .body import (
 from .context import ServerContext
 from .deploy_op import deploy_component
 from .errors import hide_paths
+from .harper_wire import sse_headers
 from .lifecycle import ActivityMiddleware
 from .lifecycle_ops import HANDLERS as LIFECYCLE_HANDLERS
 from .operations import (
@@ -181,9 +182,7 @@ class OperationsEndpoint:
         data = json.dumps({"message": message, "code": status}, separators=(",", ":"))
         chunk = b": stream open\n\n" + ServerSentEvent(data=data, event="error", sep="\n").encode()
         await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
+            *((k.lower().encode(), v.encode()) for k, v in sse_headers(self.ctx.config.wire).items()),
             *([(b"connection", b"close")] if close else []),
         ]})
         await send({"type": "http.response.body", "body": chunk, "more_body": False})

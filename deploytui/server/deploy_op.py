@@ -25,6 +25,7 @@ from .body import SPOOL_PREFIXES, Base64Decoder, SpooledString
 from .config import ServerConfig
 from .context import ServerContext
 from .errors import EngineError
+from .harper_wire import deploy_result
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
 from .releases import package_name, validate_project
 from .stream import NO_DONE, deployment_events
@@ -242,8 +243,9 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str,
 async def _answer(ctx: ServerContext, call: OperationCall, deployment_id: str, task: asyncio.Task[Any], *,
                   last_event_id: str | None) -> dict[str, Any] | Response:
     """The deploy's result once it ends (JSON), or its events from ``last_event_id`` on (SSE)."""
+    wire = ctx.config.wire
     if not call.wants_sse:
-        return await asyncio.shield(task)
+        return deploy_result(await asyncio.shield(task), wire)
     return sse_response(
         deployment_events(
             ctx.store,
@@ -252,15 +254,16 @@ async def _answer(ctx: ServerContext, call: OperationCall, deployment_id: str, t
             wire=ctx.config.wire,
             last_event_id=last_event_id,
             keepalive_seconds=ctx.config.keepalive_seconds,
-            done_result=lambda row: _result_or_no_done(task),
+            done_result=lambda row: _result_or_no_done(task, wire),
         ),
         deployment_id=deployment_id,
+        wire=wire,
     )
 
 
-async def _result_or_no_done(task: asyncio.Task[Any]) -> Any:
+async def _result_or_no_done(task: asyncio.Task[Any], wire: str) -> Any:
     try:
-        return await asyncio.shield(task)
+        return deploy_result(await asyncio.shield(task), wire)
     except Exception:
         # The deploy's own `error` event already went out; Harper ends the stream without `done`.
         return NO_DONE

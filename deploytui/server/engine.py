@@ -45,6 +45,7 @@ from .errors import (
     sink_failure,
     source_failure,
 )
+from .harper_wire import install_failure, install_manager
 from .install_output import InstallOutput
 from .installer import InstallTimeout, choose_install_command, kill_orphaned_installs, run_install
 from .recorder import EventHub, Recorder
@@ -254,12 +255,17 @@ class Engine:
         await self._install(d, root)
         _phase(rec, "prepare", "done")
 
-        _phase(rec, "load", "start")
+        # A 5.1.14 node running operations on its main thread sends no load phase (contract §4.4):
+        # the harper wire checks the component all the same, within prepare.
+        announce_load = self.config.wire != "harper"
+        if announce_load:
+            _phase(rec, "load", "start")
         try:
             await asyncio.to_thread(validate_component, root)
         except ComponentInvalid as exc:
             raise StepFailed(f"Component '{d.project}' failed to load: {exc.message}", 400) from exc
-        _phase(rec, "load", "done")
+        if announce_load:
+            _phase(rec, "load", "done")
         return root
 
     async def _extract(self, d: Deployment, releases: ComponentReleases) -> Path:
@@ -278,13 +284,16 @@ class Engine:
         rec, output = d.recorder, d.install_output
         assert output is not None
         command = choose_install_command(root, d.install_command)
+        harper = self.config.wire == "harper"  # Harper 5.1.14's names and messages (server/harper_wire.py)
         if command is None:
-            rec.emit("install", {"manager": "none", "stream": "stdout", "line": INSTALL_SKIPPED})
+            if not harper:  # Harper says nothing when there is nothing to install
+                rec.emit("install", {"manager": "none", "stream": "stdout", "line": INSTALL_SKIPPED})
             return
+        manager = install_manager(d.install_command, command.manager) if harper else command.manager
 
         def on_line(stream: str, line: str) -> None:
-            rec.emit("install", {"manager": command.manager, "stream": stream, "line": line})
-            output.add(command.manager, stream, line)
+            rec.emit("install", {"manager": manager, "stream": stream, "line": line})
+            output.add(manager, stream, line)
 
         try:
             code = await run_install(
@@ -298,6 +307,8 @@ class Engine:
         except OSError as exc:
             raise StepFailed(f"Install command could not start: {exc} ({command.display})", 500) from exc
         if code != 0:
+            if harper and d.install_command:
+                raise StepFailed(install_failure(d.project, d.install_command, code), 500)
             how = f"was killed by signal {-code}" if code < 0 else f"failed with exit code {code}"
             raise StepFailed(f"Install command {how}: {command.display}", 500)
 

@@ -23,6 +23,7 @@ from ..protocol.deployment import is_terminal
 from .body import MultipartUpload
 from .context import ServerContext
 from .errors import EngineError
+from .harper_wire import row_view, sse_headers
 from .releases import validate_project
 from .store import strip_row
 from .stream import deployment_events
@@ -58,14 +59,15 @@ class OperationCall:
 Handler = Callable[[ServerContext, OperationCall], Awaitable[Any]]
 
 
-def sse_response(events: AsyncIterator[Any], *, deployment_id: str | None = None) -> EventSourceResponse:
+def sse_response(events: AsyncIterator[Any], *, wire: str, deployment_id: str | None = None) -> EventSourceResponse:
     """An SSE response as Harper sends it: LF line ends, no sse-starlette pings (we send our own).
 
-    A deploy's stream names its deployment in ``X-Deployment-Id`` so a client whose connection drops
-    can resume it through ``get_deployment``.
+    On our wire a deploy's stream names its deployment in ``X-Deployment-Id``, so a client whose
+    connection drops can resume it through ``get_deployment``; Harper sends no such header, and no
+    charset in the content type (server/harper_wire.py).
     """
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    if deployment_id:
+    headers = sse_headers(wire)
+    if deployment_id and wire == "deploytui":
         headers["X-Deployment-Id"] = deployment_id
     return EventSourceResponse(events, ping=0, sep="\n", headers=headers)
 
@@ -163,7 +165,8 @@ async def list_deployments(ctx: ServerContext, call: OperationCall) -> dict[str,
         summary=bool(f.get("summary")),
         changed_since=changed_since,
     )
-    answer: dict[str, Any] = {"deployments": [strip_row(row) for row in rows], "total": total}
+    wire = ctx.config.wire
+    answer: dict[str, Any] = {"deployments": [row_view(strip_row(row), wire) for row in rows], "total": total}
     if changed_since is not None or f.get("summary"):
         answer["cursor"] = cursor
     return answer
@@ -173,7 +176,7 @@ async def get_deployment(ctx: ServerContext, call: OperationCall) -> dict[str, A
     deployment_id = _required_id(call)
     row = await _row_or_error(ctx, deployment_id, 400)
     if not call.wants_sse:
-        return strip_row(row)
+        return row_view(strip_row(row), ctx.config.wire)
     return sse_response(
         deployment_events(
             ctx.store,
@@ -182,7 +185,8 @@ async def get_deployment(ctx: ServerContext, call: OperationCall) -> dict[str, A
             wire=ctx.config.wire,
             last_event_id=call.last_event_id,
             keepalive_seconds=ctx.config.keepalive_seconds,
-        )
+        ),
+        wire=ctx.config.wire,
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import PHASE_START_STATUS, Status
 from deploytui.protocol.event_log import append_bounded
-from deploytui.protocol.events import PHASE
+from deploytui.protocol.events import PHASE, RECORDER_FINISHED
 
 from .store import Store
 
@@ -349,6 +349,8 @@ class Recorder:
         """
         if self._finished:
             raise RuntimeError(f"deployment {self.deployment_id} has already finished")
+        if self._hub.recorder_finished:  # before the terminal write, in the log, as Harper 5.1
+            self.emit(RECORDER_FINISHED, {"status": getattr(status, "value", status)})
         self._finished = True
         completed = None if status == Status.ACTIVATING else now_ms()
         self.row.update({"completed_at": completed, **fields, "status": status, "error": error})
@@ -398,8 +400,11 @@ class EventHub:
     """Active recorders and live subscribers of one server."""
 
     def __init__(self, store: Store, *, subscriber_queue_limit: int = 1000,
-                 window_events: int = WINDOW_EVENTS) -> None:
+                 window_events: int = WINDOW_EVENTS, recorder_finished: bool = False) -> None:
         self.store = store
+        # Harper 5.1's recorder emits (and persists) ``_recorder_finished {status}`` as it finishes:
+        # the ``harper`` wire does too (contract §4.4).
+        self.recorder_finished = recorder_finished
         self.subscriber_queue_limit = subscriber_queue_limit
         self.window_events = window_events
         self._recorders: dict[str, Recorder] = {}

@@ -86,7 +86,8 @@ async def serve(config: ServerConfig, *, announce: Callable[[str], None] | None 
     credentials, stored = server_credentials(config)
     store = Store(config.db_path)
     await store.open()
-    hub = EventHub(store, subscriber_queue_limit=config.subscriber_queue_limit)
+    hub = EventHub(store, subscriber_queue_limit=config.subscriber_queue_limit,
+                   recorder_finished=config.wire == "harper")
     engine = Engine(config, store, hub)
     migrate_legacy_layout(config.components_dir)  # before anything reads a release
     recovered = await engine.recover_interrupted()

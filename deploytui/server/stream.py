@@ -21,6 +21,7 @@ from sse_starlette import ServerSentEvent
 
 from deploytui.protocol.events import DONE, ERROR
 
+from .harper_wire import event_log_view, row_view
 from .recorder import LOG_SEQ, TIMEOUT, EventHub
 from .store import Store, strip_row, to_json
 
@@ -79,7 +80,7 @@ async def deployment_events(
     if wire == "harper":
         # Harper replays the row's bounded event_log (truncation marker included), then goes live.
         row = await store.get_row(deployment_id) or {}
-        for entry in row.get("event_log") or []:
+        for entry in event_log_view(row.get("event_log") or [], wire):
             yield {"event": entry["event"], "data": to_json(entry["data"])}
         after_seq = int(row.get(LOG_SEQ) or 0)
     # The subscription reads the store from the resume point before it goes live, stitching the
@@ -92,12 +93,12 @@ async def deployment_events(
             yield KEEPALIVE if batch is TIMEOUT else batch.encoded(wire, encode_event)
     finally:
         subscription.close()  # at once, also when the client went away (cancellation)
-    final = await _final_item(hub, deployment_id, done_result)
+    final = await _final_item(hub, deployment_id, wire, done_result)
     if final is not None:
         yield final
 
 
-async def _final_item(hub: EventHub, deployment_id: str,
+async def _final_item(hub: EventHub, deployment_id: str, wire: str,
                       done_result: Callable[[dict], Awaitable[Any]] | None) -> dict | bytes | None:
     """``done {result}`` for the re-read row (no id: it is not a stored event), or None.
 
@@ -105,7 +106,7 @@ async def _final_item(hub: EventHub, deployment_id: str,
     together share one read and one encoding of it.
     """
     if done_result is None:
-        return await hub.shared(("done", deployment_id), lambda: _encoded_done(hub, deployment_id))
+        return await hub.shared(("done", deployment_id, wire), lambda: _encoded_done(hub, deployment_id, wire))
     row = await hub.shared_row(deployment_id)
     if row is None:
         return _missing(deployment_id)
@@ -115,10 +116,10 @@ async def _final_item(hub: EventHub, deployment_id: str,
     return {"event": DONE, "data": to_json({"result": result})}
 
 
-async def _encoded_done(hub: EventHub, deployment_id: str) -> bytes:
+async def _encoded_done(hub: EventHub, deployment_id: str, wire: str) -> bytes:
     row = await hub.shared_row(deployment_id)
     item = _missing(deployment_id) if row is None else {
-        "event": DONE, "data": to_json({"result": strip_row(row)})}
+        "event": DONE, "data": to_json({"result": row_view(strip_row(row), wire)})}
     return ServerSentEvent(**item, sep="\n").encode()
 
 
