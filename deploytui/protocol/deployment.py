@@ -90,7 +90,8 @@ def phase_order_for(phases_seen: list[str] | tuple[str, ...]) -> tuple[str, ...]
     if "revert" in seen:
         base = REVERT_PHASES
     elif any(p in ("stage", "staged", "activate") for p in seen):
-        base = TWO_PHASE_PHASES
+        # ``prepare`` inside ``stage`` is our server's; Harper's two-phase stage does not announce it.
+        base = tuple(p for p in TWO_PHASE_PHASES if p != "prepare" or "prepare" in seen)
     else:
         base = ONE_SHOT_PHASES
     return tuple(base) + tuple(p for p in seen if p not in base)

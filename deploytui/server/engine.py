@@ -27,7 +27,6 @@ import hashlib
 import socket
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,7 +45,7 @@ from .errors import (
     source_failure,
 )
 from .harper_wire import install_failure, install_manager
-from .install_output import InstallOutput
+from .inflight import Deployment, restart_mode
 from .installer import InstallTimeout, choose_install_command, kill_orphaned_installs, run_install
 from .recorder import EventHub, Recorder
 from .releases import ComponentInvalid, ComponentReleases, validate_component, validate_project
@@ -60,29 +59,6 @@ __all__ = ["Deployment", "DeployFailed", "DeployRequestError", "Engine", "Nothin
 
 INSTALL_MARKER = "DEPLOYTUI_DEPLOYMENT_ID"  # in every install's environment
 INSTALL_SKIPPED = "install skipped: no install_command, and no package.json with npm on PATH"
-
-
-@dataclass(eq=False)
-class Deployment:
-    """One deploy (or revert) in flight: its recorder and the request options the pipeline needs."""
-
-    deployment_id: str
-    project: str
-    recorder: Recorder
-    restart: bool | str = False
-    install_command: str | None = None
-    install_timeout_ms: int = 0  # kept whole: peers get the very number the client sent
-    deployment_timeout_s: float = 0.0
-    replicate: bool = False
-    package_identifier: str | None = None
-    payload_path: Path | None = None
-    # None for a revert, which installs nothing (its failure body has no install_output).
-    install_output: InstallOutput | None = field(default_factory=InstallOutput)
-    # Set once the whole payload is stored: the request may then answer (or start its stream).
-    ingested: asyncio.Event = field(default_factory=asyncio.Event)
-    two_phase: bool = False  # stage on every node, then activate (server/two_phase.py)
-    activate: bool = True  # False: stage only, the row rests ``staged``
-    revert_on_failure: bool = False  # swap back the peers that activated when another did not
 
 
 class Engine:
@@ -113,7 +89,7 @@ class Engine:
             raise DeployRequestError("'restart' must be true, false or \"rolling\"")
         deployment_id = str(uuid.uuid4())
         self.claim(project, deployment_id)
-        recorder = await self._open_row(deployment_id, project, user, package_identifier, _restart_mode(restart))
+        recorder = await self._open_row(deployment_id, project, user, package_identifier, restart_mode(restart))
         if install_command:  # internal ('_'): what a redeploy of this payload runs again
             recorder.update(_install_command=install_command)
         return Deployment(
@@ -524,9 +500,3 @@ def _discard_partial(handle: BinaryIO | None, path: Path) -> None:
 
 def _phase(rec: Recorder, phase: str, status: str) -> None:
     rec.emit("phase", {"phase": phase, "status": status})
-
-
-def _restart_mode(restart: bool | str) -> str | None:
-    if restart == "rolling":
-        return "rolling"
-    return "immediate" if restart else None

@@ -25,17 +25,33 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from deploytui.protocol.deployment import Status
 
+from .config import ServerConfig
 from .errors import EngineError, StepFailed
+from .inflight import Deployment, restart_mode
+from .recorder import EventHub
 from .releases import ComponentReleases
 from .replication import Peer, call_peers
+from .store import Store
 
-if TYPE_CHECKING:
-    from .engine import Deployment, Engine
+
+class Engine(Protocol):
+    """What the two-phase steps use of :class:`deploytui.server.engine.Engine` (which imports them)."""
+
+    config: ServerConfig
+    store: Store
+    hub: EventHub
+
+    async def build(self, d: Deployment, releases: ComponentReleases) -> Path: ...
+    async def own(self, d: Deployment, steps: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]: ...
+    def claim(self, project: str, deployment_id: str) -> None: ...
+    def release(self, project: str, deployment_id: str) -> None: ...
+    def retain_payload(self, d: Deployment) -> dict[str, Any]: ...
 
 # Lockfiles whose sha256 make the install fingerprint (``install.lockfiles``), as uploaded.
 LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb", "bun.lock")
@@ -138,8 +154,6 @@ async def prepare_activation(engine: Engine, *, deployment_id: str, project: str
     404 when no deployment has that id; 409 when it is not staged, belongs to another project, has
     no activation_spec or its staged build is gone, or its project is busy.
     """
-    from .engine import Deployment, _restart_mode
-
     row = await engine.store.get_row(deployment_id)
     if row is None:
         raise ActivationRefused(f"No deployment found with id '{deployment_id}': no staged build with that id", 404)
@@ -151,7 +165,7 @@ async def prepare_activation(engine: Engine, *, deployment_id: str, project: str
         row = await engine.store.get_row(deployment_id) or row
         _check_activatable(row)
         recorder = engine.hub.start_recording(row, last_seq=await engine.store.last_seq(deployment_id))
-        recorder.update(restart_mode=_restart_mode(restart), completed_at=None)
+        recorder.update(restart_mode=restart_mode(restart), completed_at=None)
     except BaseException:
         engine.release(owner, deployment_id)
         raise
