@@ -10,13 +10,15 @@ Demos exit like ``deploy``: 0 when every deploy succeeded, 1 when one failed (``
 ``bad-config`` fail on purpose, so ``deploytui demo broken-install`` exits 1); 2 for usage,
 connection or auth errors, or a deploy whose end could not be seen. With ``--no-wait``, 0 once every
 deploy has been accepted. Server text (ids, error messages) is printed through the terminal-safety
-rule of :mod:`deploytui.client.ansi`.
+rule of :mod:`deploytui.client.ansi`. ``--tour`` tells a story with them instead, one step at a
+time (:mod:`deploytui.commands.demo_tour`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from deploytui.client.ansi import strip_controls
@@ -64,25 +66,47 @@ def _result_text(row: dict[str, Any] | None, error: ErrorEvent | None, code: int
 
 async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width: int, status: StatusLine) -> int | None:
     """Deploy one demo; its outcome code (None when its end was not seen, or not waited for)."""
+    label = spec.name.ljust(width)
+
+    def accepted(deployment_id: str | None) -> None:
+        if deployment_id is not None or not wait:
+            print(f"{label}  {strip_controls(deployment_id or '(id not reported)')}", flush=True)
+
+    ended = await deploy_directory(client, spec.path, spec.name, spec.install_command, wait=wait, status=status,
+                                   label=f"{label}  ", accepted=accepted)
+    if ended is None:
+        return EXIT_OK
+    code, deployment_id, result = ended
+    print(f"{label}  {strip_controls(deployment_id)}  {result}", flush=True)
+    return code
+
+
+async def deploy_directory(
+    client: OperationsClient, path: Any, project: str, install_command: str, *, wait: bool, status: StatusLine,
+    label: str = "", accepted: Callable[[str | None], None] | None = None,
+) -> tuple[int | None, str, str] | None:
+    """Pack, upload and (``wait``) follow one deploy of ``path`` as ``project``: its outcome code (None
+    when its end was not seen), deployment id and result text; None when not waited for.
+    ``accepted`` hears the deployment id once the server has taken the deploy."""
     from deploytui.client.attach import attach
 
-    label = spec.name.ljust(width)
-    fields = {"project": spec.name, "install_command": spec.install_command}
-    plan = await asyncio.to_thread(scan_directory, spec.path)
-    async with open_deploy(client, plan, fields, status=status, label=f"{label}  ") as (stream, deployment_id):
+    fields = {"project": project, "install_command": install_command}
+    plan = await asyncio.to_thread(scan_directory, path)
+    async with open_deploy(client, plan, fields, status=status, label=label) as (stream, deployment_id):
         if not wait:
             # Wait for the first event: once the pipeline has begun, the payload is stored and the
             # deploy no longer depends on this connection.
             async for message in stream:
                 if message.event in ("phase", "error", "done"):
                     break
-            print(f"{label}  {strip_controls(deployment_id or '(id not reported)')}", flush=True)
-            return EXIT_OK
-        if deployment_id is not None:
-            print(f"{label}  {strip_controls(deployment_id)}", flush=True)
+            if accepted is not None:
+                accepted(deployment_id)
+            return None
+        if accepted is not None:
+            accepted(deployment_id)
         error: ErrorEvent | None = None
         saw_done = False
-        attachment = attach(client, deployment_id, initial_stream=stream, project=spec.name,
+        attachment = attach(client, deployment_id, initial_stream=stream, project=project,
                             started_after_ms=now_ms() - 5_000)
         try:
             async for event in attachment:
@@ -93,12 +117,15 @@ async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width:
             await attachment.aclose()
     code = outcome(attachment.final_row, saw_error=error is not None, saw_done=saw_done)
     deployment_id = attachment.deployment_id or deployment_id or "(id not reported)"
-    print(f"{label}  {strip_controls(deployment_id)}  {_result_text(attachment.final_row, error, code)}", flush=True)
-    return code
+    return code, deployment_id, _result_text(attachment.final_row, error, code)
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``deploytui demo``."""
+    if getattr(args, "tour", False):
+        from deploytui.commands.demo_tour import run_tour
+
+        return run_tour(args)
     specs: list[Any] = []
 
     def prepare() -> None:
