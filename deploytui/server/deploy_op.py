@@ -27,6 +27,7 @@ from .context import ServerContext
 from .errors import EngineError
 from .harper_wire import deploy_result
 from .operations import OperationCall, OperationError, int_field, project_field, sse_response
+from .peer_replay import is_peer_replay, stored_payload
 from .releases import package_name, validate_project
 from .stream import NO_DONE, deployment_events
 from .two_phase import ACTIVATION_FIXED_FIELDS, prepare_activation, run_activation
@@ -138,7 +139,7 @@ def _pack_failure(path: Path, exc: OSError) -> OperationError:
 def _validate(call: OperationCall, config: ServerConfig) -> tuple[str, AsyncIterator[bytes]]:
     """Check the request before any row is written; return (project, the payload's bytes to come)."""
     f = call.fields
-    if "_deploymentId" in f:
+    if "_deploymentId" in f:  # the harper wire takes it before this (server/peer_replay.py)
         raise OperationError("'_deploymentId' is not allowed")
     package = _optional_str(f, "package")
     has_payload = call.upload is not None and call.upload.has_file or f.get("payload") is not None
@@ -223,7 +224,8 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str,
     if ctx.config.wire == "deploytui" and f.get("deployment_id") is not None:
         return await _activate_staged(ctx, call)
     options = _two_phase_options(call, ctx.config)
-    project, chunks = _validate(call, ctx.config)
+    peer = is_peer_replay(f, ctx.config.wire)  # a 5.1 peer's call: it fans out no further
+    project, chunks = await stored_payload(ctx, call) if peer else _validate(call, ctx.config)
     deployment = await ctx.engine.begin(
         project=project,
         user=call.user,
@@ -231,7 +233,7 @@ async def deploy_component(ctx: ServerContext, call: OperationCall) -> dict[str,
         restart=_restart_value(f.get("restart")),
         install_command=_optional_str(f, "install_command"),
         install_timeout_ms=_optional_ms(f, "install_timeout"),
-        replicated=_replicated(f),
+        replicated=False if peer else _replicated(f),
         deployment_timeout_ms=_optional_ms(f, "deployment_timeout"),
         **options,
     )
