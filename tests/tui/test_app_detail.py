@@ -147,6 +147,8 @@ async def test_deploy_form_submits_a_directory_and_lands_on_its_live_screen(serv
         assert form.query_one("#project").value == "my-component"
         form.query_one("#install").value = "python3 -c \"print('installed from the form')\""
         await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="deployment screen")
         screen = app.screen
         await wait_for(pilot, lambda: done(screen), what="done")

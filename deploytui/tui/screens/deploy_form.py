@@ -1,8 +1,15 @@
 """The deploy form: pick a directory (or a bundled demo), name the project, deploy, watch it live.
 
-Submitting closes the form and opens the new deployment's screen, attached to the deploy's own
-event stream from its first event: packing (a tar.gz without ``.git`` and ``node_modules``) and the
+The directory starts empty unless the dashboard was given one (``deploy_dir``): the form never
+deploys the working directory by default. Submitting asks first, in a :class:`ConfirmScreen` naming
+the directory (its file count and size, as it will be packed), the project and the server; only a
+yes closes the form and opens the new deployment's screen, attached to the deploy's own event
+stream from its first event. Packing (a tar.gz without ``.git`` and ``node_modules``) and the
 streamed multipart upload happen in that screen's worker, never on the UI loop.
+
+"Stage only" (``activate: false``) is offered when the server has two-phase deploys (learnt from
+``registration_info``, see ``OperationsClient.learn_operations``): the build and install run, the
+running release stays, and the deployment rests ``staged`` until it is activated.
 """
 
 from __future__ import annotations
@@ -15,13 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, Select, Static, Switch
+
+from deploytui.client.api import TWO_PHASE
+from deploytui.client.humanize import size as human_size
+from deploytui.tui.widgets.formatting import clean
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -68,12 +79,34 @@ class DeployRequest:
     project: str
     install_command: str | None
     restart: bool
+    stage_only: bool = False
 
     def fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {"project": self.project, "restart": self.restart}
         if self.install_command:
             fields["install_command"] = self.install_command
+        if self.stage_only:
+            fields["activate"] = False
         return fields
+
+
+def confirmation(request: DeployRequest, files: int, total_bytes: int, server: str) -> Text:
+    """What the confirmation says: which directory (as packed), as which project, to which server,
+    and what happens there."""
+    body = Text("Deploy ")
+    body.append(clean(str(request.path)), style="bold")
+    body.append(f" ({files} file{'s' if files != 1 else ''}, {human_size(total_bytes)}; .git and node_modules left out)"
+                " as project ")
+    body.append(clean(request.project), style="bold")
+    body.append(" to ")
+    body.append(clean(server), style="bold")
+    body.append("?\n")
+    if request.stage_only:
+        body.append("Stage only: it is built and installed, and waits as 'staged'; the running release stays "
+                    "until you activate it.")
+    else:
+        body.append("It replaces the running release of the project" + (", then restarts." if request.restart else "."))
+    return body
 
 
 def pack(path: Path) -> bytes:
@@ -121,7 +154,7 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     def __init__(self, demos: list[Any] | None = None, *, start: str | None = None) -> None:
         super().__init__()
         self.demos = demos
-        self.start = start or os.getcwd()
+        self.start = start or ""  # never the working directory by default: what to deploy is asked
         self._project_touched = False
 
     def compose(self) -> ComposeResult:
@@ -136,17 +169,24 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
                 yield Select(options, value=DIRECTORY, allow_blank=False, id="source", compact=True)
             with Horizontal(classes="form--row"):
                 yield Label("Directory")
-                yield Input(self._start_value(), id="path", suggester=PathSuggester(), compact=True)
+                yield Input(self._start_value(), id="path", suggester=PathSuggester(), compact=True,
+                            placeholder="the directory to deploy, e.g. ~/projects/my-component")
             yield Static("→ accepts the completion; .git and node_modules are left out", classes="form--hint")
             with Horizontal(classes="form--row"):
                 yield Label("Project")
-                yield Input(Path(self.start).name, id="project", placeholder="project name", compact=True)
+                yield Input(Path(self.start).name if self.start else "", id="project", placeholder="project name",
+                            compact=True)
             with Horizontal(classes="form--row"):
                 yield Label("Install")
                 yield Input("", id="install", placeholder="empty: npm install when there is a package.json", compact=True)
             with Horizontal(classes="form--row"):
                 yield Label("Restart")
                 yield Switch(False, id="restart")
+            with Horizontal(classes="form--row", id="stage-row"):
+                yield Label("Stage only")
+                yield Switch(False, id="stage-only")
+            yield Static("build and install now, go live later (activate the staged deployment)",
+                         classes="form--hint", id="stage-hint")
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button("Cancel (esc)", id="cancel", compact=True)
@@ -160,6 +200,37 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     def on_mount(self) -> None:
         # set_focus, not Widget.focus (which defers): keys typed right after `d` land in the field.
         self.set_focus(self.query_one("#path", Input))
+        self._show_stage_only()
+        self._learn_two_phase()
+
+    @work(exclusive=True, group="two-phase", exit_on_error=False)
+    async def _learn_two_phase(self) -> None:
+        """Offer "stage only" once the server is known to stage (a 5.1 server would go live)."""
+        from deploytui.tui.screens.list_actions import learn_operations
+
+        if await learn_operations(self._api()):
+            self._show_stage_only()
+
+    def _api(self) -> Any:
+        return getattr(self.app, "api", None)
+
+    def offers_stage_only(self) -> bool:
+        supports = getattr(self._api(), "supports", None)
+        return supports is not None and supports(TWO_PHASE) is True
+
+    def _show_stage_only(self) -> None:
+        offered = self.offers_stage_only()
+        self.query_one("#stage-row").display = offered
+        self.query_one("#stage-hint").display = offered
+        if not offered:
+            self.query_one("#stage-only", Switch).value = False
+
+    @on(Switch.Changed, "#stage-only")
+    def _stage_only_changed(self, event: Switch.Changed) -> None:
+        restart = self.query_one("#restart", Switch)
+        restart.disabled = event.value  # nothing goes live when staging, so nothing restarts
+        if event.value:
+            restart.value = False
 
     @on(Select.Changed, "#source")
     def _source_changed(self, event: Select.Changed) -> None:
@@ -200,10 +271,33 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     def action_submit(self) -> None:
         request, problem = self.read_form()
         error = self.query_one("#form-error", Static)
-        if problem:
-            error.update(Text(problem))
+        if problem or request is None:
+            error.update(Text(problem or ""))
             return
-        self.dismiss(request)
+        error.update("")
+        self._confirm(request)
+
+    @work(exclusive=True, group="confirm", exit_on_error=False)
+    async def _confirm(self, request: DeployRequest) -> None:
+        """Say what will be deployed where (the directory as it will be packed), and ask."""
+        from deploytui.client.errors import DeploytuiError
+        from deploytui.client.pack import scan_directory
+        from deploytui.tui.screens.confirm import ConfirmScreen
+
+        try:
+            plan = await asyncio.to_thread(scan_directory, request.path)
+        except DeploytuiError as exc:
+            self.query_one("#form-error", Static).update(Text(clean(exc.message)))
+            return
+        server = getattr(self.app, "server_url", None) or getattr(self._api(), "url", "the server")
+        body = confirmation(request, plan.file_count, plan.total_bytes, str(server))
+        verb = "Stage" if request.stage_only else "Deploy"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(request)
+
+        self.app.push_screen(ConfirmScreen(f"{verb} {clean(request.project)}?", body, verb, danger=False), answered)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -218,4 +312,5 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         project = self.query_one("#project", Input).value.strip() or path.resolve().name
         install = self.query_one("#install", Input).value.strip() or None
         restart = self.query_one("#restart", Switch).value
-        return DeployRequest(path.resolve(), project, install, restart), None
+        stage_only = self.offers_stage_only() and self.query_one("#stage-only", Switch).value
+        return DeployRequest(path.resolve(), project, install, restart and not stage_only, stage_only), None

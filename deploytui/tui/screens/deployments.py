@@ -74,6 +74,7 @@ class DeploymentsScreen(Screen):
         # Destructive: ctrl-chords, behind a confirmation, offered only where the server has them.
         Binding("ctrl+k", "cancel_deploy", "Cancel deploy", id="deployments.cancel"),
         Binding("ctrl+r", "redeploy", "Redeploy", id="deployments.redeploy"),
+        Binding("ctrl+a", "activate", "Activate", id="deployments.activate"),
         Binding("q", "app.quit", "Quit", id="deployments.quit"),
         Binding("f", "follow", "Follow", id="deployments.follow"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="deployments.clear_filter"),
@@ -361,6 +362,8 @@ class DeploymentsScreen(Screen):
         if action == "redeploy":
             row = self._selected_row()
             return list_actions.can_redeploy(self.dash.api, row, self._current_of(row))
+        if action == "activate":
+            return list_actions.can_activate(self.dash.api, self._selected_row())
         return True
 
     def action_status_filter(self, which: str) -> None:
@@ -433,6 +436,10 @@ class DeploymentsScreen(Screen):
     def action_redeploy(self) -> None:
         if list_actions.can_redeploy(self.dash.api, row := self._selected_row(), current := self._current_of(row)):
             list_actions.confirm_redeploy(self, self.dash, row, current)  # type: ignore[arg-type]
+
+    def action_activate(self) -> None:
+        if list_actions.can_activate(self.dash.api, row := self._selected_row()):
+            list_actions.confirm_activate(self, self.dash, row)  # type: ignore[arg-type]
 
     @on(OperationsLearnt)
     def _operations_learnt(self) -> None:

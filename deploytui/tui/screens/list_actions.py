@@ -3,7 +3,8 @@
 - ``ctrl+k`` cancels a running deploy (``cancel_deployment``, our server's addition);
 - ``ctrl+r`` deploys an older release again (``redeploy_deployment``: its stored payload, as a new
   deployment of its project);
-- ``v`` shows the row as JSON (:class:`~deploytui.tui.screens.raw_json.RawJsonScreen`).
+- ``v`` shows the row as JSON (:class:`~deploytui.tui.screens.raw_json.RawJsonScreen`);
+- ``ctrl+a`` activates a staged deployment (``deploy_component {deployment_id}``, two-phase servers).
 
 The first two change what runs, so they are ctrl-chords behind a :class:`ConfirmScreen` that names
 the deployment, and they are offered only where the server has the operation (learnt once, see
@@ -61,6 +62,43 @@ def can_redeploy(api: Any, row: dict[str, Any] | None, current: str | None) -> b
     if row.get("status") != "success" or row.get("payload_blob_present") is False:
         return False
     return row.get("deployment_id") != current
+
+
+def can_activate(api: Any, row: dict[str, Any] | None) -> bool:
+    """The server stages and activates (two-phase) and ``row`` is a staged deployment."""
+    from deploytui.client.api import TWO_PHASE
+
+    return bool(row) and offers(api, TWO_PHASE) and row.get("status") == "staged"  # type: ignore[union-attr]
+
+
+def confirm_activate(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:
+    """Ask, then activate the staged deployment ``row``: its build goes live on every node."""
+    from deploytui.tui.screens.confirm import ConfirmScreen
+
+    deployment_id = str(row.get("deployment_id"))
+    body = Text("Activate the staged deployment ")
+    body.append(fmt.short_id(deployment_id), style="bold")
+    body.append(" of ")
+    body.append(fmt.clean(row.get("project"), "?"), style="bold")
+    body.append(f" on {fmt.clean(dash.server_url)}? Its build (staged {fmt.relative_time(row.get('completed_at') or row.get('started_at'), dash.now())})"
+                " replaces the running release on every node, without installing again.")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            screen.run_worker(_activate(screen, dash, deployment_id), group="activate", exit_on_error=False)
+
+    screen.app.push_screen(ConfirmScreen("Activate staged deployment", body, "Activate", danger=False), answered)
+
+
+async def _activate(screen: Screen, dash: Dashboard, deployment_id: str) -> None:
+    from deploytui.client.errors import DeploytuiError
+
+    try:
+        result = await dash.api.activate_deployment(deployment_id)
+    except DeploytuiError as exc:
+        screen.post_message(OperationFailed("Activate", exc.message))
+        return
+    screen.post_message(OperationDone("Activate", fmt.clean(result.get("message"), "Activated")))
 
 
 def confirm_cancel(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:

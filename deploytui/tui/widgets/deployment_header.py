@@ -79,9 +79,24 @@ class DeploymentHeader(Static):
         if row.get("package_identifier"):
             package.append("package ", style="dim")
             package.append(fmt.clean(row.get("package_identifier")))
+        if lockfiles := install_fingerprint(row.get("install_fingerprint")):
+            package.append(" · " if package.plain else "")
+            package.append("install ", style="dim")
+            package.append(lockfiles)
         outer = Table.grid(expand=True)
         outer.add_column(no_wrap=True, overflow="ellipsis")
         for line in (title, who, when, payload, package):
             if line.plain:
                 outer.add_row(line)
         return outer
+
+
+def install_fingerprint(fingerprint: Any) -> str:
+    """``package-lock.json 3f2a9c1b0d4e`` for each lockfile of a row's ``install_fingerprint`` (its
+    sha256, first 12 digits), ``no lockfile`` for an empty one, "" when the server records none."""
+    lockfiles = fingerprint.get("lockfiles") if isinstance(fingerprint, dict) else None
+    if not isinstance(lockfiles, dict):
+        return ""
+    if not lockfiles:
+        return "no lockfile"
+    return ", ".join(f"{fmt.clean(name)} {fmt.clean(digest)[:12]}" for name, digest in sorted(lockfiles.items()))
