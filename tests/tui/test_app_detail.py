@@ -113,17 +113,17 @@ async def test_revert_and_delete_payload_with_confirmation(server):
         assert screen.deployment_id == second["deployment_id"]
         await wait_for(pilot, lambda: done(screen) and screen.can_revert, what="revertable")
         # Delete payload: cancel first, then confirm.
-        await pilot.press("X")
+        await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="cancelled")
-        await pilot.press("X")
+        await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("y")
         await wait_for(pilot, lambda: screen.row.get("payload_blob_present") is False, what="payload deleted")
         assert screen.check_action("delete_payload", ()) is False
         # Revert.
-        await pilot.press("R")
+        await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm revert")
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen is not screen, what="revert screen")

@@ -114,13 +114,13 @@ class DeploymentScreen(Screen):
     """One deployment, attached live. ``opener`` (a deploy's own stream) attaches from its first event."""
 
     BINDINGS = [
-        Binding("escape,backspace", "back", "Back", id="deployment.back"),
-        Binding("e", "first_error", "1st error", show=False, id="deployment.first_error"),
+        # q goes back here (it quits only from the list); destructive keys are ctrl-chords, confirmed.
+        Binding("escape,backspace,q", "back", "Back", id="deployment.back"),
         Binding("y", "copy_line", "Copy line", id="deployment.copy_line"),
         Binding("Y", "copy_all", "Copy log", id="deployment.copy_all"),
         Binding("ctrl+s", "save", "Save log", id="deployment.save"),
-        Binding("R", "revert", "Revert", id="deployment.revert"),
-        Binding("X", "delete_payload", "Delete payload", id="deployment.delete_payload"),
+        Binding("ctrl+r", "revert", "Revert", id="deployment.revert"),
+        Binding("ctrl+x", "delete_payload", "Delete payload", id="deployment.delete_payload"),
         Binding("1", "tab('output')", "Output", show=False, id="deployment.tab_output"),
         Binding("2", "tab('events')", "Events", show=False, id="deployment.tab_events"),
         Binding("3", "tab('peers')", "Peers", show=False, id="deployment.tab_peers"),
