@@ -1,8 +1,7 @@
 """``deploytui demo [NAMES...]``: deploy the bundled demo components, to see the dashboard at work.
 
-Each demo directory is packed and uploaded like ``deploytui deploy`` does — never sent as a
-``file:`` package, which would name a directory on the *server's* filesystem and so only work
-against a local server. Demos are different projects, so they deploy concurrently. For each one the
+Each demo directory is packed and uploaded like ``deploytui deploy`` does
+(:mod:`deploytui.commands.demo_deploy`). Demos are different projects, so they deploy concurrently. For each one the
 command prints ``<name>  <deployment id>`` when the server accepts it, then ``<name>  <id>  <result>``
 when it ends. ``--no-wait`` returns once every deploy has been accepted and its payload ingested.
 
@@ -18,16 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
-from deploytui.client.humanize import now_ms
-from deploytui.client.pack import scan_directory
-from deploytui.commands.common import EXIT_FAILED, EXIT_OK, CommandError, StatusLine, fail, outcome, run_client_command
-from deploytui.commands.deploy_cmd import open_deploy
-from deploytui.protocol.events import DoneEvent, ErrorEvent
+from deploytui.commands.common import EXIT_FAILED, EXIT_OK, CommandError, StatusLine, fail, run_client_command
+from deploytui.commands.demo_deploy import deploy_directory
 
 __all__ = ["run"]
 
@@ -50,20 +45,6 @@ def _specs(names: list[str]) -> list[Any]:
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
-def _result_text(row: dict[str, Any] | None, error: ErrorEvent | None, code: int | None) -> str:
-    if code == EXIT_OK:
-        return "success"
-    if code is None:
-        return "unknown (the stream ended early)"
-    if error is not None:
-        where = f" in {strip_controls(error.phase)}" if error.phase else ""
-        return f"failed{where}: {' '.join(strip_controls(error.message).split())}"
-    message = (row or {}).get("error", {}) or {}
-    if isinstance(message, dict):
-        return f"failed: {' '.join(strip_controls(str(message.get('message', 'see deploytui watch'))).split())}"
-    return "failed"
-
-
 async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width: int, status: StatusLine) -> int | None:
     """Deploy one demo; its outcome code (None when its end was not seen, or not waited for)."""
     label = spec.name.ljust(width)
@@ -79,45 +60,6 @@ async def _deploy_one(client: OperationsClient, spec: Any, *, wait: bool, width:
     code, deployment_id, result = ended
     print(f"{label}  {strip_controls(deployment_id)}  {result}", flush=True)
     return code
-
-
-async def deploy_directory(
-    client: OperationsClient, path: Any, project: str, install_command: str, *, wait: bool, status: StatusLine,
-    label: str = "", accepted: Callable[[str | None], None] | None = None,
-) -> tuple[int | None, str, str] | None:
-    """Pack, upload and (``wait``) follow one deploy of ``path`` as ``project``: its outcome code (None
-    when its end was not seen), deployment id and result text; None when not waited for.
-    ``accepted`` hears the deployment id once the server has taken the deploy."""
-    from deploytui.client.attach import attach
-
-    fields = {"project": project, "install_command": install_command}
-    plan = await asyncio.to_thread(scan_directory, path)
-    async with open_deploy(client, plan, fields, status=status, label=label) as (stream, deployment_id):
-        if not wait:
-            # Wait for the first event: once the pipeline has begun, the payload is stored and the
-            # deploy no longer depends on this connection.
-            async for message in stream:
-                if message.event in ("phase", "error", "done"):
-                    break
-            if accepted is not None:
-                accepted(deployment_id)
-            return None
-        if accepted is not None:
-            accepted(deployment_id)
-        error: ErrorEvent | None = None
-        saw_done = False
-        attachment = attach(client, deployment_id, initial_stream=stream, project=project,
-                            started_after_ms=now_ms() - 5_000)
-        try:
-            async for event in attachment:
-                if isinstance(event, ErrorEvent) and error is None:
-                    error = event
-                saw_done = saw_done or isinstance(event, DoneEvent)
-        finally:
-            await attachment.aclose()
-    code = outcome(attachment.final_row, saw_error=error is not None, saw_done=saw_done)
-    deployment_id = attachment.deployment_id or deployment_id or "(id not reported)"
-    return code, deployment_id, _result_text(attachment.final_row, error, code)
 
 
 def run(args: argparse.Namespace) -> int:

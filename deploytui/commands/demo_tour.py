@@ -25,7 +25,7 @@ from deploytui.client.ansi import strip_controls
 from deploytui.client.api import OperationsClient
 from deploytui.client.errors import DeploytuiError
 from deploytui.commands.common import EXIT_FAILED, EXIT_OK, StatusLine, run_client_command
-from deploytui.commands.demo_cmd import deploy_directory
+from deploytui.commands.demo_deploy import deploy_directory
 
 __all__ = ["run_tour"]
 
