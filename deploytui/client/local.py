@@ -63,6 +63,7 @@ class LocalServer:
     pid: int | None = None
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    wire: str = "deploytui"  # what a child we started speaks (``serve --wire``)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the child to stop (SIGTERM), then kill it if it does not; no-op when not ours."""
@@ -303,7 +304,7 @@ def spawn_server(
         proc.wait(5)
         raise LocalServerError(f"the embedded server started but left no credentials in {data_dir}")
     return LocalServer(url=url, user=creds[0], password=creds[1], data_dir=data_dir, pid=proc.pid,
-                       process=proc, output=output)
+                       process=proc, output=output, wire=wire)
 
 
 def _wait_ready(lines: queue.Queue[str | None], timeout: float) -> str | None:

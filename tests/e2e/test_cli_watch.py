@@ -112,7 +112,7 @@ def test_watch_raw_deploytui_wire_data_as_received_and_sticky_ids(server) -> Non
     assert done["event"] == "done" and done["id"] == events[-1]["id"]
     # data is the string as received: compact JSON with our "t", not re-encoded
     first = events[0]["data"]
-    assert first.startswith('{"phase":"prepare","status":"start"') and '"t":' in first
+    assert first.startswith('{"phase":"stage","status":"start"') and '"t":' in first  # two-phase by default
     assert json.loads(done["data"])["result"]["deployment_id"] == deployment_id
 
 
