@@ -82,6 +82,9 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+# Splits a line at its SGR sequences (the ``sgr`` alternative of _TOKEN), keeping their parameters.
+_SGR_SPLIT = re.compile(r"\x1b\[([0-9;:]*)m")
+
 _BASIC = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
 # SGR code -> attribute set on / attributes cleared.
 _ATTR_ON = {1: "bold", 2: "dim", 3: "italic", 4: "underline", 7: "reverse", 9: "strike", 21: "underline"}
@@ -93,6 +96,9 @@ def sanitize(raw: str) -> SafeText:
     """Render ``raw`` as a single line of safe text with its colour spans (see the module doc)."""
     if raw.isprintable() or not _CONTROL.search(raw):
         return SafeText(raw)
+    coloured = _sgr_only(raw)
+    if coloured is not None:
+        return coloured
     lines = _parse(raw)
     return lines[0] if len(lines) == 1 else _join(lines, " ")
 
@@ -101,6 +107,9 @@ def sanitize_lines(raw: str) -> list[SafeText]:
     """Like :func:`sanitize`, one :class:`SafeText` per line (for multi-line error messages)."""
     if raw.isprintable() or not _CONTROL.search(raw):
         return [SafeText(raw)]
+    coloured = _sgr_only(raw)
+    if coloured is not None:
+        return [coloured]
     return _parse(raw)
 
 
@@ -198,6 +207,33 @@ class _Parser:
         self._runs = []
         self._column = 0
         self._cr_pending = False
+
+
+def _sgr_only(raw: str) -> SafeText | None:
+    """The coloured fast path: ``raw`` whose only controls are SGR sequences (npm's coloured lines,
+    nearly every control-bearing line of an install). None when anything else is in it: then the
+    slow path decides. Same result as :class:`_Parser` on such a line, without its terminal model."""
+    pieces = _SGR_SPLIT.split(raw)  # text, params, text, params, …, text
+    text = "".join(pieces[::2])
+    if not text.isprintable() and _CONTROL.search(text):
+        return None  # a TAB, CR, LF, another escape…: the slow path's business
+    spans: list[StyledSpan] = []
+    state = _PLAIN
+    span_start = pos = len(pieces[0])  # the text before the first SGR is unstyled
+    span_style = ""
+    for i in range(1, len(pieces), 2):
+        state, style = _apply_sgr(state, pieces[i])
+        chunk = len(pieces[i + 1])
+        if not chunk:
+            continue
+        if style != span_style:
+            if span_style:
+                spans.append(StyledSpan(span_start, pos, span_style))
+            span_start, span_style = pos, style
+        pos += chunk
+    if span_style:
+        spans.append(StyledSpan(span_start, pos, span_style))
+    return SafeText(text, tuple(spans))
 
 
 def _parse(raw: str) -> list[SafeText]:

@@ -154,9 +154,24 @@ class EventStream:
         return self
 
     async def __anext__(self) -> SSEMessage:
-        while not self._pending:
-            if self._ended:
+        if not self._pending:
+            await self._fill()
+            if not self._pending:
                 raise StopAsyncIteration
+        return self._pending.popleft()
+
+    async def next_batch(self) -> list[SSEMessage]:
+        """Every message the next piece(s) of the body complete, at least one; ``[]`` once the body
+        has ended. The same messages as iterating, a network read at a time (cheaper per message)."""
+        if not self._pending:
+            await self._fill()
+        batch = list(self._pending)
+        self._pending.clear()
+        return batch
+
+    async def _fill(self) -> None:
+        """Read until a message is pending or the body has ended."""
+        while not self._pending and not self._ended:
             try:
                 chunk = await self._chunks.__anext__()
             except StopAsyncIteration:
@@ -167,7 +182,6 @@ class EventStream:
                 self._ended = True
                 raise connection_failed(exc, self.response.url, doing="keep reading from") from exc
             self._pending.extend(self._decoder.feed_bytes(chunk))
-        return self._pending.popleft()
 
     async def aclose(self) -> None:
         """Stop reading and release the connection."""

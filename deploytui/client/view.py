@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from deploytui.client.ansi import SafeText, sanitize, strip_controls
 from deploytui.client.classify import classify_line
+from deploytui.client.lines import InstallLine, LineStore
 from deploytui.protocol.deployment import (
     ONE_SHOT_PHASES,
     PHASE_START_STATUS,
@@ -70,24 +71,6 @@ class Phase:
 
 
 @dataclass(frozen=True, slots=True)
-class InstallLine:
-    """One line of install output, sanitised and classified.
-
-    ``index`` is the 0-based position among all install lines of the deployment; it keeps counting
-    when old lines are evicted, so it is a stable key for a line.
-    """
-
-    index: int
-    seq: int | None
-    stream: str
-    text: SafeText
-    t: int | None
-    manager: str
-    is_error: bool
-    is_warning: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Gap:
     """A ``truncated`` marker: the server's event_log dropped events here, ``dropped_events`` of
     them when ``exact`` (Harper's own count is not to be trusted)."""
@@ -134,9 +117,9 @@ class DeploymentView:
         self.project: str | None = None
         self.status: str | None = None
         self.phases: list[Phase] = [Phase(name) for name in phase_order_for([])]
-        self.lines: deque[InstallLine] = deque(maxlen=max_lines)
+        self.lines = LineStore(maxlen=max_lines)
+        """The newest ``max_lines`` install lines, held as columns (``lines[i]`` is an ``InstallLine``)."""
         self.total_lines = 0
-        self.evicted_lines = 0
         self.gaps: list[Gap] = []
         self.error: ErrorEvent | None = None
         self.peers: dict[str, PeerEvent] = {}
@@ -153,6 +136,11 @@ class DeploymentView:
         self.last_event_at: int | None = None
         self.last_seq: int | None = None
         self._seen_phases: list[str] = []
+
+    @property
+    def evicted_lines(self) -> int:
+        """Install lines dropped from :attr:`lines` to keep it within ``max_lines``."""
+        return self.total_lines - len(self.lines)
 
     # -- public API --------------------------------------------------------------------------
     def apply_all(self, events: Iterable[Event], *, received_at: int | None = None) -> ViewChange:
@@ -242,11 +230,7 @@ class DeploymentView:
     def _on_install(self, event: InstallEvent, t: int | None, change: ViewChange) -> None:
         text = sanitize(event.line)
         is_error, is_warning = classify_line(text.text)
-        if len(self.lines) == self.lines.maxlen:
-            self.evicted_lines += 1
-        self.lines.append(
-            InstallLine(self.total_lines, event.seq, event.stream, text, t, event.manager, is_error, is_warning)
-        )
+        self.lines.append(self.total_lines, event.seq, event.stream, text, t, event.manager, is_error, is_warning)
         self.total_lines += 1
         change.new_lines += 1
 

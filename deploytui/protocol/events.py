@@ -142,6 +142,9 @@ class UnknownEvent(Event):
     event_name: str
 
 
+_decode_json = json.JSONDecoder().decode  # json.loads without its per-call checks
+
+
 def _str(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
@@ -163,27 +166,35 @@ def parse_event(name: str, data: Any, *, seq: int | None = None, t: int | None =
     """
     if t is not None and t_source is None:
         t_source = "event"
+    owned = False  # a payload decoded here is ours to change; a caller's dict is copied first
     if isinstance(data, str):
         try:
-            data = json.loads(data) if data else None
+            data = _decode_json(data) if data else None
         except ValueError:
             return UnknownEvent(event_name=name, seq=seq, t=t, t_source=t_source, raw=data)
-    if isinstance(data, dict) and isinstance(data.get("t"), int):
-        data = dict(data)
-        wire_t = data.pop("t")
-        if t is None:
-            t, t_source = wire_t, "event"
-    common = {"seq": seq, "t": t, "t_source": t_source, "raw": data}
-    d = data if isinstance(data, dict) else {}
-    if name == PHASE and isinstance(d.get("phase"), str):
-        return PhaseEvent(phase=d["phase"], status=_str(d.get("status"), "done"), **common)
-    if name == INSTALL and isinstance(d.get("line"), str):
+        owned = True
+    if isinstance(data, dict):
+        d = data
+        if isinstance(d.get("t"), int):
+            if not owned:
+                d = data = dict(data)
+            wire_t = d.pop("t")
+            if t is None:
+                t, t_source = wire_t, "event"
+    else:
+        d = {}
+    # The two kinds nearly every event is: built without the shared keyword dict (a replay runs
+    # this once per event).
+    if name == INSTALL and isinstance(line := d.get("line"), str):
+        manager = d.get("manager")
         return InstallEvent(
-            manager=_str(d.get("manager"), "install"),
+            manager=manager if isinstance(manager, str) else "install",
             stream="stderr" if d.get("stream") == "stderr" else "stdout",
-            line=d["line"],
-            **common,
+            line=line, seq=seq, t=t, t_source=t_source, raw=data,
         )
+    if name == PHASE and isinstance(phase := d.get("phase"), str):
+        return PhaseEvent(phase=phase, status=_str(d.get("status"), "done"), seq=seq, t=t, t_source=t_source, raw=data)
+    common = {"seq": seq, "t": t, "t_source": t_source, "raw": data}
     if name == PEER and d:
         error = d.get("error") or d.get("reason")
         status = "failed" if error else _str(d.get("status"), "success")

@@ -128,12 +128,7 @@ class SSEDecoder:
                 text = text[1:]
                 if not text:
                     return []
-        out: list[SSEMessage] = []
-        for line in self._lines.feed(text):
-            message = self._process_line(line)
-            if message is not None:
-                out.append(message)
-        return out
+        return self._process_lines(self._lines.feed(text))
 
     def close(self) -> list[SSEMessage]:
         """End of stream: finish the last line if a CR ended it, then discard any pending event.
@@ -146,43 +141,45 @@ class SSEDecoder:
         out = self.feed_text(self._utf8.decode(b"", final=True))
         self._closed = True
         # A trailing CR is a complete line ending; text after the last line ending is not a line.
-        for line in self._lines.finish():
-            message = self._process_line(line)
-            if message is not None:
-                out.append(message)
+        out += self._process_lines(self._lines.finish())
         self._data, self._event, self._block_retry = [], "", None
         self._id_buffer = self.last_event_id
         return out
 
     # -- the spec's line rules ---------------------------------------------------------------
 
-    def _process_line(self, line: str) -> SSEMessage | None:
-        if not line:
-            return self._dispatch()
-        if line[0] == ":":
-            return None
-        name, colon, value = line.partition(":")
-        if colon and value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            if "\0" not in value:
-                self._id_buffer = value
-        elif name == "retry":
-            if value and _ASCII_DIGITS.issuperset(value):
-                self.retry_ms = self._block_retry = int(value)
-        return None
-
-    def _dispatch(self) -> SSEMessage | None:
-        self.last_event_id = self._id_buffer
-        data, event, retry = self._data, self._event, self._block_retry
-        self._data, self._event, self._block_retry = [], "", None
-        if not data:
-            return None
-        return SSEMessage(event=event or "message", data="\n".join(data), id=self.last_event_id, retry=retry)
+    def _process_lines(self, lines: list[str]) -> list[SSEMessage]:
+        """The spec's line rules (§9.2.6) over complete lines; the events they dispatch. The state
+        lives in locals while the loop runs: a replay runs it four times an event."""
+        out: list[SSEMessage] = []
+        data, event, id_buffer, block_retry = self._data, self._event, self._id_buffer, self._block_retry
+        last_event_id = self.last_event_id
+        for line in lines:
+            if not line:  # dispatch
+                last_event_id = id_buffer
+                if data:
+                    out.append(SSEMessage(event or "message", "\n".join(data), last_event_id, block_retry))
+                    data = []
+                event, block_retry = "", None
+                continue
+            if line[0] == ":":
+                continue
+            name, colon, value = line.partition(":")
+            if colon and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id":
+                if "\0" not in value:
+                    id_buffer = value
+            elif name == "retry":
+                if value and _ASCII_DIGITS.issuperset(value):
+                    self.retry_ms = block_retry = int(value)
+        self._data, self._event, self._id_buffer, self._block_retry = data, event, id_buffer, block_retry
+        self.last_event_id = last_event_id
+        return out
 
 
 def decode_all(body: bytes | str) -> tuple[list[SSEMessage], SSEDecoder]:

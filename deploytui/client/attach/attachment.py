@@ -268,8 +268,8 @@ class Attachment:
                 raise
         if self._events.available is None:
             self._events.available = ours
-        if self._trust is None:
-            self._trust = ours
+        if self._trust is None:  # our server counts dropped events, except as Harper 5.1.14 (its quirk: 2)
+            self._trust = ours and info.get("wire") != "harper"
 
     async def _retry_after(self, error: DeploytuiError | None) -> None:
         """Wait before the next attempt (state ``reconnecting``), or give up (raising) when the
@@ -288,20 +288,29 @@ class Attachment:
     async def _read(self, conn: Connection, outcome: Outcome) -> AsyncIterator[Event]:
         while True:
             item = await conn.next(self._stall)
-            if isinstance(item, SSEMessage):
-                if item.event == DoneEvent.name:
-                    for event in self._flush(conn):
+            if isinstance(item, list):  # the messages of one network read
+                delivered = False
+                for message in item:
+                    if message.event == DoneEvent.name:
+                        for event in self._flush(conn):
+                            yield event
+                        outcome.kind, outcome.done = "done", parse_event(message.event, message.data)  # type: ignore[assignment]
+                        return
+                    refusal = self._refusal(conn, message) if message.event == ErrorEvent.name else None
+                    if refusal is not None:
+                        outcome.kind, outcome.error = ("dropped" if retryable(refusal) else "refused"), refusal
+                        return
+                    event = self._accept_next(conn, message)
+                    if event is not None:
+                        if not delivered:
+                            delivered = True
+                            self._progress()
                         yield event
-                    outcome.kind, outcome.done = "done", parse_event(item.event, item.data)  # type: ignore[assignment]
-                    return
-                refusal = self._refusal(conn, item)
-                if refusal is not None:
-                    outcome.kind, outcome.error = ("dropped" if retryable(refusal) else "refused"), refusal
-                    return
-                for event in await self._accept(conn, item):
-                    yield event
-                if self.state.kind == "replaying" and self._caught_up(conn):
-                    self._set_state("live")
+                    else:
+                        for event in await self._accept(conn, message):
+                            yield event
+                    if self.state.kind == "replaying" and self._caught_up(conn):
+                        self._set_state("live")
                 continue
             if item is OPENED:
                 self._on_opened(conn)
@@ -344,12 +353,26 @@ class Attachment:
             return aligner.pos >= conn.replay_target
         return aligner.received >= (conn.replay_len or 0)
 
+    def _accept_next(self, conn: Connection, message: SSEMessage) -> Event | None:
+        """The common case of :meth:`_accept` without its coroutine: with ids, the message is the
+        next seq (nothing to skip, fill or align). None, having changed nothing, otherwise."""
+        event_id = message.id
+        if conn.mode != "ids" or message.retry is not None or event_id == conn.prev_id \
+                or not (event_id.isascii() and event_id.isdigit()):
+            return None
+        seq = int(event_id)
+        if seq != self._last_seq + 1:
+            return None
+        conn.prev_id = event_id
+        self._last_seq = seq
+        return self._record(parse_event(message.event, message.data, seq=seq))
+
     async def _accept(self, conn: Connection, message: SSEMessage) -> list[Event]:
         """The new events one message brings (none when it repeats what was delivered)."""
         if conn.stream is not None and message.retry is not None:
             self._backoff.retry_ms = message.retry
         event_id = message.id.strip()  # the spec keeps surrounding spaces; a seq has none
-        numbered = event_id != conn.prev_id and event_id.isdigit()
+        numbered = event_id != conn.prev_id and event_id.isascii() and event_id.isdigit()
         conn.prev_id = event_id
         if conn.mode is None:
             self._choose_mode(conn, numbered)
@@ -407,23 +430,24 @@ class Attachment:
     def _deliver(self, events: list[Event]) -> list[Event]:
         """Record delivered events in the history (a ``truncated`` notice is no position there);
         an event still without a time gets the time it was received."""
-        # One pass, the clock read only when needed: this runs once per event of a replay.
-        received: int | None = None
-        delivered: list[Event] = []
-        for event in events:
-            if event.t is None:
-                received = now_ms() if received is None else received
-                event = replace(event, t=received, t_source="received")
-            if isinstance(event, ErrorEvent):
-                self._errored = True
-            if not isinstance(event, TruncatedEvent):
-                self._log.append(event)
-            delivered.append(event)
+        delivered = [self._record(event) for event in events]
         if delivered:
-            if self.deployment_id is None:
-                self._adopt_id_from(delivered)
             self._progress()
         return delivered
+
+    def _record(self, event: Event) -> Event:
+        """One event on its way out: timed (when it has no time, the time it was received), noted
+        in the history (a ``truncated`` notice is no position there) and read for the deployment id."""
+        if event.t is None:
+            event = replace(event, t=now_ms(), t_source="received")
+        if isinstance(event, TruncatedEvent):
+            return event
+        self._log.append(event)
+        if isinstance(event, ErrorEvent):
+            self._errored = True
+            if self.deployment_id is None and event.deployment_id:
+                self.deployment_id = event.deployment_id
+        return event
 
     def _flush(self, conn: Connection) -> list[Event]:
         """At done: settle a pending alignment (no I/O: a gap cannot arise from a flush)."""
@@ -528,12 +552,6 @@ class Attachment:
     def _adopt_deployment_id(self, stream: EventStream) -> None:
         if self.deployment_id is None:
             self.deployment_id = stream.response.headers.get("x-deployment-id") or None
-
-    def _adopt_id_from(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, ErrorEvent) and event.deployment_id:
-                self.deployment_id = event.deployment_id
-                return
 
     async def _require_id(self) -> str:
         if self.deployment_id is None and self._project is not None:

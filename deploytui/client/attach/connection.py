@@ -2,6 +2,8 @@
 
 * :class:`Connection` reads one stream in a background task into a bounded queue, so a stall can
   be noticed without cancelling a read in the middle (the reader task is cancelled as a whole).
+  The queue holds a batch of messages per network read: a replay costs a queue round trip per
+  read, not per event.
   The stall clock counts *bytes*, keepalive comments included, and only while the reader waits on
   the network: time it spends blocked on a full queue (a slow consumer, e.g. one filling a gap
   out of band) is not silence.
@@ -39,7 +41,7 @@ __all__ = [
     "in_band_refusal",
 ]
 
-QUEUE_SIZE = 256
+QUEUE_SIZE = 32  # batches of messages, each what one network read (≤ 64 KiB) completed
 
 OPENED, EOF, STALLED = object(), object(), object()
 
@@ -141,15 +143,16 @@ class Connection:
             response.stream = _ActivityStream(response.stream, self._touch)
         self._touch()
         await self._queue.put(OPENED)
-        async for message in stream:
+        while batch := await stream.next_batch():
             if self._queue.full():
-                await self._queue.put(message)
+                await self._queue.put(batch)
                 self._touch()  # blocked by the consumer, not by the network: the wait is no silence
             else:
-                self._queue.put_nowait(message)
+                self._queue.put_nowait(batch)
 
     async def next(self, stall_timeout: float) -> Any:
-        """The next message or marker; :data:`STALLED` after ``stall_timeout`` s without a byte."""
+        """The next batch of messages (a non-empty list: what one network read completed) or
+        marker; :data:`STALLED` after ``stall_timeout`` s without a byte."""
         queue = self._queue
         if not queue.empty():
             return queue.get_nowait()
