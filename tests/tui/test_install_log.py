@@ -230,7 +230,7 @@ async def test_wrap_changes_virtual_height() -> None:
         assert rows[0] == "│ short"
         assert rows[1] == "│ " + "x" * body
         rest = 300 - body
-        assert rows[2] == "│ " + "x" * min(body, rest)
+        assert rows[2] == "┆ " + "x" * min(body, rest)  # a wrapped continuation, not a new line
         assert "tail" in rows[1 + -(-300 // body)]
         await pilot.press("w")
         await pilot.pause()

@@ -13,7 +13,8 @@ can take several rows; a prefix sum of row counts is built lazily for the curren
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from array import array
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
@@ -24,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 import deploytui.tui.widgets.install_log.render as R
+from deploytui.client.lines import ERROR, STDERR, LineStore
 from deploytui.tui.widgets.install_log.search_index import SearchIndex
 from deploytui.tui.widgets.install_log.wrapped_rows import WrappedRows
 
@@ -33,10 +35,6 @@ if TYPE_CHECKING:
     from textual import events
 
     from deploytui.client.view import InstallLine
-
-
-def _line_index(line: InstallLine) -> int:
-    return line.index
 
 
 class LineList(ScrollView, can_focus=True, inherit_bindings=False):
@@ -52,6 +50,7 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
         "install-log--match",
         "install-log--match-current",
         "install-log--cursor",
+        "install-log--cursor-mark",
         "install-log--gap",
     }
     DEFAULT_CSS = """
@@ -70,7 +69,9 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
         & > .install-log--timestamp { color: $foreground-muted; }
         & > .install-log--match { background: $warning-muted; }
         & > .install-log--match-current { background: $warning; color: $background; text-style: bold; }
-        & > .install-log--cursor { background: $primary 30%; }
+        & > .install-log--cursor { background: $primary 50%; }
+        & > .install-log--cursor-mark { color: $accent; text-style: bold; }
+        &:nocolor > .install-log--cursor { text-style: reverse; }
         & > .install-log--gap { color: $accent; text-style: italic; }
     }
     """
@@ -94,16 +95,16 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.lines: list[InstallLine] = []
-        """Every line, in order: the source of truth (read only for callers)."""
+        self.lines = LineStore()
+        """Every line, in order, as columns: the source of truth (read only for callers)."""
         self.gaps: dict[int, int] = {}
         """``position of the line before the gap -> dropped events`` for each gap shown."""
         self._pending_gaps: list[tuple[int, int]] = []
         self.stderr_count = 0
         self.error_count = 0
-        self._cells: list[int] = []
+        self._cells = array("l")
         self._max_cells = 0
-        self._items: list[int] = []
+        self._items = array("q")
         self._filtered: list[int] | None = None
         self._filtered_max = 0
         self._wrapped = WrappedRows()
@@ -113,20 +114,25 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
 
     # ---------------------------------------------------------------- data in
 
-    def append_lines(self, lines: Sequence[InstallLine]) -> None:
-        """Add a batch of lines: extends the lists and the virtual size, nothing per line."""
+    def append_lines(self, lines: Sequence[InstallLine] | LineStore) -> None:
+        """Add a batch of lines (``InstallLine`` objects, or a store's columns): extends the columns
+        and the virtual size, no object per line."""
         if not lines:
             return
         start = len(self.lines)
-        self.lines.extend(lines)
-        cells = [R.display_cells(line.text.text) for line in lines]
+        if isinstance(lines, LineStore):
+            self.lines.extend_from(lines)
+        else:
+            self.lines.extend(lines)
+        texts = self.lines.plain_texts(start)
+        cells = array("l", map(R.display_cells, texts))
         self._cells.extend(cells)
         self._max_cells = max(self._max_cells, max(cells))
-        self.stderr_count += sum(1 for line in lines if line.stream == "stderr")
-        self.error_count += sum(1 for line in lines if line.is_error)
-        new_items = list(range(R.line_item(start), R.line_item(start + len(lines)), 2))
+        self.stderr_count += self.lines.count_flag(STDERR, start)
+        self.error_count += self.lines.count_flag(ERROR, start)
+        new_items = range(R.line_item(start), R.line_item(start + len(texts)), 2)
         self._items.extend(new_items)
-        matched = self._search.extend(self.lines, start)
+        matched = self._search.extend(texts, start)
         if self._filtered is None or not self._search.query.active:
             shown = new_items
         else:
@@ -144,11 +150,11 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
 
         A gap after a line not appended yet waits for it (lines may still sit in a ``LineBuffer``).
         """
-        last = self.lines[-1].index if self.lines else -1
+        last = self.lines.index_at(-1) if self.lines else -1
         if after_index > last:
             self._pending_gaps.append((after_index, dropped_events))
             return
-        position = bisect_right(self.lines, after_index, key=_line_index) - 1
+        position = self.lines.position_of_index(after_index)
         self.gaps[position] = self.gaps.get(position, 0) + dropped_events
         item = R.gap_item(position)
         at = bisect_left(self._items, item)
@@ -166,7 +172,7 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
         return list(self._pending_gaps)
 
     def _place_pending_gaps(self) -> None:
-        last = self.lines[-1].index
+        last = self.lines.index_at(-1)
         ready = [gap for gap in self._pending_gaps if gap[0] <= last]
         if ready:
             self._pending_gaps = [gap for gap in self._pending_gaps if gap[0] > last]
@@ -175,14 +181,14 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def clear(self) -> None:
         """Forget every line and gap (and the search results), back to an empty pane."""
-        self.lines.clear()
+        self.lines = LineStore()
         self.gaps.clear()
         self._pending_gaps.clear()
-        self._cells.clear()
-        self._items.clear()
+        self._cells = array("l")
+        self._items = array("q")
         self._max_cells = self.stderr_count = self.error_count = 0
         self._filtered = [] if self._filtered is not None else None
-        self._search.reset(self._search.query, [])
+        self._search.reset(self._search.query, ())
         self._wrapped.invalidate()
         self._cache.clear()
         self.cursor_line = None
@@ -193,7 +199,7 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
     # ---------------------------------------------------------------- geometry
 
     @property
-    def items(self) -> list[int]:
+    def items(self) -> Sequence[int]:
         """The items displayed now (filtered or all)."""
         return self._items if self._filtered is None else self._filtered
 
@@ -279,7 +285,7 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
         return self._search
 
     def _apply_search(self) -> None:
-        self._search.reset(R.SearchQuery(self.search_query, self.search_regex), self.lines)
+        self._search.reset(R.SearchQuery(self.search_query, self.search_regex), self.lines.plain_texts())
         self._filtered = self._filter_items() if self.filter_active else None
         self._relayout()
 

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input
 
+from deploytui.client.lines import ERROR, LineStore
 from deploytui.tui.widgets.install_log.line_list import LineList
 from deploytui.tui.widgets.install_log.new_lines_badge import NewLinesBadge
 from deploytui.tui.widgets.install_log.render import group_thousands
@@ -74,6 +75,8 @@ class InstallLog(Vertical):
         Binding("t", "toggle_timestamps", "Times", show=False, id="log.timestamps"),  # footer room at 80 cols; ? lists it
         Binding("e", "first_error", "1st error", id="log.first_error"),
         Binding("L", "load_history", "Full history", id="log.load_history"),
+        # L with nothing missing: said so, not silently ignored (the footer offers L only for a gap).
+        Binding("L", "history_complete", "Full history", show=False, id="log.history_complete"),
         Binding("escape", "clear_search", "Clear search", show=False, id="log.clear_search"),
     ]
 
@@ -145,8 +148,13 @@ class InstallLog(Vertical):
         """The Line API list that holds and draws the lines (focus goes here)."""
         self.history_available: bool | None = None
         """False once the server is known to keep no full history (Harper): ``L`` is not offered."""
+        self.history_loading = False
+        """True from ``L`` until the history is shown (or failed): the subtitle says so."""
         self.badge = NewLinesBadge()
         self.search_bar = SearchBar()
+        self.last_search: tuple[str, bool] | None = None
+        """``(query, regex)`` of the search ``Esc`` cleared: ``n``/``N`` take it up again (as in
+        less and vim, the last pattern outlives the highlight)."""
 
     def compose(self) -> ComposeResult:
         yield self.line_list
@@ -166,11 +174,11 @@ class InstallLog(Vertical):
         return self.line_list.follow
 
     @property
-    def lines(self) -> Sequence[InstallLine]:
-        """Every line held, in order (read only)."""
+    def lines(self) -> LineStore:
+        """Every line held, in order (read only; ``lines[i]`` builds an ``InstallLine``)."""
         return self.line_list.lines
 
-    def append_lines(self, lines: Sequence[InstallLine]) -> None:
+    def append_lines(self, lines: Sequence[InstallLine] | LineStore) -> None:
         """Add a batch of lines; cheap enough to call once per frame with thousands of lines."""
         if lines:
             gaps = len(self.line_list.gaps)
@@ -184,17 +192,17 @@ class InstallLog(Vertical):
 
     def _drop_oldest(self) -> None:
         """Keep the newest two thirds of :attr:`max_lines` (a million-line install must not hold a
-        million line objects): the list is rebuilt through :meth:`replace_lines`, which keeps
-        search, filter, toggles and the reading position; gaps among the kept lines stay. Keeping
-        a third less than the bound rebuilds once per ``max_lines / 3`` lines, not per batch."""
+        million lines): the list is rebuilt through :meth:`replace_lines`, which keeps search,
+        filter, toggles and the reading position; gaps among the kept lines stay. Keeping a third
+        less than the bound rebuilds once per ``max_lines / 3`` lines, not per batch."""
         from deploytui.client.view import Gap
 
         line_list = self.line_list
         held = line_list.lines
-        keep = held[len(held) - self.max_lines * 2 // 3 :] if self.max_lines else []
-        first = keep[0].index if keep else 0
-        gaps = [Gap(held[position].index, dropped) for position, dropped in sorted(line_list.gaps.items())
-                if position >= 0 and held[position].index >= first]
+        keep = held.tail(self.max_lines * 2 // 3 if self.max_lines else 0)
+        first = keep.first_index
+        gaps = [Gap(held.index_at(position), dropped) for position, dropped in sorted(line_list.gaps.items())
+                if position >= 0 and held.index_at(position) >= first]
         gaps += [Gap(after, dropped) for after, dropped in line_list.pending_gaps]
         self.replace_lines(keep, gaps)
 
@@ -211,21 +219,23 @@ class InstallLog(Vertical):
         self._update_subtitle()
         self.refresh_bindings()
 
-    def replace_lines(self, lines: Sequence[InstallLine], gaps: Iterable[Gap] = ()) -> None:
+    def replace_lines(self, lines: Sequence[InstallLine] | LineStore, gaps: Iterable[Gap] = ()) -> None:
         """Swap in a new set of lines (the full history), keeping search, filter and toggles."""
+        self.history_loading = False
         line_list = self.line_list
         follow = line_list.follow
         anchor_seq = None
         if not follow and line_list.items:
             top = line_list.items[min(line_list.position_of_row(round(line_list.scroll_y))[0], len(line_list.items) - 1)]
-            anchor_seq = line_list.lines[top >> 1].seq
+            anchor_seq = line_list.lines.seq_at(top >> 1)
         line_list.clear()
         for gap in gaps:
             line_list.add_gap(gap.after_index, gap.dropped_events if gap.exact else 0)
         line_list.append_lines(lines)
         if not follow:
             line_list.follow = False
-            same = next((i for i, line in enumerate(lines) if anchor_seq is not None and line.seq == anchor_seq), 0)
+            seqs = line_list.lines.seqs if anchor_seq is not None else ()
+            same = next((i for i, seq in enumerate(seqs) if seq == anchor_seq), 0)
             position = line_list.position_of_line(same) or 0
             line_list.scroll_to(y=line_list.row_of_position(position), animate=False, immediate=True)
         self._search_changed()
@@ -234,7 +244,7 @@ class InstallLog(Vertical):
 
     def jump_to_first_error(self) -> bool:
         """Make the first ``is_error`` line current and scroll to it; False when there is none."""
-        first = next((index for index, line in enumerate(self.line_list.lines) if line.is_error), None)
+        first = self.line_list.lines.first_with(ERROR)
         if first is None:
             return False
         if self.line_list.position_of_line(first) is None:
@@ -249,14 +259,14 @@ class InstallLog(Vertical):
         if not lines:
             return ""
         index = self.line_list.cursor_line
-        return lines[index if index is not None else -1].text.text
+        return lines.text(index if index is not None else len(lines) - 1)
 
     def all_text(self) -> str:
         """Every line as plain text, one per line (what the filter shows, when it is on)."""
         lines = self.line_list.lines
         if self.filter_active:
-            return "\n".join(lines[item >> 1].text.text for item in self.line_list.items if not item & 1)
-        return "\n".join(line.text.text for line in lines)
+            return "\n".join(lines.text(item >> 1) for item in self.line_list.items if not item & 1)
+        return "\n".join(lines.plain_texts())
 
     def open_search(self) -> None:
         """Open the search bar and focus its input."""
@@ -269,13 +279,21 @@ class InstallLog(Vertical):
         self.remove_class("-searching")
         self.search_bar.remove_class("-open")
         if clear:
+            if self.search_query:
+                self.last_search = (self.search_query, self.search_regex)
             self.search_bar.query_one(Input).value = ""
             self.search_query = ""
             self.filter_active = False
         self.line_list.focus()
 
     def next_match(self, forward: bool = True) -> None:
-        """Go to the next (or previous) match, making its line current."""
+        """Go to the next (or previous) match, making its line current; with no search set, the
+        last one ``Esc`` cleared comes back first."""
+        if not self.search_query and self.last_search is not None:
+            query, regex = self.last_search
+            self.search_regex = regex
+            self.search_query = query
+            self.search_bar.query_one(Input).value = query
         search = self.line_list.search
         start = self.line_list.cursor_line
         if start is None and self.line_list.items:
@@ -345,8 +363,25 @@ class InstallLog(Vertical):
         if not self.jump_to_first_error():
             self.notify("No error lines", timeout=2)
 
+    @property
+    def missing_lines(self) -> bool:
+        """True when lines are not held here: a gap the server left, or older lines dropped."""
+        return bool(self.line_list.gaps) or self.line_list.lines.first_index > 0
+
     def action_load_history(self) -> None:
+        self.set_history_loading(True)
         self.post_message(self.LoadHistoryRequested(self))
+
+    def action_history_complete(self) -> None:
+        lines = len(self.line_list.lines)
+        self.notify(f"Nothing missing: all {group_thousands(lines)} line{'s' if lines != 1 else ''} are here",
+                    timeout=3)
+
+    def set_history_loading(self, loading: bool) -> None:
+        """Show (or stop showing) "loading full history…" in the subtitle."""
+        self.history_loading = loading
+        self._update_subtitle()
+        self.refresh_bindings()
 
     def action_clear_search(self) -> None:
         self.close_search(clear=True)
@@ -355,7 +390,9 @@ class InstallLog(Vertical):
         """Hide ``L`` unless a gap is shown and the server keeps a full history, and escape unless
         a search is set."""
         if action == "load_history":
-            return bool(self.line_list.gaps) and self.history_available is not False
+            return self.missing_lines and self.history_available is not False and not self.history_loading
+        if action == "history_complete":
+            return not self.missing_lines and self.history_available is not False
         if action == "clear_search":
             return bool(self.search_query) or self.filter_active
         return True
@@ -403,7 +440,7 @@ class InstallLog(Vertical):
         if self.wrap:
             return
         index, number = found
-        spans = self.line_list.search.query.spans(self.line_list.lines[index].text.text)
+        spans = self.line_list.search.query.spans(self.line_list.lines.text(index))
         if number >= len(spans):
             return
         start, end = spans[number]
@@ -416,7 +453,8 @@ class InstallLog(Vertical):
 
     def _update_subtitle(self) -> None:
         line_list = self.line_list
-        parts = [f"{group_thousands(len(line_list.lines))} lines"]
+        held = len(line_list.lines)
+        parts = [f"{group_thousands(held)} line{'s' if held != 1 else ''}"]
         if line_list.stderr_count:
             parts.append(f"{group_thousands(line_list.stderr_count)} stderr")
         if line_list.error_count:
@@ -425,6 +463,8 @@ class InstallLog(Vertical):
             parts.append(f"{group_thousands(len(line_list.items))} shown")
         if not line_list.follow:
             parts.append("paused")
+        if self.history_loading:
+            parts.append("loading full history…")
         self.border_subtitle = " · ".join(parts)
 
     @on(Input.Changed)

@@ -30,6 +30,11 @@ GUTTER_STDOUT = "│"
 """Gutter mark of a stdout line (the Harper CLI prints ``|`` there)."""
 GUTTER_STDERR = "!"
 """Gutter mark of a stderr line (as the Harper CLI does)."""
+GUTTER_CONTINUED = {"stdout": "┆", "stderr": "¦"}
+"""Gutter marks of a wrapped line's continuation rows: a row that is not a new line must not look
+like one (stderr keeps a mark of its own)."""
+GUTTER_CURSOR = "▌"
+"""Gutter mark of the current line: seen without colour too (``NO_COLOR``)."""
 GUTTER_WIDTH = 2
 TIMESTAMP_WIDTH = 13
 """``HH:MM:SS.mmm`` plus one space."""
@@ -127,6 +132,7 @@ class LineStyles:
     match: Style
     match_current: Style
     cursor: Style
+    cursor_mark: Style
     gap: Style
 
 
@@ -168,11 +174,19 @@ class SearchQuery:
         return len(self.spans(text))
 
 
-def line_prefix(line: LineLike, styles: LineStyles, timestamps: bool, *, first: bool = True) -> Text:
-    """The gutter (and timestamp) in front of a line; continuation rows get the mark only."""
+def line_prefix(line: LineLike, styles: LineStyles, timestamps: bool, *, first: bool = True,
+                cursor: bool = False) -> Text:
+    """The gutter (and timestamp) in front of a line; continuation rows get a continuation mark
+    and no timestamp; the current line's first row gets the cursor mark."""
     stderr = line.stream == "stderr"
     prefix = Text(no_wrap=True, end="")
-    prefix.append(GUTTER_STDERR if stderr else GUTTER_STDOUT, styles.gutter_stderr if stderr else styles.gutter_stdout)
+    if cursor and first:
+        mark = GUTTER_CURSOR
+    elif not first:
+        mark = GUTTER_CONTINUED["stderr" if stderr else "stdout"]
+    else:
+        mark = GUTTER_STDERR if stderr else GUTTER_STDOUT
+    prefix.append(mark, styles.cursor_mark if cursor and first else styles.gutter_stderr if stderr else styles.gutter_stdout)
     prefix.append(" ")
     if timestamps:
         stamp = format_timestamp(line.t) if first else " " * (TIMESTAMP_WIDTH - 1)
@@ -262,6 +276,12 @@ def _foreground(style: Style) -> Style:
     )
 
 
+def _cursor(style: Style) -> Style:
+    """The current line's style: its background, and reverse/bold when the theme sets them (the
+    ``NO_COLOR`` rule does: a background alone turns into two nearly equal greys)."""
+    return Style(bgcolor=style.bgcolor, reverse=style.reverse, bold=style.bold)
+
+
 def resolve_line_styles(get: Callable[..., Style], base: Style) -> LineStyles:
     """:class:`LineStyles` from a widget's ``get_component_rich_style``.
 
@@ -280,7 +300,8 @@ def resolve_line_styles(get: Callable[..., Style], base: Style) -> LineStyles:
         timestamp=_foreground(get("install-log--timestamp")),
         match=get("install-log--match"),
         match_current=get("install-log--match-current"),
-        cursor=Style(bgcolor=get("install-log--cursor").bgcolor),
+        cursor=_cursor(get("install-log--cursor")),
+        cursor_mark=_foreground(get("install-log--cursor-mark")),
         gap=_foreground(get("install-log--gap")),
     )
 
@@ -298,10 +319,10 @@ def line_rows(
 ) -> list[Strip]:
     """A line as strips: one full-length strip, or one per ``wrap_width`` cells of text.
 
-    Continuation rows repeat the gutter mark (so stderr stays visible) and indent under the text.
+    Continuation rows carry a continuation mark (a stderr one for stderr) and indent under the text.
     """
     body = Strip(line_body(line, styles, query, current_match, cursor=cursor).render(console))
-    prefix = Strip(line_prefix(line, styles, timestamps).render(console))
+    prefix = Strip(line_prefix(line, styles, timestamps, cursor=cursor).render(console))
     if wrap_width is None or body.cell_length <= wrap_width:
         rows = [Strip.join([prefix, body])]
     else:

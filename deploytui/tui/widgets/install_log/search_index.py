@@ -14,8 +14,6 @@ from deploytui.tui.widgets.install_log.render import SearchQuery
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from deploytui.tui.widgets.install_log.render import LineLike
-
 
 class SearchIndex:
     """Matches of one :class:`SearchQuery` over a growing list of lines."""
@@ -30,26 +28,27 @@ class SearchIndex:
         self.generation = 0
         """Bumped whenever the query changes, so rendered rows can be cached per query."""
 
-    def reset(self, query: SearchQuery, lines: Sequence[LineLike]) -> None:
-        """Search ``lines`` afresh for ``query``."""
+    def reset(self, query: SearchQuery, texts: Sequence[str]) -> None:
+        """Search the lines' plain ``texts`` afresh for ``query``."""
         self.query = query
         self.lines = []
         self._cumulative = [0]
         self.current = None
         self.generation += 1
-        self.extend(lines, 0)
+        self.extend(texts, 0)
 
-    def extend(self, lines: Sequence[LineLike], start: int) -> list[int]:
-        """Scan ``lines[start:]`` (just appended); returns the indices that match."""
+    def extend(self, texts: Sequence[str], start: int) -> list[int]:
+        """Scan the plain texts of lines just appended, the first being line ``start``; returns the
+        indices that match."""
         if not self.query.active:
             return []
         count = self.query.count
         matched = []
         total = self._cumulative[-1]
-        for index in range(start, len(lines)):
-            found = count(lines[index].text.text)
+        for offset, text in enumerate(texts):
+            found = count(text)
             if found:
-                matched.append(index)
+                matched.append(start + offset)
                 total += found
                 self._cumulative.append(total)
         self.lines.extend(matched)
