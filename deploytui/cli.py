@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     web.add_argument("--port", type=int, default=9926, help="port (default 9926; 0 picks a free one)")
     web.add_argument("--allow-remote", action="store_true",
-                     help="allow a non-loopback --host; the page then needs the token printed in its URL")
+                     help="allow a non-loopback --host (or a proxy in front); the page then needs the token "
+                     "printed in its URL")
     web.add_argument("--font-size", type=_positive_int, default=16, help="the page's font size in px (default 16; "
                      "a URL's ?fontsize=N overrides)")
     web.add_argument("--max-sessions", type=_positive_int, default=16, help="most tabs open at once (default 16)")

@@ -12,8 +12,9 @@ Whoever opens the page drives the console, so the wrapper guards every request
 - on loopback (the default) the ``Host`` must be a loopback name, which a DNS-rebinding page cannot
   forge, and a websocket's ``Origin`` must be the page's own, so another site open in the same browser
   cannot drive the dashboard;
-- a non-loopback bind needs ``--allow-remote`` and a token generated at start, printed once inside
-  the URL: a request without it (in the URL, or the cookie the first page sets) is refused with 403.
+- ``--allow-remote`` (which a non-loopback bind needs; also for a loopback bind behind a proxy or
+  a tunnel) requires a token generated at start, printed once inside the URL: a request without it
+  (in the URL, or the cookie the first page sets) is refused with 403.
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bad contexts file: a message, not a traceback
         print(f"deploytui web: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    token = None if is_loopback_host(args.host) else secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(24) if args.allow_remote else None
     server = DashboardServer(session_command(args, data_dir=data_dir), host=args.host, port=args.port, token=token,
                              environment=session_environment(args), font_size=args.font_size,
                              max_sessions=args.max_sessions)
