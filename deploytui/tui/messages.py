@@ -85,9 +85,11 @@ class DeploymentStarted(Message):
 
 @dataclass
 class HistoryLoaded(Message):
-    """The full event history (``get_deployment_events``) was read."""
+    """The full event history (``get_deployment_events``) was read, folded into ``view`` (a
+    ``DeploymentView`` bounded to the screen's line window) from ``events`` events."""
 
-    events: list[Any]
+    view: Any
+    events: int
 
 
 @dataclass

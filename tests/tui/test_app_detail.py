@@ -93,15 +93,18 @@ async def test_follow_pause_badge_search_copy_and_save(server, tmp_path, monkeyp
         assert app.clipboard == log.current_line_text() and app.clipboard
         await pilot.press("Y")
         assert app.clipboard == log.all_text() and app.clipboard.count("\n") == len(log.lines) - 1
-        # save to a file
-        monkeypatch.chdir(tmp_path)
+        # save to a file: proposed in the user's downloads dir (not the working directory), and said where
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+        (tmp_path / "Downloads").mkdir()
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="prompt")
         default = app.screen.query_one("#prompt-input").value
-        assert default == f"./deploytui-slow-{screen.deployment_id[:8]}.log"
+        saved = tmp_path / "Downloads" / f"deploytui-slow-{screen.deployment_id[:8]}.log"
+        assert default == str(saved)
         await pilot.press("enter")
-        saved = tmp_path / default[2:]
         await wait_for(pilot, lambda: saved.exists() and saved.read_text().count("\n") == len(log.lines), what="file")
+        await wait_for(pilot, lambda: any(str(saved) in str(n.message) for n in app._notifications), what="saved where")
 
 
 async def test_revert_and_delete_payload_with_confirmation(server):

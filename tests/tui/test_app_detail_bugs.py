@@ -66,7 +66,7 @@ async def test_a_finished_deploy_never_replays_as_running(server, tmp_path, monk
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_first(pilot, app)
         await wait_for(pilot, lambda: done(screen) and not attach_running(screen), what="done")
-        assert screen.batches > 2  # the replay was drawn in several steps
+        assert screen.batches >= 2  # the replay was drawn in steps, the first before the end was known
         assert {status for what, status in shown if what == "header"} == {"success"}
         assert {state for what, state in shown if what == "timeline"} == {"still"}
         assert [p.state for p in screen.query_one(PhaseTimeline).phases if p.name == "prepare"] == ["done"]

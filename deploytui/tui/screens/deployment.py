@@ -4,7 +4,9 @@ An async worker attaches to the deployment's stream (replay, then live, resumed 
 folds every event into a :class:`~deploytui.client.view.DeploymentView`, and posts at most one
 :class:`StreamBatch` per frame. Only the batch handler touches widgets: it appends the new install
 lines in one call, adds the batch to the Events tab, and redraws what changed. A failed deploy
-leads with its error panel; ``e`` jumps to the first error line.
+leads with its error panel (the first error lines; ``E``: the last ones); ``e`` jumps to the first
+error line. ``c`` collapses the header, timeline and error panel to one line and ``z`` gives the
+output the whole screen: at 80x24 a failed deploy otherwise leaves seven lines of output.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from deploytui.client.attach import AttachState
+from deploytui.client.cause import error_lines, output_lines
 from deploytui.client.view import DeploymentView
-from deploytui.protocol.deployment import is_terminal
+from deploytui.protocol.deployment import is_terminal, phase_order_for
 from deploytui.tui.messages import (
     DeploymentStarted,
     HistoryLoaded,
@@ -44,7 +47,7 @@ from deploytui.tui.widgets.error_panel import ErrorPanel
 from deploytui.tui.widgets.events_log import EventsLog
 from deploytui.tui.widgets.formatting import clean
 from deploytui.tui.widgets.install_log import InstallLog
-from deploytui.tui.widgets.peers_table import PeersTable
+from deploytui.tui.widgets.peers_table import PeersTable, peers_note
 from deploytui.tui.widgets.phase_timeline import PhaseTimeline
 from deploytui.tui.widgets.stream_status import StreamStatus
 
@@ -125,7 +128,17 @@ class DeploymentScreen(Screen):
         Binding("2", "tab('events')", "Events", show=False, id="deployment.tab_events"),
         Binding("3", "tab('peers')", "Peers", show=False, id="deployment.tab_peers"),
         Binding("r", "reattach", "Reattach", show=False, id="deployment.reattach"),
+        Binding("E", "error_tail", "Error: last lines", show=False, id="deployment.error_tail"),
+        Binding("c", "compact", "Compact", show=False, id="deployment.compact"),
+        Binding("z", "zoom", "Zoom output", id="deployment.zoom"),
     ]
+    DEFAULT_CSS = """
+    DeploymentScreen #peers-note { height: auto; padding: 0 1; color: $foreground-muted; }
+    DeploymentScreen.-compact #timeline, DeploymentScreen.-compact #error-panel { display: none; }
+    DeploymentScreen.-compact #deployment-top { border-bottom: none; }
+    DeploymentScreen.-zoom #deployment-top, DeploymentScreen.-zoom #error-panel,
+    DeploymentScreen.-zoom #tabs > ContentTabs { display: none; }
+    """
 
     def __init__(self, deployment_id: str | None, *, row: dict[str, Any] | None = None, opener: Any = None) -> None:
         super().__init__()
@@ -143,6 +156,8 @@ class DeploymentScreen(Screen):
         self._lines_shown = 0
         self._gaps_shown = 0
         self._error_shown = False
+        self._revert_target_asked = False
+        self._cause_key: tuple[int, int] | None = None  # (error id, lines) the panel's lines are for
         self._generation = 0  # bumped by a reattach, which starts the screen's stream afresh
         self.batches = 0
         """How many batches reached the widgets (tests check that lines arrive batched)."""
@@ -167,12 +182,14 @@ class DeploymentScreen(Screen):
             with TabPane("Events", id="events"):
                 yield EventsLog(id="events-table")
             with TabPane("Peers", id="peers"):
+                yield Static(id="peers-note")
                 yield PeersTable(id="peers-table")
         yield Footer()
 
     def on_mount(self) -> None:
         if self.row:
             self.query_one(DeploymentHeader).show(self.row)
+            self._revert_target_once()
         self._redraw_phases()
         self.set_class(self.app.size.width < 110, "-narrow")
         self.query_one(InstallLog).line_list.focus()
@@ -267,8 +284,7 @@ class DeploymentScreen(Screen):
         log = self.query_one(InstallLog)
         new = view.total_lines - self._lines_shown
         if new > 0:
-            # Take the newest lines from the right: slicing from the left would walk the whole deque.
-            log.append_lines(list(islice(reversed(view.lines), min(new, len(view.lines))))[::-1])
+            log.append_lines(view.lines.tail(min(new, len(view.lines))))  # columns: no object per line
             self._lines_shown = view.total_lines
         for gap in view.gaps[self._gaps_shown :]:
             log.add_gap(gap)
@@ -288,6 +304,7 @@ class DeploymentScreen(Screen):
         self._redraw_phases()
         self._redraw_header()
         self._show_error()
+        self._show_peers_note()
         self.query_one(StreamStatus).lines = view.total_lines
         if message.final:
             self.refresh_bindings()
@@ -301,13 +318,27 @@ class DeploymentScreen(Screen):
     @on(RowFetched)
     def _row(self, message: RowFetched) -> None:
         self.row.update(message.row)
+        self._revert_target_once()
         if not self.view.events:
             self.view.apply_row(message.row)
         self._redraw_header()
         self._show_error()
         self._redraw_phases()
+        self._show_peers_note()
         self.refresh_bindings()
         self._check_revert()
+
+    def _revert_target_once(self) -> None:
+        if self.row.get("rollback_of") and not self._revert_target_asked:
+            self._revert_target_asked = True
+            self.find_revert_target()
+
+    @work(exclusive=True, group="revert-target", exit_on_error=False)
+    async def find_revert_target(self) -> None:
+        """A revert's row names the deployment undone; the header says which release it went to."""
+        header = self.query_one(DeploymentHeader)
+        header.revert_note = await actions.revert_target_text(self.dash.api, {**(self.view.row or {}), **self.row})
+        self._redraw_header()
 
     @on(DeploymentStarted)
     def _started(self, message: DeploymentStarted) -> None:
@@ -330,19 +361,25 @@ class DeploymentScreen(Screen):
         if self.deployment_id:
             self.notify("Loading the full history…", timeout=2)
             self.load_history()
+        else:
+            self.query_one(InstallLog).set_history_loading(False)
 
     @work(exclusive=True, group="history", exit_on_error=False)
     async def load_history(self) -> None:
         """Read every event the server kept (``get_deployment_events``) into a fresh view."""
-        await actions.load_history(self, self.dash.api, self.deployment_id)
+        await actions.load_history(self, self.dash.api, self.deployment_id, max_lines=LINE_WINDOW)
 
     @on(HistoryLoaded)
     def _history(self, message: HistoryLoaded) -> None:
-        view = DeploymentView(self.deployment_id)
-        view.apply_all(message.events)
+        view = message.view
         log = self.query_one(InstallLog)
-        log.replace_lines(list(view.lines), view.gaps)
-        self.notify(f"Loaded {view.total_lines} install lines of {len(message.events)} events", timeout=3)
+        log.replace_lines(view.lines, view.gaps)
+        total, held = f"{view.total_lines:,}".replace(",", " "), f"{len(view.lines):,}".replace(",", " ")
+        events = f"{message.events:,}".replace(",", " ")
+        if view.evicted_lines:  # the window: the newest lines, the older ones stay on the server
+            self.notify(f"Loaded the newest {held} of {total} install lines ({events} events)", timeout=4)
+        else:
+            self.notify(f"Loaded all {total} install line{'s' if view.total_lines != 1 else ''} ({events} events)", timeout=4)
 
     @on(OperationDone)
     def _done(self, message: OperationDone) -> None:
@@ -352,6 +389,8 @@ class DeploymentScreen(Screen):
 
     @on(OperationFailed)
     def _failed(self, message: OperationFailed) -> None:
+        if message.title == "Full history":
+            self.query_one(InstallLog).set_history_loading(False)
         self.notify(message.message, title=message.title, severity="error", markup=False, timeout=8)
 
     # ------------------------------------------------------------------ drawing
@@ -383,21 +422,22 @@ class DeploymentScreen(Screen):
             settled = "done" if self.row.get("status") != "failed" else "pending"
             phases = [dataclasses.replace(p, state=settled) if p.state == "running" else p for p in phases]
             frozen = self.row.get("completed_at") or self.view.last_event_at or frozen
+        # The view seeds the one-shot pipeline before it knows the plan; a revert's row settles
+        # those seeds as skipped: phases the plan of the phases that ran has no place for go.
+        plan = phase_order_for([p.name for p in phases if p.state in ("running", "done", "failed")])
+        phases = [p for p in phases if p.name in plan or p.state not in ("pending", "skipped")]
         self.query_one(PhaseTimeline).update_phases(phases, now_ms=frozen)
 
     def _show_error(self) -> None:
         error = self.view.error
         if error is None:
             return
-        tail: list[tuple[str, str]] = []
-        output = error.install_output or {}
-        for line in (output.get("lines") or [])[-3:]:
-            if isinstance(line, dict) and isinstance(line.get("line"), str):
-                tail.append((str(line.get("stream")), line["line"]))
-        if not tail:
-            newest = list(islice(reversed(self.view.lines), 3))[::-1]
-            tail = [(line.stream, line.text.text) for line in newest]
-        self.query_one(ErrorPanel).show_error(error.message, phase=error.phase, code=error.code, tail=tail)
+        key = (id(error), self.view.total_lines)
+        if key != self._cause_key:  # a cause is looked for once per new output, not every batch
+            self._cause_key = key
+            lines = [(line.stream, line.text.text) for line in self.view.lines] or output_lines(error.install_output)
+            cause, tail = error_lines(lines)
+            self.query_one(ErrorPanel).show_error(error.message, phase=error.phase, code=error.code, cause=cause, tail=tail)
         if not self._error_shown:
             self._error_shown = True
             self.query_one("#tabs", TabbedContent).active = "output"
@@ -407,6 +447,27 @@ class DeploymentScreen(Screen):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
             self.dismiss()
+
+    def _show_peers_note(self) -> None:
+        note = peers_note(self.view, {**(self.view.row or {}), **self.row}, self._status())
+        widget = self.query_one("#peers-note", Static)
+        widget.display = bool(note)
+        widget.update(Text(note or ""))
+
+    def action_error_tail(self) -> None:
+        if not self.query_one(ErrorPanel).toggle_tail():
+            self.notify("No install output to show", timeout=2)
+
+    def action_compact(self) -> None:
+        """Collapse the header to its first line and hide the timeline and error panel (or undo)."""
+        self.toggle_class("-compact")
+        self.query_one(DeploymentHeader).compact = self.has_class("-compact")
+
+    def action_zoom(self) -> None:
+        """The output alone on the screen, with its status line and the footer (or back)."""
+        self.toggle_class("-zoom")
+        if self.has_class("-zoom"):
+            self.action_tab("output")
 
     def action_first_error(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "output"
@@ -442,6 +503,15 @@ class DeploymentScreen(Screen):
         self.app.copy_to_clipboard(text)
         self.notify(done, timeout=3)
 
+    @staticmethod
+    def default_log_dir() -> Path:
+        """Where ``ctrl+s`` proposes to save: the user's downloads dir when there is one, else
+        deploytui's data dir (never the working directory, often the user's clone)."""
+        from platformdirs import user_data_path, user_downloads_path
+
+        downloads = user_downloads_path()
+        return downloads if downloads.is_dir() else user_data_path("deploytui", appauthor=False) / "logs"
+
     def default_log_name(self) -> str:
         project = "".join(c if c.isalnum() or c in "-_." else "_" for c in clean(self.row.get("project") or self.view.project, "deploy"))
         return f"deploytui-{project}-{clean(self.deployment_id)[:8]}.log"
@@ -453,12 +523,14 @@ class DeploymentScreen(Screen):
             if path:
                 self.save_log(Path(path).expanduser(), self.query_one(InstallLog).all_text())
 
-        self.app.push_screen(PromptScreen("Save the install output", "File to write:", f"./{self.default_log_name()}"), chosen)
+        proposed = self.default_log_dir() / self.default_log_name()
+        self.app.push_screen(PromptScreen("Save the install output", "File to write:", str(proposed)), chosen)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def save_log(self, path: Path, text: str) -> None:
         """Write the log in a thread (a slow disk never freezes the UI)."""
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text + ("\n" if text else ""), encoding="utf-8")
         except OSError as exc:
             self.post_message(OperationFailed("Save log", f"cannot write {path}: {exc.strerror or exc}"))

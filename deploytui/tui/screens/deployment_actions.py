@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from deploytui.client.releases import release_links, revert_target
 from deploytui.protocol.events import parse_event
 from deploytui.tui.messages import HistoryLoaded, OperationDone, OperationFailed
 from deploytui.tui.widgets import formatting as fmt
@@ -23,22 +24,28 @@ if TYPE_CHECKING:
     from deploytui.tui.services import Dashboard
 
 HISTORY_PAGE = 5000
+RELEASE_ROWS = 200
+"""How many of a project's newest deployments the release links are replayed from."""
 
 
-async def load_history(screen: Screen, api: Any, deployment_id: str | None) -> None:
-    """Page through ``get_deployment_events`` and post every event (Harper has no such operation)."""
+async def load_history(screen: Screen, api: Any, deployment_id: str | None, max_lines: int | None = None) -> None:
+    """Page through ``get_deployment_events`` and fold each page into a view holding at most
+    ``max_lines`` lines (a million-event history never sits in memory at once); post the view
+    (Harper has no such operation)."""
     from deploytui.client.errors import DeploytuiError, NotSupported
+    from deploytui.client.view import DeploymentView
 
     if not deployment_id:
         return
-    events: list[Any] = []
+    view = DeploymentView(deployment_id, max_lines=max_lines) if max_lines else DeploymentView(deployment_id)
+    events = 0
     after: int | None = None
     try:
         while True:
             page = await api.get_deployment_events(deployment_id, after_seq=after, limit=HISTORY_PAGE)
-            for item in page.get("events") or []:
-                if isinstance(item, dict) and isinstance(item.get("event"), str):
-                    events.append(parse_event(item["event"], item.get("data"), seq=item.get("seq"), t=item.get("t")))
+            items = [item for item in page.get("events") or [] if isinstance(item, dict) and isinstance(item.get("event"), str)]
+            view.apply_all(parse_event(item["event"], item.get("data"), seq=item.get("seq"), t=item.get("t")) for item in items)
+            events += len(items)
             if not page.get("has_more"):
                 break
             after = page.get("next_after_seq")
@@ -48,39 +55,70 @@ async def load_history(screen: Screen, api: Any, deployment_id: str | None) -> N
     except DeploytuiError as exc:
         screen.post_message(OperationFailed("Full history", exc.message))
         return
-    screen.post_message(HistoryLoaded(events))
+    screen.post_message(HistoryLoaded(view, events))
+
+
+async def project_rows(api: Any, project: Any) -> list[dict[str, Any]] | None:
+    """The project's newest deployments (what the release links are replayed from); None when
+    the server cannot say."""
+    if not project:
+        return None
+    try:
+        data = await api.list_deployments(project=project, limit=RELEASE_ROWS, summary=True)
+    except Exception:
+        return None
+    return [r for r in data.get("deployments") or [] if isinstance(r, dict) and r.get("project") == project]
 
 
 async def has_previous_release(api: Any, row: dict[str, Any], deployment_id: str | None) -> bool:
-    """True when another successful deploy of the same project started before this one."""
-    project = row.get("project")
-    if not project:
-        return False
-    try:
-        data = await api.list_deployments(project=project, status="success", limit=50)
-    except Exception:
-        return False
-    started = row.get("started_at") or 0
-    return any(
-        r.get("deployment_id") != deployment_id and (r.get("started_at") or 0) <= started
-        for r in data.get("deployments") or []
-    )
+    """True when the project has a previous release for a revert to go back to."""
+    rows = await project_rows(api, row.get("project"))
+    return bool(rows) and revert_target(rows) is not None
+
+
+def describe_release(deployment_id: str | None, rows: list[dict[str, Any]] | None) -> str:
+    """``1a2b3c4d (deployed 2026-12-02 21:40:12 by admin)``, or as much of it as is known."""
+    if not deployment_id:
+        return "its previous release (the server's list does not say which)"
+    found = next((r for r in rows or [] if r.get("deployment_id") == deployment_id), None)
+    if found is None:
+        return f"release {fmt.short_id(deployment_id)}"
+    when = fmt.clock(found.get("completed_at") or found.get("started_at"), with_date=True)
+    by = f" by {fmt.clean(found.get('user'))}" if found.get("user") else ""
+    return f"release {fmt.short_id(deployment_id)} (deployed {when}{by})"
 
 
 def confirm_revert(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:
-    """Ask, then ``revert_component`` the project of ``row``; opens the revert's own deployment."""
+    """Find the release a revert goes back to, ask naming it, then ``revert_component`` the
+    project of ``row``; opens the revert's own deployment."""
+    screen.run_worker(_ask_revert(screen, dash, row), group="revert-ask", exclusive=True, exit_on_error=False)
+
+
+async def _ask_revert(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:
     from deploytui.tui.screens.confirm import ConfirmScreen
 
+    rows = await project_rows(dash.api, row.get("project"))
+    links = release_links(rows or [])
     project = fmt.clean(row.get("project"))
     body = Text("Swap ")
     body.append(project, style="bold")
-    body.append(" back to its previous release? This records a new deployment (rolled_back).")
+    body.append(" back to ")
+    body.append(describe_release(links.previous, rows), style="bold")
+    if links.current and links.current != row.get("deployment_id"):
+        body.append(f". The release running now is {fmt.short_id(links.current)}, not this deployment")
+    body.append("? This records a new deployment (rolled_back).")
 
     def answered(yes: bool | None) -> None:
         if yes:
             screen.run_worker(_revert(screen, dash, row.get("project")), group="revert", exclusive=True, exit_on_error=False)
 
     screen.app.push_screen(ConfirmScreen("Revert", body, "Revert"), answered)
+
+
+async def revert_target_text(api: Any, row: dict[str, Any]) -> str:
+    """For a revert's own row: ``revert to release 1a2b3c4d (deployed …)``."""
+    rows = await project_rows(api, row.get("project"))
+    return "revert to " + describe_release(revert_target(rows or [], revert_row=row), rows)
 
 
 async def _revert(screen: Screen, dash: Dashboard, project: Any) -> None:

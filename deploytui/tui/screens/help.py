@@ -1,11 +1,14 @@
 """The ``?`` help screen: every key binding of the screen underneath, with what it does and its id.
 
 Bindings are read from the live DOM — the app, the screen, and every widget on it — so the list is
-always what the keys really do (a user keymap included). The id column is what a keymap remaps.
+always what the keys really do (a user keymap included). The id column is what a keymap remaps: the
+footer says where that file is (``keymap.toml`` next to ``contexts.toml``). Columns are sized to
+what they hold, the ids never cut; on a narrow terminal the dialog takes the whole width.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -30,6 +33,8 @@ _WHERE = {
     "EventsLog": "events",
     "PeersTable": "peers",
 }
+KEYMAP_FILE = "keymap.toml"
+"""The user keymap, in the folder of ``contexts.toml`` (deploytui.tui.settings reads it)."""
 _SKIP_CLASSES = {"Input", "TabbedContent", "Tabs", "ContentTabs", "Footer", "HelpScreen", "ScrollableContainer"}
 
 
@@ -72,6 +77,20 @@ def collect_bindings(screen: Screen) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def remap_hint() -> Text:
+    """Where a user remaps keys: ``keymap.toml`` in the config folder, by the ids of the table."""
+    from deploytui.config import config_path
+
+    folder = str(config_path().parent)
+    home = str(Path.home())
+    if folder.startswith(home + "/"):
+        folder = "~" + folder[len(home):]
+    hint = Text("Remap a key: ")
+    hint.append(f"{KEYMAP_FILE} in {folder}", style="bold")
+    hint.append(', one line per id, e.g. deployment.zoom = "Z" · ctrl+p: palette · esc: close')
+    return hint
+
+
 class HelpScreen(ModalScreen[None]):
     """Every binding of the screen below, as a table; ``escape``, ``q`` or ``?`` close it."""
 
@@ -83,7 +102,9 @@ class HelpScreen(ModalScreen[None]):
     }
     HelpScreen #help-title { height: 1; text-style: bold; color: $accent; }
     HelpScreen #help-hint { height: 1; color: $foreground-muted; }
+    HelpScreen #help-hint { height: auto; }
     HelpScreen DataTable { height: 1fr; }
+    HelpScreen.-narrow > Vertical { width: 100%; height: 100%; border: none; }
     """
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="help.close"),
@@ -97,18 +118,22 @@ class HelpScreen(ModalScreen[None]):
         with Vertical():
             yield Static(Text(f"Keys of the {_WHERE.get(type(self.target).__name__, 'current')} screen"), id="help-title")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
-            yield Static(
-                Text("Remap any key by its id (App.set_keymap) · ctrl+p: command palette · esc: close"),
-                id="help-hint",
-            )
+            yield Static(remap_hint(), id="help-hint")
 
     def on_mount(self) -> None:
+        rows = collect_bindings(self.target)
+        self.set_class(self.app.size.width < 100, "-narrow")
+        # Inner width: the dialog's (90%, at most 110; all of a narrow terminal) less its frame and
+        # each column's two cells of padding.
+        inner = (self.app.size.width if self.app.size.width < 100 else min(110, self.app.size.width * 9 // 10) - 4) - 8 - 2
+        widths = {name: max([len(name)] + [len(row[i]) for row in rows]) for i, name in enumerate(("Key", "Action", "Where", "Id"))}
+        widths["Key"] = min(widths["Key"], 14)
+        widths["Where"] = min(widths["Where"], 12)
+        widths["Action"] = max(12, min(widths["Action"], inner - widths["Key"] - widths["Where"] - widths["Id"]))
         table = self.query_one(DataTable)
-        table.add_column("Key", key="key", width=16)
-        table.add_column("Action", key="action", width=24)
-        table.add_column("Where", key="where", width=12)
-        table.add_column("Id", key="id")
-        for keys, description, where, ident in collect_bindings(self.target):
+        for name in ("Key", "Action", "Where", "Id"):
+            table.add_column(name, key=name.lower(), width=widths[name])
+        for keys, description, where, ident in rows:
             table.add_row(Text(keys, style="bold"), Text(description), Text(where, style="dim"), Text(ident, style="dim"))
         table.focus()
 

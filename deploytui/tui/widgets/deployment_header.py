@@ -1,7 +1,9 @@
 """The top of the deployment screen: what was deployed, by whom, when, and how it stands.
 
 Every value comes from the server and is shown literally (rich ``Text``, control characters
-stripped). The status badge and the running duration use the app's clock, so they tick.
+stripped). The status badge and the running duration use the app's clock, so they tick. A revert
+has no payload by design: its payload line says which release it went back to instead. ``compact``
+keeps only the first line (the deployment screen's ``c``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,20 @@ class DeploymentHeader(Static):
         self.now = now
         self.row: dict[str, Any] = {}
         self.status: str | None = None
+        self.revert_note: str | None = None
+        """``revert to release 1a2b3c4d (…)`` once the screen has found it (a revert's row)."""
+        self._compact = False
+
+    @property
+    def compact(self) -> bool:
+        """Only the title line (project, status, id) is shown."""
+        return self._compact
+
+    @compact.setter
+    def compact(self, value: bool) -> None:
+        self._compact = value
+        if self.row:
+            self.update(self._render_row())
 
     def show(self, row: dict[str, Any], status: str | None = None) -> None:
         """Show ``row`` (``status`` overrides the row's while the stream knows better)."""
@@ -47,7 +63,7 @@ class DeploymentHeader(Static):
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(fmt.clean(row.get("project"), "?"), style="bold")
         title.append("  ")
-        title.append_text(fmt.status_badge(status, variables, phase=row.get("phase")))
+        title.append_text(fmt.status_badge(status, variables, phase=row.get("phase"), mono=self.is_attached and self.app.no_color))
         title.append("  ")
         title.append(fmt.clean(row.get("deployment_id")), style="dim")
         if row.get("rollback_of"):
@@ -70,11 +86,15 @@ class DeploymentHeader(Static):
         when.append(fmt.clock(completed, with_date=True)[11:] if completed else "running", style="" if completed else running_style)
         when.append(f"  {fmt.duration(row.get('started_at'), completed, now)}", style="bold" if not is_terminal(status) else "")
         payload = Text(no_wrap=True, overflow="ellipsis")
-        payload.append(fmt.size(row.get("payload_size")))
-        if row.get("payload_hash"):
-            payload.append(f" · sha256 {fmt.clean(row.get('payload_hash'))[:12]}", style="dim")
-        if row.get("payload_blob_present") is False:
-            payload.append(" · payload deleted", style="italic yellow")
+        if row.get("rollback_of"):  # a revert uploads nothing: say where it went instead
+            revert_style = theme_style(glyph_for(Status.REVERTING)[1], variables)
+            payload.append(self.revert_note or "revert to the previous release", style=revert_style)
+        else:
+            payload.append(fmt.size(row.get("payload_size")))
+            if row.get("payload_hash"):
+                payload.append(f" · sha256 {fmt.clean(row.get('payload_hash'))[:12]}", style="dim")
+            if row.get("payload_blob_present") is False:
+                payload.append(" · payload deleted", style="italic yellow")
         package = Text(no_wrap=True, overflow="ellipsis")
         if row.get("package_identifier"):
             package.append("package ", style="dim")
@@ -85,7 +105,7 @@ class DeploymentHeader(Static):
             package.append(lockfiles)
         outer = Table.grid(expand=True)
         outer.add_column(no_wrap=True, overflow="ellipsis")
-        for line in (title, who, when, payload, package):
+        for line in (title,) if self._compact else (title, who, when, payload, package):
             if line.plain:
                 outer.add_row(line)
         return outer

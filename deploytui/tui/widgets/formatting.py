@@ -42,11 +42,14 @@ def shown_status(status: str | None, phase: str | None) -> str:
     return Status.INSTALLING if status == Status.PENDING and is_underway(status, phase) else (status or "")
 
 
-def status_badge(status: str | None, variables: Mapping[str, str] | None = None, phase: str | None = None) -> Text:
-    """``✓ success`` in the status's theme colour; a pending row whose work has begun reads ``running``."""
+def status_badge(
+    status: str | None, variables: Mapping[str, str] | None = None, phase: str | None = None, *, mono: bool = False
+) -> Text:
+    """``✓ success`` in the status's theme colour (``mono``: without colour, a failure in reverse
+    video); a pending row whose work has begun reads ``running``."""
     if shown_status(status, phase) != (status or ""):
-        return status_text(Status.INSTALLING, variables, label="running")
-    return status_text(status or "", variables, label=clean(status, "unknown").replace("_", " "))
+        return status_text(Status.INSTALLING, variables, label="running", mono=mono)
+    return status_text(status or "", variables, label=clean(status, "unknown").replace("_", " "), mono=mono)
 
 
 def short_id(deployment_id: str | None) -> str:

@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from deploytui.client import humanize
-from deploytui.tui.widgets.status_glyphs import phase_glyph
+from deploytui.tui.widgets.status_glyphs import phase_glyph, phase_style
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -164,15 +164,17 @@ class PhaseTimeline(Widget):
         if bar_width < 8:
             bar_width = 0
         frame = self._frame if self._animating else None
+        mono = self.is_mounted and self.app.no_color  # without colour a failed phase is reverse video
         rows = []
         for phase in self.phases:
-            glyph, colour = phase_glyph(phase.state, frame=frame, ascii=self.ascii)
+            glyph, _colour = phase_glyph(phase.state, frame=frame, ascii=self.ascii)
+            failed = phase.state == "failed"
             end = phase.ended_at if phase.ended_at is not None else (now if phase.state == "running" else None)
             duration = end - phase.started_at if phase.started_at is not None and end is not None else None
             parts: list[Content | str | tuple[str, str]] = [
-                Content.styled(glyph, colour),
+                Content.styled(glyph, phase_style(phase.state, mono=mono)),
                 " ",
-                Content.styled(phase.name.ljust(name_width), "$error bold" if phase.state == "failed" else ""),
+                Content.styled(phase.name.ljust(name_width), ("bold reverse" if mono else "$error bold") if failed else ""),
                 " ",
                 Content.styled(humanize.duration(duration).rjust(7), "$foreground-muted" if phase.state != "running" else ""),
             ]
