@@ -65,6 +65,8 @@ async def test_ctrl_k_cancels_the_running_deploy_after_asking(server, tmp_path: 
         await wait_for(pilot, lambda: any(t.startswith("Deploy failed: cancel-me") for t in toasts(app)), what="toast")
         assert rung  # the bell: a deploy failed
         assert not app.screen.check_action("cancel_deploy", ())  # nothing left to cancel on this row
+        await wait_for(pilot, lambda: "Cancel deploy" not in screen_text(app), what="the footer updated")
+        assert any(t == f"Cancel deploy: Cancelled cancel-me ({deployment_id[:8]})" for t in toasts(app))
     row = api(server, "get_deployment", deployment_id=deployment_id)
     assert row["error"]["message"] == f"cancelled by {server.user}"
 

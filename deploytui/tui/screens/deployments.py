@@ -95,6 +95,7 @@ class DeploymentsScreen(Screen):
         self.paused = False
         """``p``: the list stops asking the server (and stays as it is) until ``p`` again."""
         self._notices = list_actions.DeployNotices()
+        self._offered: tuple[bool | None, bool | None] | None = None
         self._unpaused = asyncio.Event()
         self._unpaused.set()
 
@@ -226,6 +227,14 @@ class DeploymentsScreen(Screen):
         self._update_status_line()
         self.query_one(FollowAction).rows_polled(message.rows)
         self._announce(message.rows)
+        self._offer_row_actions()
+
+    def _offer_row_actions(self) -> None:
+        """Cancel / redeploy follow the selected row's state: the footer changes when it does."""
+        offered = (self.check_action("cancel_deploy", ()), self.check_action("redeploy", ()))
+        if offered != self._offered:
+            self._offered = offered
+            self.refresh_bindings()
 
     def _announce(self, rows: list[dict[str, Any]]) -> None:
         """A bell and a toast for each deploy that just failed, or that ended while open on top."""
@@ -443,11 +452,11 @@ class DeploymentsScreen(Screen):
 
     @on(OperationsLearnt)
     def _operations_learnt(self) -> None:
-        self.refresh_bindings()
+        self._offer_row_actions()
 
     @on(DataTable.RowHighlighted, "#deployments")
     def _selection_moved(self) -> None:
-        self.refresh_bindings()  # cancel / redeploy depend on the row under the cursor
+        self._offer_row_actions()
 
     @on(OperationDone)
     def _operation_done(self, message: OperationDone) -> None:

@@ -113,20 +113,26 @@ def confirm_cancel(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None
 
     def answered(yes: bool | None) -> None:
         if yes:
-            screen.run_worker(_cancel(screen, dash, deployment_id), group="cancel", exit_on_error=False)
+            screen.run_worker(_cancel(screen, dash, row), group="cancel", exit_on_error=False)
 
     screen.app.push_screen(ConfirmScreen("Cancel deploy", body, "Cancel deploy"), answered)
 
 
-async def _cancel(screen: Screen, dash: Dashboard, deployment_id: str) -> None:
+async def _cancel(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:
     from deploytui.client.errors import DeploytuiError
 
+    deployment_id = str(row.get("deployment_id"))
     try:
-        result = await dash.api.cancel_deployment(deployment_id)
+        await dash.api.cancel_deployment(deployment_id)
     except DeploytuiError as exc:
         screen.post_message(OperationFailed("Cancel deploy", exc.message))
         return
-    screen.post_message(OperationDone("Cancel deploy", fmt.clean(result.get("message"), "Cancelled")))
+    screen.post_message(OperationDone("Cancel deploy", f"Cancelled {_named(row)}"))
+
+
+def _named(row: dict[str, Any]) -> str:
+    """``project (12345678)``: how a toast names a deployment."""
+    return f"{fmt.clean(row.get('project'), '?')} ({fmt.short_id(str(row.get('deployment_id')))})"
 
 
 def confirm_redeploy(screen: Screen, dash: Dashboard, row: dict[str, Any], current: str | None) -> None:
@@ -148,20 +154,21 @@ def confirm_redeploy(screen: Screen, dash: Dashboard, row: dict[str, Any], curre
 
     def answered(yes: bool | None) -> None:
         if yes:
-            screen.run_worker(_redeploy(screen, dash, deployment_id), group="redeploy", exit_on_error=False)
+            screen.run_worker(_redeploy(screen, dash, row), group="redeploy", exit_on_error=False)
 
     screen.app.push_screen(ConfirmScreen("Redeploy release", body, "Redeploy", danger=False), answered)
 
 
-async def _redeploy(screen: Screen, dash: Dashboard, deployment_id: str) -> None:
+async def _redeploy(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:
     from deploytui.client.errors import DeploytuiError
 
     try:
-        result = await dash.api.redeploy_deployment(deployment_id)
+        result = await dash.api.redeploy_deployment(str(row.get("deployment_id")))
     except DeploytuiError as exc:
         screen.post_message(OperationFailed("Redeploy", exc.message))
         return
-    screen.post_message(OperationDone("Redeploy", fmt.clean(result.get("message"), "Redeploying")))
+    new_id = fmt.short_id(result.get("deployment_id") if isinstance(result, dict) else None)
+    screen.post_message(OperationDone("Redeploy", f"Deploying {_named(row)} again as {new_id}"))
 
 
 async def show_raw(screen: Screen, dash: Dashboard, row: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from textual.widgets import DataTable
 import deploytui.tui.widgets.formatting as fmt
 from deploytui.tui.glyphs import pick
 from deploytui.protocol.deployment import is_terminal
-from deploytui.tui.widgets.status_glyphs import glyph_for, status_text, theme_style
+from deploytui.tui.widgets.status_glyphs import status_text, theme_style, tone_style
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,8 @@ class DeploymentsTable(DataTable):
         look = self._status_cells.get(shown)
         if look is None:
             variables = self.app.theme_variables
-            look = (status_text(shown, variables), theme_style(f"bold {glyph_for(shown)[1]}", variables))
+            mono = self.app.no_color  # without colour a failed row is told by reverse video
+            look = (status_text(shown, variables, mono=mono), theme_style(tone_style(shown, mono=mono), variables))
             if variables:  # without a theme yet the colours are missing: do not keep them
                 self._status_cells[shown] = look
         return look

@@ -20,6 +20,7 @@ from rich.text import Text
 from textual.strip import Strip
 
 from deploytui.client.safe_text import UNSAFE
+from deploytui.tui.glyphs import pick
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -181,11 +182,11 @@ def line_prefix(line: LineLike, styles: LineStyles, timestamps: bool, *, first: 
     stderr = line.stream == "stderr"
     prefix = Text(no_wrap=True, end="")
     if cursor and first:
-        mark = GUTTER_CURSOR
+        mark = pick(GUTTER_CURSOR, ">")
     elif not first:
-        mark = GUTTER_CONTINUED["stderr" if stderr else "stdout"]
+        mark = pick(GUTTER_CONTINUED["stderr" if stderr else "stdout"], ":")
     else:
-        mark = GUTTER_STDERR if stderr else GUTTER_STDOUT
+        mark = GUTTER_STDERR if stderr else pick(GUTTER_STDOUT, "|")
     prefix.append(mark, styles.cursor_mark if cursor and first else styles.gutter_stderr if stderr else styles.gutter_stdout)
     prefix.append(" ")
     if timestamps:
