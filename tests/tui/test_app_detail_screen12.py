@@ -155,32 +155,46 @@ async def test_error_panel_quotes_the_first_error_lines_and_the_tail_on_E(shared
         await wait_for(pilot, lambda: "found 0 vulnerabilities" in region_text(app, panel), what="tail shown")
 
 
-@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (100, 40)])
 async def test_c_collapses_the_top_and_z_gives_the_output_the_screen(shared_server, deployed, size):
-    """A failed deploy left 7 output lines at 80x24 and 2 at 60x20."""
+    """A failed deploy left 7 output lines at 80x24 and 2 at 60x20. A short terminal starts with the
+    header's first line and the error panel (no timeline); c shows the whole top, then collapses it."""
     app = live_app(shared_server)
     async with app.run_test(size=size) as pilot:
         screen = await open_row(pilot, app, deployed["broken-install"])
         pane = screen.query_one(InstallLog).line_list
-        await wait_for(pilot, lambda: screen.query_one(ErrorPanel).has_class("-visible"), what="panel")
+        timeline, panel = screen.query_one(PhaseTimeline), screen.query_one(ErrorPanel)
+        await wait_for(pilot, lambda: panel.has_class("-visible"), what="panel")
         await pilot.pause()
-        normal = pane.size.height
-        await pilot.press("c")
+        short = size[1] < 30
+
+        def timeline_shown() -> bool:
+            return bool(timeline.display and timeline.region.height)
+
+        first = pane.size.height
+        assert timeline_shown() is not short and panel.region.height > 0
+        assert "broken-install" in screen_text(app) and "failed" in screen_text(app)  # the title line stays
+        if short:
+            assert first >= 7, first  # was 2 at 60x20
+            await pilot.press("c")  # the whole top
+            await pilot.pause()
+            assert timeline_shown() and pane.size.height < first
+        full = pane.size.height
+        await pilot.press("c")  # collapsed: no timeline, no error panel
         await pilot.pause()
         compact = pane.size.height
-        assert not screen.query_one(PhaseTimeline).display or not screen.query_one(PhaseTimeline).region.height
-        assert "broken-install" in screen_text(app) and "failed" in screen_text(app)  # the title line stays
-        await pilot.press("c")
-        await pilot.pause()
-        assert pane.size.height == normal
+        assert not timeline_shown() and not panel.region.height
         await pilot.press("z")
         await pilot.pause()
         zoomed = pane.size.height
         assert zoomed >= size[1] - 3  # the output, its status line and the footer
         await pilot.press("z")
         await pilot.pause()
-        assert pane.size.height == normal
-        assert normal < compact < zoomed, (normal, compact, zoomed)
+        assert pane.size.height == compact
+        assert full < compact < zoomed, (full, compact, zoomed)
+        await pilot.press("c")
+        await pilot.pause()
+        assert pane.size.height == full and timeline_shown()
 
 
 async def test_an_empty_peers_tab_says_why(shared_server, deployed):

@@ -72,6 +72,8 @@ YIELD_AFTER = 0.008
 # Install lines held in memory (the view's and the pane's, the same objects): a million-line
 # install stays within ~100 MiB; older lines are the server's (``L`` loads the full history).
 LINE_WINDOW = 150_000
+# Below this many rows the screen starts with its top collapsed (``c`` shows it): output keeps rows.
+SHORT_HEIGHT = 30
 
 
 class BurstGc:
@@ -135,6 +137,8 @@ class DeploymentScreen(Screen):
     DEFAULT_CSS = """
     DeploymentScreen #peers-note { height: auto; padding: 0 1; color: $foreground-muted; }
     DeploymentScreen.-compact #timeline, DeploymentScreen.-compact #error-panel { display: none; }
+    /* A short terminal: the header's first line and the error panel, not the timeline (c shows it). */
+    DeploymentScreen.-short #timeline { display: none; }
     DeploymentScreen.-compact #deployment-top { border-bottom: none; }
     DeploymentScreen.-zoom #deployment-top, DeploymentScreen.-zoom #error-panel,
     DeploymentScreen.-zoom #tabs > ContentTabs { display: none; }
@@ -144,6 +148,7 @@ class DeploymentScreen(Screen):
         super().__init__()
         self.deployment_id = deployment_id
         self.row: dict[str, Any] = dict(row or {})
+        self._top_choice: str | None = None  # "full" / "compact" once c was pressed; None: by height
         self.opener = opener
         self.view = DeploymentView(deployment_id, max_lines=LINE_WINDOW)
         self.stream_state: Any = None
@@ -191,7 +196,7 @@ class DeploymentScreen(Screen):
             self.query_one(DeploymentHeader).show(self.row)
             self._revert_target_once()
         self._redraw_phases()
-        self.set_class(self.app.size.width < 110, "-narrow")
+        self._fit(self.app.size.width, self.app.size.height)
         self.query_one(InstallLog).line_list.focus()
         self.set_interval(1.0, self._tick, name="deployment-tick")
         self.attach_stream()
@@ -201,7 +206,14 @@ class DeploymentScreen(Screen):
         self.query_one(DeploymentHeader).tick()
 
     def on_resize(self, event: Any) -> None:
-        self.set_class(event.size.width < 110, "-narrow")
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """Narrow: the timeline below the header. Short (under ``SHORT_HEIGHT`` rows) and not laid
+        out by hand with ``c``: the header's first line, no timeline, so the output keeps rows."""
+        self.set_class(width < 110, "-narrow")
+        self.set_class(self._top_choice is None and height < SHORT_HEIGHT, "-short")
+        self.query_one(DeploymentHeader).compact = self.has_class("-short") or self.has_class("-compact")
 
     def on_unmount(self) -> None:
         self.burst_gc.thaw()
@@ -459,9 +471,12 @@ class DeploymentScreen(Screen):
             self.notify("No install output to show", timeout=2)
 
     def action_compact(self) -> None:
-        """Collapse the header to its first line and hide the timeline and error panel (or undo)."""
-        self.toggle_class("-compact")
-        self.query_one(DeploymentHeader).compact = self.has_class("-compact")
+        """Collapse the header to its first line and hide the timeline and error panel (or undo);
+        on a short terminal, where the top starts collapsed, the first press shows all of it."""
+        collapsed = self.has_class("-compact") or self.has_class("-short")
+        self._top_choice = "full" if collapsed else "compact"
+        self.set_class(not collapsed, "-compact")
+        self._fit(self.size.width, self.size.height)
 
     def action_zoom(self) -> None:
         """The output alone on the screen, with its status line and the footer (or back)."""
