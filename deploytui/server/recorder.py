@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from time import time_ns
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import PHASE_START_STATUS, Status
-from deploytui.protocol.event_log import append_bounded
+from deploytui.protocol.event_log import EVENT_LOG_HEAD_KEEP, EVENT_LOG_MAX, TRUNCATED, append_bounded
 from deploytui.protocol.events import PHASE, RECORDER_FINISHED
 
 from .store import Store
@@ -318,15 +319,27 @@ class Recorder:
         """
         if self._finished:
             raise RuntimeError(f"deployment {self.deployment_id} has finished recording")
-        self._seq += 1
-        t = now_ms()
+        seq = self._seq = self._seq + 1
+        t = time_ns() // 1_000_000  # now_ms(), inlined: emit() runs once per install line
         if event == PHASE:
             self._apply_phase(data)
-        append_bounded(self.row["event_log"], {"t": t, "event": event, "data": data}, t)
-        self.row[LOG_SEQ] = self._seq
-        self._store.enqueue_event(self.deployment_id, self._seq, t, event, data)
-        self._mark_dirty("event_log", LOG_SEQ)
-        return self._seq
+        row = self.row
+        log = row["event_log"]
+        if len(log) == EVENT_LOG_MAX and log[EVENT_LOG_HEAD_KEEP]["event"] == TRUNCATED:
+            # append_bounded's steady state (full log, marker in place) in three list operations:
+            # the marker counts one more dropped event and the oldest tail entry goes.
+            dropped = log[EVENT_LOG_HEAD_KEEP]["data"].get("dropped_events", 0)
+            log[EVENT_LOG_HEAD_KEEP] = {"t": t, "event": TRUNCATED, "data": {"dropped_events": int(dropped) + 1}}
+            del log[EVENT_LOG_HEAD_KEEP + 1]
+            log.append({"t": t, "event": event, "data": data})
+        else:
+            append_bounded(log, {"t": t, "event": event, "data": data}, t)
+        row[LOG_SEQ] = seq
+        self._store.enqueue_event(self.deployment_id, seq, t, event, data)
+        dirty = self._dirty
+        if "event_log" not in dirty or not (self._in_flight or self._sync_scheduled):
+            self._mark_dirty("event_log", LOG_SEQ)
+        return seq
 
     def update(self, **fields: Any) -> None:
         """Change row fields; they are written with the next batch."""
@@ -488,6 +501,11 @@ class EventHub:
         """Commit listener: one shared :class:`Batch` per watched deployment, into its window and
         to each of its subscribers. Nobody watching: nothing is built and the window is emptied
         (it must never have a hole), so an unwatched install pays nothing for fan-out."""
+        if not self._subscribers:  # the common case: an install nobody watches pays one check
+            for window in self._windows.values():
+                if window.events:
+                    window.clear()
+            return
         runs: dict[str, list[dict]] = {}
         for deployment_id, seq, t, name, data in events:
             if deployment_id in self._subscribers:

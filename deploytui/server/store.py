@@ -290,8 +290,7 @@ class Store:
         txn = Transaction(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                txn.apply(op)
+            txn.apply_all(batch)
             committed = txn.finish()
             conn.execute("COMMIT")
         except Exception as exc:
