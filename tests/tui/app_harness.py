@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from deploytui.client.api import ConnectionSettings
+from deploytui.client.api import OPTIONAL_OPERATIONS, TWO_PHASE, ConnectionSettings
 from deploytui.client.errors import NotFoundError
 from deploytui.protocol.events import parse_event
 from deploytui.tui.app import DeploytuiApp
@@ -37,8 +37,11 @@ class RecordedClient:
 
     url = "http://127.0.0.1:9925/"
 
-    def __init__(self, recording: dict[str, Any]) -> None:
+    def __init__(self, recording: dict[str, Any], *, ours: bool = False) -> None:
         self.recording = recording
+        self.ours = ours
+        """Answer as our own server (two-phase, every optional operation) rather than as a bare 5.1."""
+        self.operations: dict[str, bool] = {}
         self.calls: list[str] = []
         self._gate: asyncio.Event | None = None
 
@@ -50,7 +53,14 @@ class RecordedClient:
         return self._gate
 
     async def registration_info(self) -> dict[str, Any]:
-        return {"version": "5.1.0"}
+        return {"version": "5.1.0", "product": "deploytui", "two_phase": True} if self.ours else {"version": "5.1.0"}
+
+    def supports(self, operation: str) -> bool | None:
+        return self.operations.get(operation)
+
+    async def learn_operations(self) -> dict[str, bool]:
+        self.operations = {operation: self.ours for operation in (*OPTIONAL_OPERATIONS, TWO_PHASE)}
+        return dict(self.operations)
 
     async def list_deployments(self, **filters: Any) -> dict[str, Any]:
         self.calls.append("list_deployments")
@@ -109,10 +119,12 @@ def running_copy(recording: dict[str, Any], project: str, upto: int) -> dict[str
     return recording
 
 
-def recorded_app(recording: dict[str, Any] | None = None, *, now_offset_s: float = 60.0, **kwargs: Any) -> DeploytuiApp:
-    """An app on recorded data, with the clock frozen ``now_offset_s`` after the newest deploy started."""
+def recorded_app(recording: dict[str, Any] | None = None, *, now_offset_s: float = 60.0, ours: bool = False,
+                 **kwargs: Any) -> DeploytuiApp:
+    """An app on recorded data, with the clock frozen ``now_offset_s`` after the newest deploy
+    started; ``ours``: the client answers as our own server (its optional operations offered)."""
     recording = recording or load_recording()
-    client = RecordedClient(recording)
+    client = RecordedClient(recording, ours=ours)
     newest = max(r["started_at"] for r in recording["rows"]) / 1000
     cuts = recording.get("cut", {})
 

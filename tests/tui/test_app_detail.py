@@ -13,7 +13,7 @@ from deploytui.tui.widgets.deployments_table import DeploymentsTable
 from deploytui.tui.widgets.error_panel import ErrorPanel
 from deploytui.tui.widgets.install_log import InstallLog
 from deploytui.tui.widgets.stream_status import StreamStatus
-from tests.tui.app_harness import HOSTILE, deploy, live_app, recorded_app, screen_text, wait_for
+from tests.tui.app_harness import HOSTILE, deploy, live_app, load_recording, recorded_app, screen_text, wait_for
 
 
 async def open_first(pilot, app, count: int = 1) -> DeploymentScreen:
@@ -216,11 +216,11 @@ async def test_without_colour_each_status_still_reads_from_its_glyph(monkeypatch
     monkeypatch.setenv("NO_COLOR", "1")
     app = recorded_app()
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.query_one(DeploymentsTable).row_count == 4, what="rows")
+        await wait_for(pilot, lambda: app.screen.query_one(DeploymentsTable).row_count == len(load_recording()["rows"]), what="rows")
         lines = screen_text(app).splitlines()
         status_cell = {project: next(line for line in lines if f" {project} " in line).split()[0]
-                       for project in ("bad-config", "broken-install", "slow", "hello")}
-    assert status_cell == {"bad-config": "✗", "broken-install": "✗", "slow": "✓", "hello": "✓"}
+                       for project in ("bad-config", "broken-install", "slow", "shop-api")}
+    assert status_cell == {"bad-config": "✗", "broken-install": "✗", "slow": "✓", "shop-api": "◆"}
 
 
 async def test_stream_state_shows_reconnecting_when_the_server_goes_away(server):

@@ -21,7 +21,7 @@ from deploytui.tui.widgets.status_glyphs import (
     status_content,
     status_text,
 )
-from tests.tui.app_harness import recorded_app, wait_for
+from tests.tui.app_harness import load_recording, recorded_app, wait_for
 
 T0 = 1_700_000_000_000
 
@@ -151,12 +151,19 @@ def glyph_colours(table, column: str) -> dict[str, str]:
 async def test_a_theme_change_recolours_the_status_glyphs_of_the_list() -> None:
     app = recorded_app()
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.query_one(DeploymentsTable).row_count == 4, what="rows")
+        await wait_for(pilot, lambda: app.screen.query_one(DeploymentsTable).row_count == len(load_recording()["rows"]), what="rows")
         table = app.screen.query_one(DeploymentsTable)
-        assert list(glyph_colours(table, "status").values()).count(app.theme_variables["error"].lower()) == 2
+        status = {row["deployment_id"]: row["status"] for row in load_recording()["rows"]}
+        failed = {key for key, value in status.items() if value == "failed"}
+        succeeded = {key for key, value in status.items() if value == "success"}
+        assert {glyph_colours(table, "status")[key] for key in failed} == {app.theme_variables["error"].lower()}
         app.theme = "dracula"
-        await wait_for(pilot, lambda: sorted(glyph_colours(table, "status").values()) == ["#50fa7b", "#50fa7b", "#fe5555", "#fe5555"],
-                       what="the glyphs of two succeeded and two failed rows in dracula's colours")
+
+        def in_dracula() -> bool:
+            colours = glyph_colours(table, "status")
+            return {colours[key] for key in failed} == {"#fe5555"} and {colours[key] for key in succeeded} == {"#50fa7b"}
+
+        await wait_for(pilot, in_dracula, what="the glyphs of succeeded and failed rows in dracula's colours")
 
 
 async def test_a_theme_change_recolours_the_status_glyphs_of_the_peers() -> None:

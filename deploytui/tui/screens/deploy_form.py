@@ -25,7 +25,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, Select, Static, Switch
@@ -133,7 +133,7 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
 
     DEFAULT_CSS = """
     DeployFormScreen { align: center middle; }
-    DeployFormScreen > Vertical {
+    DeployFormScreen > VerticalScroll {
         width: 80; max-width: 100%; height: auto; max-height: 100%;
         border: thick $accent; background: $surface; padding: 0 1;
     }
@@ -141,6 +141,8 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     DeployFormScreen .form--row { height: auto; margin-bottom: 1; }
     DeployFormScreen .form--row > Label { width: 12; height: 1; color: $foreground-muted; }
     DeployFormScreen .form--row > Input, DeployFormScreen .form--row > Select { width: 1fr; }
+    /* One row per switch, so the whole form fits 80x24. */
+    DeployFormScreen .form--row > Switch { height: 1; width: 6; border: none; padding: 0; }
     DeployFormScreen .form--hint { height: 1; color: $foreground-muted; margin-bottom: 1; padding-left: 12; }
     DeployFormScreen #form-error { color: $error; height: auto; }
     DeployFormScreen #form-buttons { height: auto; align-horizontal: right; }
@@ -162,7 +164,7 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         demos = self.demos if self.demos is not None else dash.demos()
         self.demos = demos
         options = [("A directory on this machine", DIRECTORY)] + [(f"Demo: {d.name} — {d.description}", d.name) for d in demos]
-        with Vertical():
+        with VerticalScroll():
             yield Static(Text("Deploy a component"), classes="form--title")
             with Horizontal(classes="form--row"):
                 yield Label("What")
@@ -185,7 +187,7 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
             with Horizontal(classes="form--row", id="stage-row"):
                 yield Label("Stage only")
                 yield Switch(False, id="stage-only")
-            yield Static("build and install now, go live later (activate the staged deployment)",
+            yield Static("build and install now, go live later (ctrl+a on its row)",
                          classes="form--hint", id="stage-hint")
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):

@@ -209,10 +209,14 @@ class DeploymentScreen(Screen):
         self._fit(event.size.width, event.size.height)
 
     def _fit(self, width: int, height: int) -> None:
-        """Narrow: the timeline below the header. Short (under ``SHORT_HEIGHT`` rows) and not laid
-        out by hand with ``c``: the header's first line, no timeline, so the output keeps rows."""
+        """Narrow: the timeline below the header. A failure on a short terminal (under
+        ``SHORT_HEIGHT`` rows) not laid out by hand with ``c``: the header's first line and the
+        error panel, no timeline, so the output keeps rows."""
         self.set_class(width < 110, "-narrow")
-        self.set_class(self._top_choice is None and height < SHORT_HEIGHT, "-short")
+        # Only a failure is short of rows (its error panel takes them); a running deploy keeps its
+        # timeline, and a revert installs nothing, so its timeline is all there is to see.
+        failed = self.view.error is not None
+        self.set_class(self._top_choice is None and height < SHORT_HEIGHT and failed, "-short")
         self.query_one(DeploymentHeader).compact = self.has_class("-short") or self.has_class("-compact")
 
     def on_unmount(self) -> None:
@@ -453,6 +457,7 @@ class DeploymentScreen(Screen):
         if not self._error_shown:
             self._error_shown = True
             self.query_one("#tabs", TabbedContent).active = "output"
+            self._fit(self.size.width, self.size.height)
 
     # ------------------------------------------------------------------ actions
 
