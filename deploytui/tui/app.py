@@ -204,6 +204,17 @@ class DeploytuiApp(App[int]):
             self.notify(f"Could not save the theme to {prefs.settings_path}: {exc.strerror or exc}",
                         title="Settings", severity="warning", markup=False)
 
+    def on_app_focus(self) -> None:
+        """Back from another window with nothing focused (a screen opened while the app had no
+        focus, as follow mode does for a presenter typing elsewhere): focus what the screen
+        would have, so its keys work without a Tab first."""
+        if self.focused is None:
+            default = getattr(self.screen, "focus_default", None)
+            if default is not None:
+                default()
+            else:
+                self.screen.focus_next()
+
     async def on_unmount(self) -> None:
         client = self._client
         if client is not None and hasattr(client, "aclose"):

@@ -120,3 +120,25 @@ def test_ascii_mode_draws_the_install_gutter_in_ascii() -> None:
         set_ascii_mode(False)
     assert not "".join(fancy).isascii() and "".join(plain).isascii()
     assert len(set(plain)) == 3  # a new line, a continuation and the current line still differ
+
+
+async def test_a_screen_opened_while_the_window_had_no_focus_takes_the_keys_on_return() -> None:
+    """Follow mode opens deploys while the presenter types elsewhere: back in the window, the
+    output must take the keys without a Tab first."""
+    from textual import events
+
+    from deploytui.tui.screens.deployment import DeploymentScreen
+    from deploytui.tui.widgets.install_log import InstallLog
+
+    app = recorded_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query(DeploymentsTable) and app.screen.query_one(DeploymentsTable).row_count,
+                       what="rows")
+        app.post_message(events.AppBlur())
+        await pilot.pause()
+        await app.screen.run_action("open")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen, what="opened")
+        await pilot.pause()
+        screen.set_focus(None)  # as a browser left it: nothing focused, and nothing to restore on this screen
+        app.post_message(events.AppFocus())
+        await wait_for(pilot, lambda: app.focused is screen.query_one(InstallLog).line_list, what="the output focused")

@@ -197,10 +197,14 @@ class DeploymentScreen(Screen):
             self._revert_target_once()
         self._redraw_phases()
         self._fit(self.app.size.width, self.app.size.height)
-        self.query_one(InstallLog).line_list.focus()
+        self.focus_default()
         self.set_interval(1.0, self._tick, name="deployment-tick")
         self.attach_stream()
         self.learn_operations()
+
+    def focus_default(self) -> None:
+        """The install output takes the keys (what the screen focuses when it opens)."""
+        self.query_one(InstallLog).line_list.focus()
 
     def _tick(self) -> None:
         self.query_one(DeploymentHeader).tick()
