@@ -152,6 +152,7 @@ class InstallLog(Vertical):
         """True from ``L`` until the history is shown (or failed): the subtitle says so."""
         self.badge = NewLinesBadge()
         self.search_bar = SearchBar()
+        self._search_said: tuple[str, int, str] | None = None  # the last SearchChanged posted
         self.last_search: tuple[str, bool] | None = None
         """``(query, regex)`` of the search ``Esc`` cleared: ``n``/``N`` take it up again (as in
         less and vim, the last pattern outlives the highlight)."""
@@ -433,7 +434,10 @@ class InstallLog(Vertical):
         label = search.label()
         flags = [flag for flag, on in (("regex", self.search_regex), ("filter", self.filter_active)) if on]
         self.search_bar.set_status(" · ".join([label, *flags]) if label else " · ".join(flags))
-        self.post_message(self.SearchChanged(self, self.search_query, search.total, label))
+        said = (self.search_query, search.total, label)
+        if said != self._search_said:  # a batch with no new match says nothing (no message per frame)
+            self._search_said = said
+            self.post_message(self.SearchChanged(self, *said))
 
     def _reveal_column(self, found: tuple[int, int]) -> None:
         """Scroll sideways so the current match is visible when lines are not wrapped."""

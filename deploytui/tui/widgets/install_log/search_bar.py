@@ -42,14 +42,19 @@ class SearchBar(Horizontal):
     class Submitted(Message):
         """The user pressed enter: go to the next match and back to the log."""
 
+    _status = ""  # the text the status label shows
+
     def compose(self) -> ComposeResult:
         yield Label("/", classes="search-bar--prompt")
         yield Input(placeholder="search (ctrl+r regex, ctrl+f filter)", compact=True, select_on_focus=False)
         yield Label("", id="search-status")
 
     def set_status(self, text: str) -> None:
-        """Show the match counter and mode flags on the right."""
-        self.query_one("#search-status", Label).update(text)
+        """Show the match counter and mode flags on the right (a label update costs a layout pass:
+        only when the text changes, not on every batch of lines)."""
+        if text != self._status:
+            self._status = text
+            self.query_one("#search-status", Label).update(text)
 
     def action_toggle_regex(self) -> None:
         log = self._log
