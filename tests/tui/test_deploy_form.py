@@ -83,6 +83,9 @@ async def test_stage_only_then_activate_from_the_list(server, tmp_path: Path) ->
         form.query_one("#stage-only").value = True
         await pilot.pause()
         assert form.query_one("#restart").disabled and form.query_one("#restart").value is False
+        # each switch says its state in words, for a terminal without colour
+        assert str(form.query_one("#stage-only-state").render()) == "on"
+        assert str(form.query_one("#restart-state").render()) == "off"
         await pilot.press("ctrl+d")
         confirm = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, what="confirm")
         assert "Stage only" in confirm.body.plain and confirm.title_text == "Stage later?"

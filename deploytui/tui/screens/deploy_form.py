@@ -143,6 +143,8 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
     DeployFormScreen .form--row > Input, DeployFormScreen .form--row > Select { width: 1fr; }
     /* One row per switch, so the whole form fits 80x24. */
     DeployFormScreen .form--row > Switch { height: 1; width: 6; border: none; padding: 0; }
+    /* The switch's state in words: its colours alone say nothing without colour (NO_COLOR). */
+    DeployFormScreen .form--state { width: auto; height: 1; margin-left: 1; color: $foreground-muted; }
     DeployFormScreen .form--hint { height: 1; color: $foreground-muted; margin-bottom: 1; padding-left: 12; }
     DeployFormScreen #form-error { color: $error; height: auto; }
     DeployFormScreen #form-buttons { height: auto; align-horizontal: right; }
@@ -184,9 +186,11 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
             with Horizontal(classes="form--row"):
                 yield Label("Restart")
                 yield Switch(False, id="restart")
+                yield Static("off", id="restart-state", classes="form--state")
             with Horizontal(classes="form--row", id="stage-row"):
                 yield Label("Stage only")
                 yield Switch(False, id="stage-only")
+                yield Static("off", id="stage-only-state", classes="form--state")
             yield Static("build and install now, go live later (ctrl+a on its row)",
                          classes="form--hint", id="stage-hint")
             yield Static("", id="form-error")
@@ -226,6 +230,10 @@ class DeployFormScreen(ModalScreen["DeployRequest | None"]):
         self.query_one("#stage-hint").display = offered
         if not offered:
             self.query_one("#stage-only", Switch).value = False
+
+    @on(Switch.Changed)
+    def _say_switch_state(self, event: Switch.Changed) -> None:
+        self.query_one(f"#{event.switch.id}-state", Static).update("on" if event.value else "off")
 
     @on(Switch.Changed, "#stage-only")
     def _stage_only_changed(self, event: Switch.Changed) -> None:
