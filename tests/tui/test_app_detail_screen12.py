@@ -211,9 +211,10 @@ async def test_an_empty_peers_tab_says_why(shared_server, deployed):
         await wait_for(pilot, lambda: "never replicated (it failed in prepare)" in screen_text(app), what="failed note")
 
 
-async def test_help_shows_whole_ids_at_80_columns_and_where_the_keymap_is(shared_server, deployed):
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_help_shows_whole_ids_at_80_columns_and_where_the_keymap_is(shared_server, deployed, size):
     app = live_app(shared_server)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         screen = await open_row(pilot, app, deployed["hello"])
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")

@@ -123,18 +123,24 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         rows = collect_bindings(self.target)
         self.set_class(self.app.size.width < 100, "-narrow")
-        # Inner width: the dialog's (90%, at most 110; all of a narrow terminal) less its frame and
-        # each column's two cells of padding.
-        inner = (self.app.size.width if self.app.size.width < 100 else min(110, self.app.size.width * 9 // 10) - 4) - 8 - 2
+        # Room: the dialog's width (90%, at most 110; all of a narrow terminal) less its frame and the
+        # scrollbar; each column takes two cells of padding besides its own width.
+        room = (self.app.size.width if self.app.size.width < 100 else min(110, self.app.size.width * 9 // 10) - 4) - 2
         widths = {name: max([len(name)] + [len(row[i]) for row in rows]) for i, name in enumerate(("Key", "Action", "Where", "Id"))}
         widths["Key"] = min(widths["Key"], 14)
         widths["Where"] = min(widths["Where"], 12)
-        widths["Action"] = max(12, min(widths["Action"], inner - widths["Key"] - widths["Where"] - widths["Id"]))
+        # Too narrow for every column whole (60 columns): "Where" goes before an id is cut.
+        names = ["Key", "Action", "Where", "Id"]
+        if room - sum(widths[name] + 2 for name in ("Key", "Where", "Id")) < 12 + 2:
+            names.remove("Where")
+        widths["Action"] = max(12, min(widths["Action"], room - sum(widths[name] + 2 for name in names if name != "Action") - 2))
         table = self.query_one(DataTable)
-        for name in ("Key", "Action", "Where", "Id"):
+        for name in names:
             table.add_column(name, key=name.lower(), width=widths[name])
         for keys, description, where, ident in rows:
-            table.add_row(Text(keys, style="bold"), Text(description), Text(where, style="dim"), Text(ident, style="dim"))
+            cells = {"Key": Text(keys, style="bold"), "Action": Text(description), "Where": Text(where, style="dim"),
+                     "Id": Text(ident, style="dim")}
+            table.add_row(*(cells[name] for name in names))
         table.focus()
 
     def action_close(self) -> None:
