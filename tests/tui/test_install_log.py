@@ -171,6 +171,39 @@ async def test_search_highlights_and_n_N_move() -> None:
         assert highlighted.lower() == "needle"
 
 
+async def test_esc_clears_the_highlight_and_n_takes_the_last_search_up_again() -> None:
+    """As in less and vim: the pattern outlives the highlight (issue 12: n did nothing after Esc)."""
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(InstallLog)
+        lines = make_lines(100)
+        lines[30] = make_line(30, "a needle here")
+        lines[70] = make_line(70, "another needle")
+        log.append_lines(lines)
+        await pilot.pause()
+        await pilot.press("slash", *"needle", "enter")
+        await pilot.pause()
+        assert log.line_list.search.total == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not log.search_query and log.line_list.search.total == 0
+        await pilot.press("n")
+        await pilot.pause()
+        assert log.search_query == "needle" and log.line_list.search.total == 2
+        assert log.line_list.cursor_line in (30, 70)
+
+
+async def test_L_with_nothing_missing_says_so() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(InstallLog)
+        log.append_lines(make_lines(5))
+        await pilot.pause()
+        await pilot.press("L")
+        await pilot.pause()
+        assert any("Nothing missing: all 5 lines are here" in str(n.message) for n in app._notifications)
+
+
 async def test_search_regex_and_invalid_pattern() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
