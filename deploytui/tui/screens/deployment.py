@@ -5,8 +5,9 @@ folds every event into a :class:`~deploytui.client.view.DeploymentView`, and pos
 :class:`StreamBatch` per frame. Only the batch handler touches widgets: it appends the new install
 lines in one call, adds the batch to the Events tab, and redraws what changed. A failed deploy
 leads with its error panel (the first error lines; ``E``: the last ones); ``e`` jumps to the first
-error line. ``c`` collapses the header, timeline and error panel to one line and ``z`` gives the
-output the whole screen: at 80x24 a failed deploy otherwise leaves seven lines of output.
+error line. On a short terminal a failure starts with the header's first line and the error panel
+(no timeline); ``c`` shows the whole top, then collapses it to one line; ``z`` gives the output the
+whole screen.
 """
 
 from __future__ import annotations
