@@ -205,3 +205,9 @@ def test_deploy_form_offers_stage_only(snap_compare):
 
 def test_help_at_80_columns(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=SMALL, run_before=_keys("question_mark", project="hello", opened=True))
+
+
+def test_projector_100x30_light(snap_compare):
+    """A projector at a large font (about 100x30), light theme: a deploy as the audience sees it."""
+    app = recorded_app(running_copy(load_recording(), "slow", 25), now_offset_s=-8, theme="textual-light")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_open("slow", running=True))
