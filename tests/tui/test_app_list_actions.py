@@ -111,6 +111,8 @@ async def test_ctrl_r_redeploys_an_older_release_and_the_marker_moves(server) ->
 
 
 async def test_p_pauses_the_list_and_v_shows_the_row(server) -> None:
+    # A row of its own: under xdist this test may be the first of the module on its worker.
+    await asyncio.to_thread(start_deploy, server, "before-pause", "true")
     app = live_app(server)
     async with app.run_test(size=(100, 30)) as pilot:
         table = table_of(app)
