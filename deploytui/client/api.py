@@ -137,9 +137,11 @@ class OperationsClient:
         self.url = normalize_url(settings.url)
         headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else None
         auth = httpx.BasicAuth(settings.user, settings.password or "") if settings.user and not settings.token else None
-        self._http = httpx.AsyncClient(
-            auth=auth, headers=headers, verify=settings.verify_tls, timeout=settings.timeout
-        )
+        # Plain HTTP (the local server) never does TLS: no CA bundle to load (30-60 ms before a
+        # dashboard's first request). Redirects are not followed, so none can lead
+        # to an https URL verified without it.
+        verify = settings.verify_tls and not self.url.startswith("http://")
+        self._http = httpx.AsyncClient(auth=auth, headers=headers, verify=verify, timeout=settings.timeout)
         self._version: str | None = None
         self.retry = retry or RetryPolicy()
         self.on_retry: RetryCallback | None = None

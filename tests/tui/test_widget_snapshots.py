@@ -13,7 +13,8 @@ from textual.widgets import Input
 
 from deploytui.client.ansi import sanitize
 from deploytui.client.view import Gap, InstallLine, Phase
-from deploytui.tui.widgets import InstallLog, PhaseTimeline
+from deploytui.tui.widgets.install_log import InstallLog
+from deploytui.tui.widgets.phase_timeline import PhaseTimeline
 
 T0 = 1_700_000_000_000
 SIZE = (80, 24)

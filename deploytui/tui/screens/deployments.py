@@ -146,15 +146,20 @@ class DeploymentsScreen(Screen):
         failures = 0
         cursor: int | None = None  # our server's: ask only for what changed since the last answer
         while True:
+            posted = False  # this answer's rows already went out (before the server was asked what it is)
             try:
                 with single_attempts():  # this loop is the retry, and it shows each failure
                     if version is None:  # (re)connected: maybe another server now, so ask for everything
                         cursor = None
+                    data = await app.api.list_deployments(
+                        limit=HEAD_LIMIT, summary=True, search=self._search(), changed_since=cursor)
+                    if version is None:  # after the rows, so the list paints one round trip sooner
+                        rows, total = _rows_of(data)
+                        self.post_message(DeploymentsFetched(rows, total))
+                        posted = True
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
                         await self._learn_operations()
-                    data = await app.api.list_deployments(
-                        limit=HEAD_LIMIT, summary=True, search=self._search(), changed_since=cursor)
             except (AuthError, ForbiddenError) as exc:
                 # Asking again soon will not change the answer; ask rarely (a server switch or a
                 # fixed account on the server may).
@@ -174,10 +179,10 @@ class DeploymentsScreen(Screen):
                 await asyncio.sleep(5.0)
                 continue
             failures = 0
-            rows = data.get("deployments") if isinstance(data, dict) else None
-            rows = [r for r in rows or [] if isinstance(r, dict)]
             self.post_message(ConnectionChanged(True, None, version))
-            self.post_message(DeploymentsFetched(rows, int(data.get("total") or len(rows))))
+            if not posted:
+                rows, total = _rows_of(data)
+                self.post_message(DeploymentsFetched(rows, total))
             # A full page of changes may have left some out: then the next poll asks for everything.
             next_cursor = data.get("cursor")
             complete = cursor is None or len(rows) < HEAD_LIMIT
@@ -470,3 +475,10 @@ class DeploymentsScreen(Screen):
     def rows(self) -> dict[str, Any]:
         """The rows of the last poll by id (for tests and commands)."""
         return self.query_one(DeploymentsTable).rows_by_id
+
+
+def _rows_of(data: Any) -> tuple[list[dict[str, Any]], int]:
+    """A ``list_deployments`` answer's rows (dicts only) and its total."""
+    rows = data.get("deployments") if isinstance(data, dict) else None
+    rows = [r for r in rows or [] if isinstance(r, dict)]
+    return rows, int(data.get("total") or len(rows)) if isinstance(data, dict) else len(rows)

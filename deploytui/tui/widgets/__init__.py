@@ -1,13 +1,8 @@
-"""Widgets of the deploytui dashboard.
+"""Widgets of the deploytui dashboard, grouped by screen area; import each from its module.
 
-* :class:`InstallLog` — the install output pane (Line API list, follow, search, filter, wrap).
-* :class:`LineBuffer` — batches install lines into one append per frame.
-* :class:`PhaseTimeline` — one row per phase on a shared time axis.
-* :func:`glyph_for` / :func:`status_content` — status glyphs and colours shared by all screens.
+* ``install_log`` — the install output pane (Line API list, follow, search, filter, wrap).
+* ``phase_timeline`` — one row per phase on a shared time axis.
+* ``status_glyphs`` — status glyphs and colours shared by all screens.
+
+Nothing is imported here: the list screen must not pay for the output pane's modules at start-up.
 """
-
-from deploytui.tui.widgets.install_log import InstallLog, LineBuffer
-from deploytui.tui.widgets.phase_timeline import PhaseTimeline
-from deploytui.tui.widgets.status_glyphs import glyph_for, phase_glyph, status_content
-
-__all__ = ["InstallLog", "LineBuffer", "PhaseTimeline", "glyph_for", "phase_glyph", "status_content"]
