@@ -468,3 +468,17 @@ def test_messages_nested_in_the_widget_keep_their_handler_names() -> None:
     assert InstallLog.FollowChanged.handler_name == "on_install_log_follow_changed"
     assert InstallLog.LoadHistoryRequested.handler_name == "on_install_log_load_history_requested"
     assert InstallLog.SearchChanged.handler_name == "on_install_log_search_changed"
+
+
+async def test_e_is_offered_once_an_error_line_is_held() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(InstallLog)
+        log.append_lines(make_lines(5))
+        await pilot.pause()
+        assert not log.check_action("first_error", ())
+        log.append_lines([make_line(5, "npm ERR! code E404", "stderr", error=True)])
+        await pilot.pause()
+        assert log.check_action("first_error", ())
+        log.clear()
+        assert not log.check_action("first_error", ())

@@ -148,6 +148,8 @@ class InstallLog(Vertical):
         """The Line API list that holds and draws the lines (focus goes here)."""
         self.history_available: bool | None = None
         """False once the server is known to keep no full history (Harper): ``L`` is not offered."""
+        self.has_error_lines = False
+        """True once an error line is held: only then does the footer offer ``e``."""
         self.history_loading = False
         """True from ``L`` until the history is shown (or failed): the subtitle says so."""
         self.badge = NewLinesBadge()
@@ -188,7 +190,7 @@ class InstallLog(Vertical):
                 self._drop_oldest()
             self._search_changed()
             self._update_subtitle()
-            if len(self.line_list.gaps) != gaps:
+            if len(self.line_list.gaps) != gaps or self._first_error_arrived():
                 self.refresh_bindings()
 
     def _drop_oldest(self) -> None:
@@ -216,6 +218,7 @@ class InstallLog(Vertical):
     def clear(self) -> None:
         """Remove every line and gap."""
         self.line_list.clear()
+        self.has_error_lines = False
         self._search_changed()
         self._update_subtitle()
         self.refresh_bindings()
@@ -239,9 +242,18 @@ class InstallLog(Vertical):
             same = next((i for i, seq in enumerate(seqs) if seq == anchor_seq), 0)
             position = line_list.position_of_line(same) or 0
             line_list.scroll_to(y=line_list.row_of_position(position), animate=False, immediate=True)
+        self.has_error_lines = False
+        self._first_error_arrived()
         self._search_changed()
         self._update_subtitle()
         self.refresh_bindings()
+
+    def _first_error_arrived(self) -> bool:
+        """True once, when the lines held first include an error line (``e`` is offered from then)."""
+        if self.has_error_lines:
+            return False
+        self.has_error_lines = self.line_list.lines.first_with(ERROR) is not None
+        return self.has_error_lines
 
     def jump_to_first_error(self) -> bool:
         """Make the first ``is_error`` line current and scroll to it; False when there is none."""
@@ -394,6 +406,8 @@ class InstallLog(Vertical):
             return self.missing_lines and self.history_available is not False and not self.history_loading
         if action == "history_complete":
             return not self.missing_lines and self.history_available is not False
+        if action == "first_error":
+            return self.has_error_lines
         if action == "clear_search":
             return bool(self.search_query) or self.filter_active
         return True
