@@ -150,6 +150,8 @@ class DeploymentScreen(Screen):
         self.deployment_id = deployment_id
         self.row: dict[str, Any] = dict(row or {})
         self._top_choice: str | None = None  # "full" / "compact" once c was pressed; None: by height
+        self._tab_labels: dict[str, str] = {}  # what each tab says now
+        self._peers_note: object = object()  # the Peers tab's note shown (a sentinel: none drawn yet)
         self.opener = opener
         self.view = DeploymentView(deployment_id, max_lines=LINE_WINDOW)
         self.stream_state: Any = None
@@ -318,10 +320,9 @@ class DeploymentScreen(Screen):
         self.burst_gc.batch(busy and not message.final)
         if message.final or not busy or time.monotonic() - self._labels_at >= LABEL_INTERVAL:
             self._labels_at = time.monotonic()
-            tabs = self.query_one("#tabs", TabbedContent)
-            tabs.get_tab("events").label = f"Events ({self.query_one(EventsLog).count})"
+            self._label_tab("events", f"Events ({self.query_one(EventsLog).count})")
             if view.peers:
-                tabs.get_tab("peers").label = f"Peers ({len(view.peers)})"
+                self._label_tab("peers", f"Peers ({len(view.peers)})")
         self._redraw_phases()
         self._redraw_header()
         self._show_error()
@@ -470,8 +471,17 @@ class DeploymentScreen(Screen):
         if len(self.app.screen_stack) > 2:
             self.dismiss()
 
+    def _label_tab(self, tab: str, label: str) -> None:
+        """Relabel a tab when its text changed (a label is a layout pass of the whole screen)."""
+        if self._tab_labels.get(tab) != label:
+            self._tab_labels[tab] = label
+            self.query_one("#tabs", TabbedContent).get_tab(tab).label = label
+
     def _show_peers_note(self) -> None:
         note = peers_note(self.view, {**(self.view.row or {}), **self.row}, self._status())
+        if note == self._peers_note:
+            return  # asked every batch; a Static.update is a layout pass of the whole screen
+        self._peers_note = note
         widget = self.query_one("#peers-note", Static)
         widget.display = bool(note)
         widget.update(Text(note or ""))

@@ -32,9 +32,19 @@ class DeploymentHeader(Static):
         self.now = now
         self.row: dict[str, Any] = {}
         self.status: str | None = None
-        self.revert_note: str | None = None
-        """``revert to release 1a2b3c4d (…)`` once the screen has found it (a revert's row)."""
+        self._revert_note: str | None = None
         self._compact = False
+
+    @property
+    def revert_note(self) -> str | None:
+        """``revert to release 1a2b3c4d (…)`` once the screen has found it (a revert's row)."""
+        return self._revert_note
+
+    @revert_note.setter
+    def revert_note(self, note: str | None) -> None:
+        if note != self._revert_note:
+            self._revert_note = note
+            self._redraw()
 
     @property
     def compact(self) -> bool:
@@ -43,14 +53,22 @@ class DeploymentHeader(Static):
 
     @compact.setter
     def compact(self, value: bool) -> None:
-        self._compact = value
+        if value != self._compact:
+            self._compact = value
+            self._redraw()
+
+    def _redraw(self) -> None:
         if self.row:
             self.update(self._render_row())
 
     def show(self, row: dict[str, Any], status: str | None = None) -> None:
-        """Show ``row`` (``status`` overrides the row's while the stream knows better)."""
+        """Show ``row`` (``status`` overrides the row's while the stream knows better); nothing is
+        redrawn when neither changed (a stream calls this every batch)."""
+        status = status or row.get("status")
+        if row == self.row and status == self.status:
+            return
         self.row = dict(row)
-        self.status = status or row.get("status")
+        self.status = status
         self.update(self._render_row())
 
     def tick(self) -> None:
@@ -88,7 +106,7 @@ class DeploymentHeader(Static):
         payload = Text(no_wrap=True, overflow="ellipsis")
         if row.get("rollback_of"):  # a revert uploads nothing: say where it went instead
             revert_style = theme_style(glyph_for(Status.REVERTING)[1], variables)
-            payload.append(self.revert_note or "revert to the previous release", style=revert_style)
+            payload.append(self._revert_note or "revert to the previous release", style=revert_style)
         else:
             payload.append(fmt.size(row.get("payload_size")))
             if row.get("payload_hash"):

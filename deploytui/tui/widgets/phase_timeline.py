@@ -94,6 +94,8 @@ class PhaseTimeline(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.phases: list[PhaseLike] = list(phases)
         """The phases shown, in display order."""
+        self._drawn: list[tuple[str, str, int | None, int | None]] = [
+            (p.name, p.state, p.started_at, p.ended_at) for p in self.phases]
         self.animate = animate
         self.ascii = ascii
         self._now_ms: int | None = None
@@ -102,11 +104,20 @@ class PhaseTimeline(Widget):
         self._timer_interval = 0.0
 
     def update_phases(self, phases: Iterable[PhaseLike], *, now_ms: int | None = None) -> None:
-        """Show ``phases``; ``now_ms`` freezes "now" (tests, replays), None follows the wall clock."""
-        self.phases = list(phases)
+        """Show ``phases``; ``now_ms`` freezes "now" (tests, replays), None follows the wall clock.
+        Nothing is redrawn when nothing changed, and the layout only when the rows did: a stream
+        calls this every batch, and a layout pass is the whole screen's."""
+        phases = list(phases)
+        # What is drawn, by value: a view updates its phases in place, so the objects may be the same.
+        drawn = [(p.name, p.state, p.started_at, p.ended_at) for p in phases]
+        if drawn == self._drawn and now_ms == self._now_ms:
+            return
+        rows_changed = len(drawn) != len(self._drawn)
+        self._drawn = drawn
+        self.phases = phases
         self._now_ms = now_ms
         self._sync_timer()
-        self.refresh(layout=True)
+        self.refresh(layout=rows_changed)
 
     def on_mount(self) -> None:
         self._sync_timer()
