@@ -39,6 +39,7 @@ Most lines have no control character at all; they take a fast path that only sca
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -188,22 +189,8 @@ class _Parser:
             self._text(VISIBLE_BS)
 
     def _end_line(self) -> None:
-        text_parts: list[str] = []
-        spans: list[StyledSpan] = []
-        span_start = pos = 0
-        span_style = ""
-        for text, style in self._runs:
-            if not text:
-                continue
-            if style != span_style:
-                if span_style:
-                    spans.append(StyledSpan(span_start, pos, span_style))
-                span_start, span_style = pos, style
-            text_parts.append(text)
-            pos += len(text)
-        if span_style:
-            spans.append(StyledSpan(span_start, pos, span_style))
-        self._lines.append(SafeText("".join(text_parts), tuple(spans)))
+        runs = self._runs
+        self._lines.append(SafeText("".join(text for text, _ in runs), _spans((len(text), style) for text, style in runs)))
         self._runs = []
         self._column = 0
         self._cr_pending = False
@@ -217,23 +204,31 @@ def _sgr_only(raw: str) -> SafeText | None:
     text = "".join(pieces[::2])
     if not text.isprintable() and _CONTROL.search(text):
         return None  # a TAB, CR, LF, another escape…: the slow path's business
+    def runs() -> Iterator[tuple[int, str]]:
+        state = _PLAIN
+        for i in range(1, len(pieces), 2):
+            state, style = _apply_sgr(state, pieces[i])
+            yield len(pieces[i + 1]), style
+
+    return SafeText(text, _spans(runs(), len(pieces[0])))  # the text before the first SGR is unstyled
+
+
+def _spans(runs: Iterable[tuple[int, str]], pos: int = 0) -> tuple[StyledSpan, ...]:
+    """The styled spans of consecutive ``(length, style)`` runs from ``pos``: empty runs skipped,
+    neighbours of one style merged, unstyled text left out."""
     spans: list[StyledSpan] = []
-    state = _PLAIN
-    span_start = pos = len(pieces[0])  # the text before the first SGR is unstyled
-    span_style = ""
-    for i in range(1, len(pieces), 2):
-        state, style = _apply_sgr(state, pieces[i])
-        chunk = len(pieces[i + 1])
-        if not chunk:
+    span_start, span_style = pos, ""
+    for length, style in runs:
+        if not length:
             continue
         if style != span_style:
             if span_style:
                 spans.append(StyledSpan(span_start, pos, span_style))
             span_start, span_style = pos, style
-        pos += chunk
+        pos += length
     if span_style:
         spans.append(StyledSpan(span_start, pos, span_style))
-    return SafeText(text, tuple(spans))
+    return tuple(spans)
 
 
 def _parse(raw: str) -> list[SafeText]:
