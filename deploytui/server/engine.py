@@ -398,6 +398,12 @@ class Engine:
         orphans = [row for row in await self.store.nonterminal_rows()
                    if self.hub.recorder(row["deployment_id"]) is None]  # not running in this process
         for row in orphans:
+            # Events are committed as they come, the row a commit later: a crash in between leaves
+            # the row a phase behind, so the last recorded phase event says where the work stopped.
+            last_phase = await self.store.last_event(row["deployment_id"], "phase")
+            recorded = last_phase["data"].get("phase") if last_phase and isinstance(last_phase["data"], dict) else None
+            if isinstance(recorded, str):
+                row = {**row, "phase": recorded}
             phase = row.get("phase") or "pending"
             await self.end_unfinished(row, f"interrupted: the server stopped during {phase}",
                                       completed_at=await self._last_event_time(row))

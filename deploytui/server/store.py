@@ -404,6 +404,14 @@ class Store:
         params = (deployment_id, after_seq, -1 if limit is None else max(0, limit))
         return await self._read(self._fetch, sql, params, _decode_event)
 
+    async def last_event(self, deployment_id: str, event: str) -> dict | None:
+        """The newest stored ``event`` of a deployment (``{seq, t, event, data}``), or None. The row
+        may lag its events by a commit; crash recovery reads the phase from here."""
+        sql = ("SELECT seq, t, event, data FROM events WHERE deployment_id = ? AND event = ?"
+               " ORDER BY seq DESC LIMIT 1")
+        found = await self._read(self._fetch, sql, (deployment_id, event), _decode_event)
+        return found[0] if found else None
+
     async def last_seq(self, deployment_id: str) -> int:
         """The highest committed seq of a deployment; 0 when it has no events."""
         return await self._read(self.last_seq_blocking, deployment_id)

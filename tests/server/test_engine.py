@@ -368,6 +368,28 @@ async def test_recover_interrupted_fails_orphaned_rows(tmp_path: Path) -> None:
         await env.store.close()
 
 
+async def test_recovery_reads_the_phase_from_the_events_when_the_row_lags(tmp_path: Path) -> None:
+    """Events commit as they come, the row a commit later: a crash in between leaves the row's phase
+    behind its events. Recovery names the phase the events recorded."""
+    data = tmp_path / "data"
+    crashed = await _open_env(data)
+    d = await crashed.engine.begin(project="lagging", user=None)
+    await crashed.engine.ingest(d, _chunks(_component(tmp_path, "l", {"package.json": "{}"})))
+    await d.recorder.flush()
+    crashed.store.enqueue_event(d.deployment_id, 99, 1, "phase", {"phase": "prepare", "status": "start"})
+    await crashed.store.barrier()  # the event is stored; the row still says pending
+    assert (await crashed.store.get_row(d.deployment_id))["phase"] in (None, "pending")
+    await crashed.store.close()
+
+    env = await _open_env(data)
+    try:
+        assert await env.engine.recover_interrupted() == 1
+        row = await env.store.get_row(d.deployment_id)
+        assert row["error"] == {"message": "interrupted: the server stopped during prepare", "phase": "prepare"}
+    finally:
+        await env.store.close()
+
+
 # --------------------------------------------------------------------------- demos, measurements
 
 
