@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the embedded Harper-compatible server")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9925, help="port (default 9925; 0 picks a free one)")
-    serve.add_argument("--data-dir", default=None, help="where rows, events and payloads live (env DEPLOYTUI_DATA_DIR)")
+    serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="where rows, events and payloads live (env DEPLOYTUI_DATA_DIR)")
     serve.add_argument("--user", default=os.environ.get("DEPLOYTUI_USER"), help="admin user (env DEPLOYTUI_USER)")
     serve.add_argument("--password", default=os.environ.get("DEPLOYTUI_PASSWORD"), help="admin password (env DEPLOYTUI_PASSWORD)")
     serve.add_argument("--peer", action="append", default=[], metavar="URL", help="replicate deploys to this deploytui server (repeatable)")
@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     stop = server_sub.add_parser("stop", help="stop the server (refused while deploys run, unless --force)")
     stop.add_argument("--force", action="store_true", help="stop even while deploys run: they end failed")
     for action in (status, stop):
-        action.add_argument("--data-dir", default=None, help="the server's data dir (env DEPLOYTUI_DATA_DIR)")
-        action.add_argument("--user", default=None, help="user, for a server started with its own (env DEPLOYTUI_USER)")
-        action.add_argument("--password", default=None, help="password (env DEPLOYTUI_PASSWORD)")
+        action.add_argument("--data-dir", default=argparse.SUPPRESS, help="the server's data dir (env DEPLOYTUI_DATA_DIR)")
+        action.add_argument("--user", default=argparse.SUPPRESS, help="user, for a server started with its own (env DEPLOYTUI_USER)")
+        action.add_argument("--password", default=argparse.SUPPRESS, help="password (env DEPLOYTUI_PASSWORD)")
 
     lst = sub.add_parser("list", help="list deployments, newest first")
     _connection_options(lst)
