@@ -146,17 +146,15 @@ class DeploymentsScreen(Screen):
         failures = 0
         cursor: int | None = None  # our server's: ask only for what changed since the last answer
         while True:
-            posted = False  # this answer's rows already went out (before the server was asked what it is)
             try:
                 with single_attempts():  # this loop is the retry, and it shows each failure
                     if version is None:  # (re)connected: maybe another server now, so ask for everything
                         cursor = None
                     data = await app.api.list_deployments(
                         limit=HEAD_LIMIT, summary=True, search=self._search(), changed_since=cursor)
+                    rows, total = _rows_of(data)
+                    self.post_message(DeploymentsFetched(rows, total))
                     if version is None:  # after the rows, so the list paints one round trip sooner
-                        rows, total = _rows_of(data)
-                        self.post_message(DeploymentsFetched(rows, total))
-                        posted = True
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
                         await self._learn_operations()
@@ -180,9 +178,6 @@ class DeploymentsScreen(Screen):
                 continue
             failures = 0
             self.post_message(ConnectionChanged(True, None, version))
-            if not posted:
-                rows, total = _rows_of(data)
-                self.post_message(DeploymentsFetched(rows, total))
             # A full page of changes may have left some out: then the next poll asks for everything.
             next_cursor = data.get("cursor")
             complete = cursor is None or len(rows) < HEAD_LIMIT
