@@ -45,7 +45,7 @@ from functools import lru_cache
 
 from deploytui.client.safe_text import BIDI_CONTROLS, UNSAFE, VISIBLE_BS, VISIBLE_CR
 
-__all__ = ["SafeText", "StyledSpan", "sanitize", "sanitize_lines", "strip_controls", "to_ansi"]
+__all__ = ["SafeText", "StyledSpan", "sanitize", "sanitize_lines", "sanitize_parts", "strip_controls", "to_ansi"]
 
 TAB_STOP = 8
 
@@ -85,6 +85,7 @@ _TOKEN = re.compile(
 
 # Splits a line at its SGR sequences (the ``sgr`` alternative of _TOKEN), keeping their parameters.
 _SGR_SPLIT = re.compile(r"\x1b\[([0-9;:]*)m")
+_SGR_AT = re.compile(r"\x1b\[[0-9;:]*m")
 
 _BASIC = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
 # SGR code -> attribute set on / attributes cleared.
@@ -97,11 +98,57 @@ def sanitize(raw: str) -> SafeText:
     """Render ``raw`` as a single line of safe text with its colour spans (see the module doc)."""
     if raw.isprintable() or not _CONTROL.search(raw):
         return SafeText(raw)
-    coloured = _sgr_only(raw)
-    if coloured is not None:
-        return coloured
+    text, spans = sanitize_parts(raw)
+    return SafeText(text, spans)
+
+
+def sanitize_parts(raw: str) -> tuple[str, tuple[StyledSpan, ...]]:
+    """:func:`sanitize` as its text and spans, without the :class:`SafeText` (a reducer folding
+    thousands of lines keeps only these)."""
+    if raw.isprintable():
+        return raw, ()
+    end = _last_sgr_end(raw)
+    if end:  # a coloured line: its shape up to the last SGR is likely one seen before
+        shape = _sgr_prefix(raw[:end])
+        if shape is not None:
+            tail = raw[end:]
+            if tail.isprintable() or not _CONTROL.search(tail):
+                text, before, closed, start, pos, style, last_style = shape
+                last = len(tail)
+                if not last:
+                    return text, closed
+                if last_style == style:  # the last run continues the open span (if any)
+                    spans = before + (StyledSpan(start, pos + last, style),) if style else closed
+                else:
+                    spans = closed + (StyledSpan(pos, pos + last, last_style),) if last_style else closed
+                return text + tail, spans
+    elif not _CONTROL.search(raw):
+        return raw, ()
+    # Another control than SGR is in it (no SGR-only line gets here: its last escape is an SGR).
     lines = _parse(raw)
-    return lines[0] if len(lines) == 1 else _join(lines, " ")
+    line = lines[0] if len(lines) == 1 else _join(lines, " ")
+    return line.text, line.spans
+
+
+def _last_sgr_end(raw: str) -> int:
+    """Where the last SGR sequence of ``raw`` ends, when its last escape is one; else 0."""
+    esc = raw.rfind("\x1b")
+    if esc < 0:
+        return 0
+    match = _SGR_AT.match(raw, esc)
+    return match.end() if match else 0
+
+
+@lru_cache(maxsize=1024)
+def _sgr_prefix(prefix: str) -> tuple[str, tuple[StyledSpan, ...], tuple[StyledSpan, ...], int, int, str, str] | None:
+    """A line's text up to and including its last SGR sequence, ready for its tail: the text, and
+    :func:`_sgr_spans_before_last`'s answer. None when it holds another control (the slow path's)."""
+    pieces = _SGR_SPLIT.split(prefix)
+    texts = pieces[::2]
+    text = "".join(texts)
+    if not text.isprintable() and _CONTROL.search(text):
+        return None
+    return (text, *_sgr_spans_before_last(tuple(pieces[1::2]), tuple(map(len, texts))))
 
 
 def sanitize_lines(raw: str) -> list[SafeText]:
@@ -201,16 +248,49 @@ def _sgr_only(raw: str) -> SafeText | None:
     nearly every control-bearing line of an install). None when anything else is in it: then the
     slow path decides. Same result as :class:`_Parser` on such a line, without its terminal model."""
     pieces = _SGR_SPLIT.split(raw)  # text, params, text, params, …, text
-    text = "".join(pieces[::2])
+    texts = pieces[::2]
+    text = "".join(texts)
     if not text.isprintable() and _CONTROL.search(text):
         return None  # a TAB, CR, LF, another escape…: the slow path's business
-    def runs() -> Iterator[tuple[int, str]]:
-        state = _PLAIN
-        for i in range(1, len(pieces), 2):
-            state, style = _apply_sgr(state, pieces[i])
-            yield len(pieces[i + 1]), style
+    return SafeText(text, _sgr_spans(tuple(pieces[1::2]), tuple(map(len, texts))))
 
-    return SafeText(text, _spans(runs(), len(pieces[0])))  # the text before the first SGR is unstyled
+
+def _sgr_spans(params: tuple[str, ...], lengths: tuple[int, ...]) -> tuple[StyledSpan, ...]:
+    """The spans of a line split at its SGR sequences: ``params`` of each, ``lengths`` of the texts
+    around them. Lines of one shape (npm's "GET \x1b[32m200\x1b[0m <url>") share their spans up to
+    the last run, cached; only a styled last run builds a span of its own."""
+    before, closed, start, pos, style, last_style = _sgr_spans_before_last(params, lengths[:-1])
+    last = lengths[-1]
+    if not last:
+        return closed
+    if last_style == style:  # the last run continues the open span (if any)
+        return before + (StyledSpan(start, pos + last, style),) if style else closed
+    return closed + (StyledSpan(pos, pos + last, last_style),) if last_style else closed
+
+
+@lru_cache(maxsize=1024)
+def _sgr_spans_before_last(params: tuple[str, ...], lengths: tuple[int, ...]
+                           ) -> tuple[tuple[StyledSpan, ...], tuple[StyledSpan, ...], int, int, str, str]:
+    """:func:`_spans` over every run but the last: the spans closed before the open one, the same
+    with the open one closed, the open span's start, end and style, and the last run's style."""
+    state, styles = _PLAIN, [""]
+    for p in params:
+        state, style = _apply_sgr(state, p)
+        styles.append(style)
+    spans: list[StyledSpan] = []
+    pos = lengths[0]  # the text before the first SGR is unstyled
+    span_start, span_style = pos, ""
+    for length, style in zip(lengths[1:], styles[1:], strict=False):
+        if not length:
+            continue
+        if style != span_style:
+            if span_style:
+                spans.append(StyledSpan(span_start, pos, span_style))
+            span_start, span_style = pos, style
+        pos += length
+    before = tuple(spans)
+    closed = (*before, StyledSpan(span_start, pos, span_style)) if span_style else before
+    return before, closed, span_start, pos, span_style, styles[-1]
 
 
 def _spans(runs: Iterable[tuple[int, str]], pos: int = 0) -> tuple[StyledSpan, ...]:

@@ -72,18 +72,25 @@ class LineStore(Sequence["InstallLine"]):
     # -- adding ------------------------------------------------------------------------------
     def append(self, index: int, seq: int | None, stream: str, text: SafeText, t: int | None, manager: str,
                is_error: bool, is_warning: bool) -> None:
-        """Add one line (the reducer's hot path: no object survives but the text)."""
-        self.texts.append(text.text)
+        """Add one line."""
+        self.add(index, seq, (stream == "stderr") | (is_error << 1) | (is_warning << 2), text.text, text.spans, t,
+                 manager)
+
+    def add(self, index: int, seq: int | None, flags: int, text: str, spans: tuple, t: int | None,
+            manager: str) -> None:
+        """Add one line from its parts: ``flags`` is ``STDERR | ERROR | WARNING`` bits, ``spans`` its
+        colour spans (the reducer's hot path: no object survives but the text)."""
+        self.texts.append(text)
         self.indexes.append(index)
         self.seqs.append(_NONE if seq is None else seq)
         self.times.append(_NONE if t is None else t)
-        self.flags.append((stream == "stderr") | (is_error << 1) | (is_warning << 2))
+        self.flags.append(flags)
         code = self._codes.get(manager)
         if code is None:
             code = self._code(manager)
         self._manager_of.append(code)
-        if text.spans:
-            self.spans[index] = text.spans
+        if spans:
+            self.spans[index] = spans
         if self.maxlen is not None and len(self.texts) - self._start > self.maxlen:
             self._drop(len(self.texts) - self._start - self.maxlen)
 

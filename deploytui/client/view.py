@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from deploytui.client.ansi import SafeText, sanitize, strip_controls
+from deploytui.client.ansi import SafeText, sanitize, sanitize_parts, strip_controls
 from deploytui.client.classify import classify_line
 from deploytui.client.lines import InstallLine, LineStore
 from deploytui.protocol.deployment import (
@@ -228,9 +228,10 @@ class DeploymentView:
             self._set_status("success", change)
 
     def _on_install(self, event: InstallEvent, t: int | None, change: ViewChange) -> None:
-        text = sanitize(event.line)
-        is_error, is_warning = classify_line(text.text)
-        self.lines.append(self.total_lines, event.seq, event.stream, text, t, event.manager, is_error, is_warning)
+        text, spans = sanitize_parts(event.line)
+        is_error, is_warning = classify_line(text)
+        flags = (event.stream == "stderr") | (is_error << 1) | (is_warning << 2)
+        self.lines.add(self.total_lines, event.seq, flags, text, spans, t, event.manager)
         self.total_lines += 1
         change.new_lines += 1
 

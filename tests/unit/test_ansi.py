@@ -224,3 +224,23 @@ def test_random_input_never_leaks_a_control_character() -> None:
         assert re.sub(r"\x1b\[[0-9;]*m", "", out) == safe.text, repr(raw)  # only SGR added
         for line in sanitize_lines(raw):
             assert not _has_control(line.text), repr(raw)
+
+
+def test_coloured_lines_of_one_shape_share_the_terminal_models_answer() -> None:
+    """The SGR fast path (a line's shape up to its last SGR cached, the tail added) gives what the
+    terminal model gives, for lines seen once and again, whatever the last run's style."""
+    from deploytui.client.ansi import _join, _parse, sanitize_parts
+
+    sgrs = [f"{ESC}[{p}m" for p in ("31", "0", "", "1;32", "39", "1", "22", "38;5;208", "4:0", "31")]
+    rng = random.Random(11)
+    for _ in range(2000):
+        parts = [rng.choice(["", "a", "bc", "def"]) if rng.random() < 0.6 else rng.choice(sgrs)
+                 for _ in range(rng.randint(1, 7))]
+        if rng.random() < 0.1:
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice(["\t", "\r", "\x9b", f"{ESC}[2J", "\u202e"]))
+        raw = "".join(parts)
+        lines = _parse(raw)
+        model = lines[0] if len(lines) == 1 else _join(lines, " ")
+        for _ in range(2):  # the second time from the cache
+            assert sanitize_parts(raw) == (model.text, model.spans), repr(raw)
+            assert sanitize(raw) == model, repr(raw)
