@@ -290,7 +290,20 @@ class Attachment:
             item = await conn.next(self._stall)
             if isinstance(item, list):  # the messages of one network read
                 delivered = False
-                for message in item:
+                i, count = 0, len(item)
+                while i < count:
+                    run, i = self._accept_run(conn, item, i)
+                    if run:  # the common case: the next seqs, in a row
+                        if not delivered:
+                            delivered = True
+                            self._progress()
+                        for event in run:
+                            yield event
+                        if self.state.kind == "replaying" and self._caught_up(conn):
+                            self._set_state("live")
+                        continue
+                    message = item[i]
+                    i += 1
                     if message.event == DoneEvent.name:
                         for event in self._flush(conn):
                             yield event
@@ -352,6 +365,39 @@ class Attachment:
         if conn.replay_target is not None:
             return aligner.pos >= conn.replay_target
         return aligner.received >= (conn.replay_len or 0)
+
+    def _accept_run(self, conn: Connection, messages: list[SSEMessage], i: int) -> tuple[list[Event], int]:
+        """:meth:`_accept_next` over ``messages[i:]`` while each is the next seq (and no ``done``,
+        ``error`` or ``retry``): those events, recorded, and the index of the first message left.
+        The run ends at the event that reaches the replay target, so ``live`` is still set after
+        it is yielded, as when messages were taken one at a time."""
+        if conn.mode != "ids":
+            return [], i
+        out: list[Event] = []
+        last, prev_id, count = self._last_seq, conn.prev_id, len(messages)
+        target = conn.replay_target if self.state.kind == "replaying" and not conn.all_replay else None
+        log_append = self._log.append
+        while i < count:
+            message = messages[i]
+            name, event_id = message.event, message.id
+            if name == DoneEvent.name or name == ErrorEvent.name or message.retry is not None or event_id == prev_id \
+                    or not (event_id.isascii() and event_id.isdigit()):
+                break
+            seq = int(event_id)
+            if seq != last + 1:
+                break
+            i += 1
+            last, prev_id = seq, event_id
+            event = parse_event(name, message.data, seq=seq)
+            if event.t is None or isinstance(event, TruncatedEvent):
+                event = self._record(event)
+            else:
+                log_append(event)
+            out.append(event)
+            if target is not None and seq >= target:
+                break
+        self._last_seq, conn.prev_id = last, prev_id
+        return out, i
 
     def _accept_next(self, conn: Connection, message: SSEMessage) -> Event | None:
         """The common case of :meth:`_accept` without its coroutine: with ids, the message is the
