@@ -55,7 +55,9 @@ No Textual here: this module is used by the dashboard and the headless commands 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, Self
@@ -89,6 +91,9 @@ from deploytui.protocol.events import (
 from deploytui.protocol.sse import SSEMessage
 
 __all__ = ["Attachment", "attach"]
+
+# Each client's registration_info answer, once read (what kind of server it talks to).
+_SERVER_INFO: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 # ---- the attachment ----------------------------------------------------------------------------
 
@@ -255,17 +260,27 @@ class Attachment:
         conn.replay_log = log_events(log)
 
     async def _learn_server(self) -> None:
-        """Once: is this our server (cumulative truncation counts, an events API) or Harper?"""
+        """Once: is this our server (cumulative truncation counts, an events API) or Harper? Known
+        once per client (a client talks to one server, whose kind does not change), so a second
+        attach on the same client asks nothing."""
         if self._events.available is not None and self._trust is not None:
             return
         try:
-            info = await self.client.registration_info()
-            ours = isinstance(info, dict) and info.get("product") == "deploytui"
-        except DeploytuiError as exc:
-            if not retryable(exc):
-                ours = False
+            info = _SERVER_INFO.get(self.client)
+        except TypeError:  # a client that cannot be weakly referenced: asked each time
+            info = None
+        if info is None:
+            try:
+                info = await self.client.registration_info()
+            except DeploytuiError as exc:
+                if retryable(exc):
+                    raise
+                info = {}  # refused: not ours (not remembered: a later attach may ask again)
             else:
-                raise
+                if isinstance(info, dict):
+                    with contextlib.suppress(TypeError):
+                        _SERVER_INFO[self.client] = info
+        ours = isinstance(info, dict) and info.get("product") == "deploytui"
         if self._events.available is None:
             self._events.available = ours
         if self._trust is None:  # our server counts dropped events, except as Harper 5.1.14 (its quirk: 2)
