@@ -242,7 +242,17 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
     def _update_virtual_size(self) -> None:
         widest = self._max_cells if self._filtered is None else self._filtered_max
         width = 0 if self.wrap else self.prefix_width + widest
-        self.virtual_size = Size(width, self.row_count)
+        size = Size(width, self.row_count)
+        if size == self.virtual_size:
+            return
+        if self.styles.auto_dimensions or not self.is_mounted:
+            self.virtual_size = size
+            return
+        # Setting the reactive asks for a layout of the whole screen; a longer log changes nothing
+        # but this widget's scrollbars, so update those alone (_scroll_update still asks for a
+        # layout when a scrollbar appears or goes). One layout per batch was most of a replay.
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
 
     def _content_changed(self, shown: int) -> None:
         self._update_virtual_size()
