@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from deploytui.client.attach import AttachState
 from deploytui.client.cause import error_lines, output_lines
@@ -48,6 +48,7 @@ from deploytui.tui.widgets.error_panel import ErrorPanel
 from deploytui.tui.widgets.events_log import EventsLog
 from deploytui.tui.widgets.formatting import clean
 from deploytui.tui.widgets.install_log import InstallLog
+from deploytui.tui.widgets.key_footer import KeyFooter
 from deploytui.tui.widgets.peers_table import PeersTable, peers_note
 from deploytui.tui.widgets.phase_timeline import PhaseTimeline
 from deploytui.tui.widgets.stream_status import StreamStatus
@@ -192,7 +193,7 @@ class DeploymentScreen(Screen):
             with TabPane("Peers", id="peers"):
                 yield Static(id="peers-note")
                 yield PeersTable(id="peers-table")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.row:

@@ -22,7 +22,7 @@ from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.follow_action import FollowAction
@@ -36,6 +36,7 @@ from deploytui.tui.messages import (
 )
 from deploytui.tui.screens import list_actions
 from deploytui.tui.widgets.deployments_table import SORTS, DeploymentsTable
+from deploytui.tui.widgets.key_footer import KeyFooter
 from deploytui.tui.widgets.list_parts import EmptyState, FilterBar, ListStatus
 from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
 
@@ -112,7 +113,7 @@ class DeploymentsScreen(Screen):
         yield EmptyState(id="empty")
         yield FollowAction(id="follow")
         yield ListStatus(id="list-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         status = self.query_one(ServerStatus)

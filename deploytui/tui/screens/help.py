@@ -35,7 +35,7 @@ _WHERE = {
 }
 KEYMAP_FILE = "keymap.toml"
 """The user keymap, in the folder of ``contexts.toml`` (deploytui.tui.settings reads it)."""
-_SKIP_CLASSES = {"Input", "TabbedContent", "Tabs", "ContentTabs", "Footer", "HelpScreen", "ScrollableContainer"}
+_SKIP_CLASSES = {"Input", "TabbedContent", "Tabs", "ContentTabs", "Footer", "KeyFooter", "HelpScreen", "ScrollableContainer"}
 
 
 def collect_bindings(screen: Screen) -> list[tuple[str, str, str, str]]:
