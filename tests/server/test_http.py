@@ -286,3 +286,26 @@ def test_revert_puts_the_previous_release_back(server):
     row = op(server, {"operation": "get_deployment", "deployment_id": reverted["deployment_id"]}).json()
     assert row["status"] == "rolled_back" and row["rollback_of"]
     assert os.path.realpath(server.data_dir / "components" / "rev").endswith(first)
+
+
+async def test_the_listening_socket_hands_out_connections_without_nagle() -> None:
+    # asyncio turns Nagle off on an accepted socket only when the listening one says IPPROTO_TCP;
+    # with proto 0 every answer after the first on a kept-alive connection waited ~40 ms for the
+    # client's delayed ACK (each API call of a dashboard or a command).
+    import asyncio
+    import socket
+
+    from deploytui.server.runner import bind_socket
+
+    listening = bind_socket("127.0.0.1", 0)
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=listening)
+    async with server:
+        _reader, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+        assert await accepted != 0
+        writer.close()
