@@ -78,8 +78,12 @@ class Engine:
                     restart: bool | str = False, install_command: str | None = None,
                     install_timeout_ms: int | None = None, replicated: bool | None = None,
                     deployment_timeout_ms: int | None = None, two_phase: bool | None = None,
-                    activate: bool = True, revert_on_failure: bool = False) -> Deployment:
+                    activate: bool = True, revert_on_failure: bool = False,
+                    redeploy_of: str | None = None) -> Deployment:
         """Validate, claim the project, and write the ``pending`` row before any payload byte.
+
+        The row is born with what says where it comes from (``redeploy_of``, the install command a
+        redeploy runs again): a list polled a moment later must not show it without them.
 
         ``two_phase`` None means the wire's default: two-phase on ours (Harper's newest protocol),
         one-shot on the ``harper`` wire (Harper 5.1.14).
@@ -89,9 +93,11 @@ class Engine:
             raise DeployRequestError("'restart' must be true, false or \"rolling\"")
         deployment_id = str(uuid.uuid4())
         self.claim(project, deployment_id)
-        recorder = await self._open_row(deployment_id, project, user, package_identifier, restart_mode(restart))
+        born = {"redeploy_of": redeploy_of} if redeploy_of else {}
         if install_command:  # internal ('_'): what a redeploy of this payload runs again
-            recorder.update(_install_command=install_command)
+            born["_install_command"] = install_command
+        recorder = await self._open_row(deployment_id, project, user, package_identifier, restart_mode(restart),
+                                        extra=born)
         return Deployment(
             deployment_id=deployment_id,
             project=project,
@@ -442,7 +448,8 @@ class Engine:
     # ------------------------------------------------------------------ helpers
 
     async def _open_row(self, deployment_id: str, project: str, user: str | None, package_identifier: str | None,
-                        restart_mode: str | None, rollback_of: str | None = None) -> Recorder:
+                        restart_mode: str | None, rollback_of: str | None = None,
+                        extra: dict[str, Any] | None = None) -> Recorder:
         """Write the ``pending`` row of a claimed project and start recording it; its recorder.
 
         From here on :meth:`_own` ends the row. If writing it fails, the claim is given back.
@@ -452,7 +459,7 @@ class Engine:
             "payload_hash": None, "payload_size": None, "payload_path": None,
             "status": Status.PENDING.value, "phase": "pending", "event_log": [], "peer_results": [],
             "origin_node": self.origin_node, "restart_mode": restart_mode, "started_at": now_ms(),
-            "completed_at": None, "user": user, "rollback_of": rollback_of, "error": None,
+            "completed_at": None, "user": user, "rollback_of": rollback_of, "error": None, **(extra or {}),
         }
         try:
             await self.store.insert_row(row)

@@ -310,8 +310,7 @@ async def redeploy_deployment(ctx: ServerContext, call: OperationCall) -> dict[s
         raise OperationError("'restart' must be true or false")
     deployment = await ctx.engine.begin(
         project=str(row.get("project")), user=call.user, package_identifier=row.get("package_identifier"),
-        restart=bool(restart), install_command=row.get("_install_command"))
-    deployment.recorder.update(redeploy_of=deployment_id)
+        restart=bool(restart), install_command=row.get("_install_command"), redeploy_of=deployment_id)
     await ctx.engine.start(deployment, _file_chunks(Path(path)), ctx.start_task)
     return {"message": f"Redeploying {row.get('project')} from deployment '{deployment_id}'",
             "deployment_id": deployment.deployment_id, "redeploy_of": deployment_id}

@@ -229,6 +229,16 @@ async def test_invalid_project_names_are_refused_before_a_row(env: Env) -> None:
     assert await env.store.nonterminal_rows() == []
 
 
+async def test_a_redeploy_row_is_born_saying_what_it_redeploys(env: Env) -> None:
+    # A list polled right after the insert must never show the row without it (it was set by a
+    # later, unawaited update: a dashboard caught the row in between).
+    d = await env.engine.begin(project="again", user=None, redeploy_of="earlier-id", install_command="true")
+    row = await env.store.get_row(d.deployment_id)
+    assert row["redeploy_of"] == "earlier-id" and row["_install_command"] == "true"
+    with pytest.raises(DeployFailed):  # ends the row, frees the project
+        await env.engine.run(d, _chunks(b"not a tarball"))
+
+
 async def test_a_cut_upload_records_failed_without_payload_and_frees_the_project(env: Env, tmp_path: Path) -> None:
     d = await env.engine.begin(project="ab", user=None)
 
