@@ -117,6 +117,31 @@ class ConnectionSettings:
         return self.user
 
 
+def http_options(settings: ConnectionSettings) -> dict[str, Any]:
+    """An httpx client's authentication, TLS and timeout for ``settings`` (async or not)."""
+    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else None
+    auth = httpx.BasicAuth(settings.user, settings.password or "") if settings.user and not settings.token else None
+    # Plain HTTP (the local server) never does TLS: no CA bundle to load (30-60 ms before a
+    # dashboard's first request). Redirects are not followed, so none can lead
+    # to an https URL verified without it.
+    verify = settings.verify_tls and not normalize_url(settings.url).startswith("http://")
+    return {"auth": auth, "headers": headers, "verify": verify, "timeout": settings.timeout}
+
+
+def read_once(settings: ConnectionSettings, operation: str, **fields: Any) -> Any:
+    """Run a read-only operation once, synchronously, for a caller without an event loop; its JSON.
+
+    For an answer wanted before anything else is running (the dashboard's first rows, asked while
+    it starts). Raises what httpx raises, or :class:`ProtocolError` for an answer that is not 2xx JSON.
+    """
+    body = {"operation": operation, **{k: v for k, v in fields.items() if v is not None}}
+    with httpx.Client(**http_options(settings)) as http:
+        response = http.post(normalize_url(settings.url), json=body)
+    if not 200 <= response.status_code < 300:
+        raise ProtocolError(f"{operation}: HTTP {response.status_code}", status_code=response.status_code)
+    return response.json()
+
+
 class Payload(NamedTuple):
     """A downloaded deployment tarball: its bytes and the server's file name."""
 
@@ -135,13 +160,7 @@ class OperationsClient:
     def __init__(self, settings: ConnectionSettings, *, retry: RetryPolicy | None = None) -> None:
         self.settings = settings
         self.url = normalize_url(settings.url)
-        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else None
-        auth = httpx.BasicAuth(settings.user, settings.password or "") if settings.user and not settings.token else None
-        # Plain HTTP (the local server) never does TLS: no CA bundle to load (30-60 ms before a
-        # dashboard's first request). Redirects are not followed, so none can lead
-        # to an https URL verified without it.
-        verify = settings.verify_tls and not self.url.startswith("http://")
-        self._http = httpx.AsyncClient(auth=auth, headers=headers, verify=verify, timeout=settings.timeout)
+        self._http = httpx.AsyncClient(**http_options(settings))
         self._version: str | None = None
         self.retry = retry or RetryPolicy()
         self.on_retry: RetryCallback | None = None

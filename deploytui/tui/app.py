@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from textual.widget import AwaitMount
 
     from deploytui.client.api import ConnectionSettings, OperationsClient
+    from deploytui.tui.first_rows import FirstRows
 
 
 def bundled_demos() -> list[Any]:
@@ -97,6 +98,7 @@ class DeploytuiApp(App[int]):
         follow_pause: float = 4.0,
         user_settings: UserSettings | None = None,
         ascii: bool = False,
+        first_rows: FirstRows | None = None,
     ) -> None:
         super().__init__()
         self.user_settings = user_settings or UserSettings()
@@ -123,6 +125,8 @@ class DeploytuiApp(App[int]):
         """``--follow``: the list starts in follow mode (see tui/follow_action.py)."""
         self.follow_pause = follow_pause
         """Seconds a followed deploy stays on screen after it ends."""
+        self.first_rows = first_rows
+        """The list's first answer, asked for at launch (see tui/first_rows.py); None in tests."""
 
     # ------------------------------------------------------------------ connection
 

@@ -90,11 +90,14 @@ def run(args: argparse.Namespace, *, app_factory: Callable[..., object] | None =
             print("deploytui: try `deploytui serve` to see the server's output, or connect elsewhere with --url",
                   file=sys.stderr)
             return EXIT_FAILED
+    presenting: dict[str, object] = {"theme": getattr(args, "theme", None), "follow": bool(getattr(args, "follow", False))}
     if app_factory is None:
+        from deploytui.tui.first_rows import FirstRows
+
+        presenting["first_rows"] = FirstRows(settings)  # asked now: the answer overlaps Textual's start
         from deploytui.tui.app import DeploytuiApp
 
         app_factory = DeploytuiApp
-    presenting = {"theme": getattr(args, "theme", None), "follow": bool(getattr(args, "follow", False))}
     if getattr(args, "follow_pause", None) is not None:
         presenting["follow_pause"] = args.follow_pause
     presenting.update(user_settings(args))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from deploytui.client.api import OperationsClient
+    from deploytui.tui.first_rows import FirstRows
 
 
 @runtime_checkable
@@ -26,6 +27,8 @@ class Dashboard(Protocol):
     animate: bool
     poll_interval: float
     fast_poll_interval: float
+    first_rows: FirstRows | None
+    """The list's first answer, asked for at launch; None when nobody asked."""
 
     @property
     def api(self) -> OperationsClient:

@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label, Static
 
 from deploytui.protocol.deployment import is_terminal
+from deploytui.tui.first_rows import HEAD_LIMIT, head_query
 from deploytui.tui.follow_action import FollowAction
 from deploytui.tui.messages import (
     ConnectionChanged,
@@ -45,13 +46,13 @@ if TYPE_CHECKING:
 
     from deploytui.tui.services import Dashboard
 
-HEAD_LIMIT = 200
-"""The newest rows polled live: a tall screen's worth and a window."""
 PAGE_SIZE = 500
 """Older rows fetched per step as the cursor reaches the end of what is loaded."""
 NEAR_END = 5
 """Rows from the end of the loaded rows at which the next page is fetched."""
 REFUSED_RETRY_S = 30.0
+FIRST_ROWS_WAIT_S = 2.0
+"""How long the first poll waits for the answer asked at launch before asking itself."""
 
 
 class DeploymentsScreen(Screen):
@@ -151,8 +152,8 @@ class DeploymentsScreen(Screen):
                 with single_attempts():  # this loop is the retry, and it shows each failure
                     if version is None:  # (re)connected: maybe another server now, so ask for everything
                         cursor = None
-                    data = await app.api.list_deployments(
-                        limit=HEAD_LIMIT, summary=True, search=self._search(), changed_since=cursor)
+                    data = await self._first_rows() or await app.api.list_deployments(
+                        **head_query(), search=self._search(), changed_since=cursor)
                     rows, total = _rows_of(data)
                     self.post_message(DeploymentsFetched(rows, total))
                     if version is None:  # after the rows, so the list paints one round trip sooner
@@ -203,6 +204,14 @@ class DeploymentsScreen(Screen):
         rows = data.get("deployments") if isinstance(data, dict) else None
         rows = [r for r in rows or [] if isinstance(r, dict)]
         self.post_message(OlderDeploymentsFetched(rows, int(data.get("total") or 0), search or ""))
+
+    async def _first_rows(self) -> dict[str, Any] | None:
+        """The answer asked for at launch (once, for the server it was asked of, unfiltered)."""
+        first, app = self.dash.first_rows, self.dash
+        if first is None or first.settings != getattr(app, "settings", None) or self._search():
+            return None
+        app.first_rows = None
+        return await first.take(FIRST_ROWS_WAIT_S)
 
     async def _learn_operations(self) -> None:
         """Which of cancel / redeploy this server offers (asked once per server; never fatal)."""

@@ -1,0 +1,59 @@
+"""The list's first rows, asked for while the dashboard is still starting.
+
+Starting the dashboard is mostly importing Textual and building the screen (a few hundred ms); the
+list would ask for its rows only once its screen is mounted, and paint a round trip later. Asked on
+a thread at launch instead, the round trip overlaps the start-up and the list paints its rows in its
+first frames. Any failure is simply no answer: the list's own poll then asks, and reports the
+error as it always does. Imports neither Textual nor anything that does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from concurrent.futures import Future, InvalidStateError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deploytui.client.api import ConnectionSettings
+
+HEAD_LIMIT = 200
+"""The newest rows polled live: a tall screen's worth and a window (older ones are paged in)."""
+
+
+def head_query() -> dict[str, Any]:
+    """The fields of the list's poll for the newest rows, before any filter or cursor."""
+    return {"limit": HEAD_LIMIT, "summary": True}
+
+
+class FirstRows:
+    """One ``list_deployments`` of the newest rows, asked on a thread as soon as it is created."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        """The server asked (a dashboard switched to another one must not show these rows)."""
+        self._answer: Future[dict[str, Any] | None] | None = Future()
+        threading.Thread(target=self._ask, args=(settings, self._answer), name="deploytui-first-rows",
+                         daemon=True).start()
+
+    @staticmethod
+    def _ask(settings: ConnectionSettings, answer: Future[dict[str, Any] | None]) -> None:
+        from deploytui.client.api import read_once
+
+        try:
+            rows = read_once(settings, "list_deployments", **head_query())
+        except Exception:  # the poll asks again and says what is wrong
+            rows = None
+        with contextlib.suppress(InvalidStateError):  # given up on (cancelled) meanwhile
+            answer.set_result(rows if isinstance(rows, dict) else None)
+
+    async def take(self, timeout: float) -> dict[str, Any] | None:
+        """The answer if it came (or comes within ``timeout`` seconds); None after the first call."""
+        answer, self._answer = self._answer, None
+        if answer is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(answer), timeout)
+        except asyncio.TimeoutError:
+            return None

@@ -1,0 +1,76 @@
+"""The list's first rows, asked for at launch (tui/first_rows.py), on a real server.
+
+The answer asked while the dashboard starts is what the list shows first, only for the server it
+was asked of; a failure is no answer, so the list's own poll asks (and says what is wrong).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from deploytui.client.api import ConnectionSettings
+from deploytui.client.local import LocalServer
+from deploytui.tui.first_rows import HEAD_LIMIT, FirstRows
+from tests.conftest import start_server
+from tests.e2e.local_support import start_deploy
+from tests.tui.app_harness import live_app, screen_text, wait_for
+
+QUIET = {"poll_interval": 60.0, "fast_poll_interval": 60.0}  # no second poll within a test
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    srv = start_server(tmp_path_factory.mktemp("first-rows") / "data")
+    start_deploy(srv, "early", "true")
+    yield srv
+    srv.stop()
+
+
+def settings_of(srv: LocalServer, password: str | None = None) -> ConnectionSettings:
+    return ConnectionSettings(srv.url, user=srv.user, password=password or srv.password)
+
+
+async def test_the_answer_is_the_newest_summary_rows(server: LocalServer) -> None:
+    answer = await FirstRows(settings_of(server)).take(10)
+    assert answer is not None and 1 <= len(answer["deployments"]) <= HEAD_LIMIT
+    assert all("event_log" not in row for row in answer["deployments"])  # summary rows
+
+
+async def test_the_list_first_shows_the_answer_asked_at_launch(server: LocalServer) -> None:
+    first = FirstRows(settings_of(server))
+    await asyncio.wrap_future(first._answer)  # answered before the next deploy exists
+    later = await asyncio.to_thread(start_deploy, server, "later", "true")
+    app = live_app(server, first_rows=first, **QUIET)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "early" in screen_text(app), what="the rows asked at launch")
+        assert later[:8] not in screen_text(app) and "later" not in screen_text(app)
+        assert app.first_rows is None  # taken once: every later poll asks the server
+
+
+async def test_an_answer_from_another_server_is_not_shown(server: LocalServer, tmp_path) -> None:
+    other = start_server(tmp_path / "other")
+    try:
+        first = FirstRows(settings_of(other))
+        await asyncio.wrap_future(first._answer)
+    finally:
+        other.stop()
+    app = live_app(server, first_rows=first, **QUIET)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "early" in screen_text(app), what="this server's rows")
+
+
+async def test_failures_are_no_answer_and_the_poll_says_what_is_wrong(server: LocalServer) -> None:
+    assert await FirstRows(settings_of(server, password="wrong")).take(10) is None
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        nobody = ConnectionSettings(f"http://127.0.0.1:{sock.getsockname()[1]}", user="a", password="b")
+        assert await FirstRows(nobody).take(10) is None
+    wrong = settings_of(server, password="wrong")
+    app = live_app(server, first_rows=FirstRows(wrong), **QUIET)
+    app.settings = wrong
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "password" in screen_text(app).lower(), what="the refusal, said")
