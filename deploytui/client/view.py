@@ -157,12 +157,19 @@ class DeploymentView:
         return change
 
     def _apply(self, event: Event, received_at: int | None, change: ViewChange) -> None:
-        if event.seq is not None:
-            if self.last_seq is not None and event.seq <= self.last_seq:
+        seq = event.seq
+        if seq is not None:
+            if self.last_seq is not None and seq <= self.last_seq:
                 return
-            self.last_seq = event.seq
-        t = event.t if event.t is not None else received_at
-        self._note_time(t)
+            self.last_seq = seq
+        t = event.t
+        if t is None:
+            t = received_at
+        if t is not None:  # _note_time, inline: this runs once per event of a replay
+            if self.first_event_at is None:
+                self.first_event_at = t
+            if self.last_event_at is None or t > self.last_event_at:
+                self.last_event_at = t
         self.events.append(event)
         if event.backfilled:
             self.backfilled += 1

@@ -22,6 +22,7 @@ import codecs
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["LineSplitter", "SSEMessage", "SSEDecoder", "decode_all"]
 
@@ -88,6 +89,18 @@ class SSEMessage:
     def json(self) -> object:
         """The data decoded as JSON (raises :class:`ValueError` when it is not JSON)."""
         return json.loads(self.data)
+
+
+def _message(event: str, data: str, id: str, retry: int | None,
+             _new: Any = object.__new__, _set: Any = object.__setattr__) -> SSEMessage:
+    """``SSEMessage(event, data, id, retry)`` without the frozen dataclass's ``__init__`` (a replay
+    dispatches thousands)."""
+    message = _new(SSEMessage)
+    _set(message, "event", event)
+    _set(message, "data", data)
+    _set(message, "id", id)
+    _set(message, "retry", retry)
+    return message
 
 
 class SSEDecoder:
@@ -158,7 +171,8 @@ class SSEDecoder:
             if not line:  # dispatch
                 last_event_id = id_buffer
                 if data:
-                    out.append(SSEMessage(event or "message", "\n".join(data), last_event_id, block_retry))
+                    out.append(_message(event or "message", data[0] if len(data) == 1 else "\n".join(data),
+                                        last_event_id, block_retry))
                     data = []
                 event, block_retry = "", None
                 continue

@@ -1,4 +1,4 @@
-"""parse_event's hot path builds InstallEvent without its __init__: every field must still be set."""
+"""The hot paths build InstallEvent and SSEMessage without their __init__: every field must still be set."""
 
 from __future__ import annotations
 
@@ -15,3 +15,12 @@ def test_install_events_built_fast_equal_the_dataclasses_own() -> None:
         assert getattr(event, field.name) == getattr(expected, field.name), field.name
     assert event == expected and hash(event) == hash(expected) and repr(event) == repr(expected)
     assert dataclasses.replace(event, backfilled=True).backfilled
+
+
+def test_sse_messages_built_fast_equal_the_dataclasses_own() -> None:
+    from deploytui.protocol.sse import SSEMessage, decode_all
+
+    (message,), _ = decode_all("id: 7\nevent: install\nretry: 5\ndata: a\ndata: b\n\n")
+    for field in dataclasses.fields(SSEMessage):
+        assert hasattr(message, field.name), field.name
+    assert message == SSEMessage("install", "a\nb", "7", 5) and hash(message) == hash(SSEMessage("install", "a\nb", "7", 5))

@@ -257,7 +257,7 @@ class Attachment:
         conn.all_replay = is_terminal(row.get("status"))
         conn.replay_len = len(log)
         conn.replay_target = history_count(log, trust_marker_count=bool(self._trust))
-        conn.replay_log = log_events(log)
+        conn.replay_entries = log
 
     async def _learn_server(self) -> None:
         """Once: is this our server (cumulative truncation counts, an events API) or Harper? Known

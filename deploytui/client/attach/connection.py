@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from deploytui.client.attach.alignment import ReplayAligner
+from deploytui.client.attach.alignment import ReplayAligner, log_events
 from deploytui.client.errors import DeploytuiError, ProtocolError, error_from_response
 from deploytui.client.sse import EventStream, connection_failed
 from deploytui.protocol.events import Event
@@ -110,10 +110,19 @@ class Connection:
         self.replay_target: int | None = None  # history count when connected (None: unknown)
         self.replay_len: int | None = None  # event_log length when connected
         self.all_replay = False  # the row was terminal when connected
-        self.replay_log: list[Event] = []  # the row's event_log read just before connecting (its times)
+        self.replay_entries: list[Any] = []  # the row's event_log read just before connecting (its times)
+        self._replay_log: list[Event] | None = None
         self._owned = stream is None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         self._task = asyncio.create_task(self._fill_queue(open_stream))
+
+    @property
+    def replay_log(self) -> list[Event]:
+        """:attr:`replay_entries` as typed events, parsed when first wanted (only an id-less replay
+        takes times from them)."""
+        if self._replay_log is None:
+            self._replay_log = log_events(self.replay_entries)
+        return self._replay_log
 
     def _touch(self) -> None:
         self.last_activity = time.monotonic()
