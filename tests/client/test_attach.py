@@ -25,7 +25,7 @@ from deploytui.client.attach.alignment import (
     missing_from_log,
 )
 from deploytui.client.attach.backfill import find_deployment_id
-from deploytui.client.errors import AuthError, ProtocolError
+from deploytui.client.errors import AuthError, NotFoundError, ProtocolError
 from deploytui.client.local import LocalServer
 from deploytui.client.retry import RetryPolicy
 from deploytui.client.view import DeploymentView
@@ -330,6 +330,31 @@ async def test_attach_to_a_finished_deployment_replays_then_ends(wired_server: L
             assert history_keys(got) == [event_key(e) for e in log_events(row["event_log"])]
     assert kinds_of(states) == ["replaying", "done"]
     assert attachment.final_row is not None and attachment.final_row["status"] == "success"
+
+
+async def test_attaches_after_the_first_on_one_client_tell_the_same(wired_server: LocalServer, tmp_path: Path) -> None:
+    """The server's kind is learnt once per client; the attaches after (which on our wire open their
+    stream while the row is read) deliver the same, exactly once, finished or mid-deploy, and an
+    unknown id is still refused."""
+    async with client_for(wired_server.url) as api:
+        command, gate = gated_install(tmp_path, 300, 0)
+        gate.touch()
+        finished = await start_deploy(api, "twice", command)
+        await wait_terminal(api, finished)
+        runs = []
+        for _ in range(2):
+            states: list[AttachState] = []
+            got = await collect(attach(api, finished, on_state=states.append))
+            runs.append((history_keys(got), kinds_of(states)))
+        assert runs[0] == runs[1] and runs[0][1] == ["replaying", "done"]
+        assert_exactly_once(got, await events_table(api, finished), wire=wired_server.wire)
+        running = await start_demo(api, "chatty")
+        states = []
+        got = await collect(attach(api, running, on_state=states.append))
+        assert_exactly_once(got, await events_table(api, running), wire=wired_server.wire)
+        assert kinds_of(states)[0] == "replaying" and kinds_of(states)[-1] == "done"
+        with pytest.raises(NotFoundError):
+            await collect(attach(api, "no-such-deployment"))
 
 
 async def deploy_and_attach(api: OperationsClient, demo: str, project: str) -> tuple[Attachment, list[Event]]:

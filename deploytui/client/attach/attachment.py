@@ -228,22 +228,47 @@ class Attachment:
         reconnect just before ``done`` then needs no replay at all.
         """
         while True:
+            conn: Connection | None = None
             try:
                 deployment_id = await self._require_id()
+                if self._log.count == 0 and self._sends_ids():
+                    # Nothing delivered yet, so no row can make the stream unneeded, and with ids
+                    # the row only plans the replay (when it is caught up): the stream opens
+                    # while the row is read, a round trip sooner.
+                    conn = self._connect(deployment_id)
                 row = await self.client.get_deployment(deployment_id)
                 await self._learn_server()
                 if is_terminal(row.get("status")) and self._delivered_all(row):
+                    if conn is not None:
+                        await conn.close()
                     return row
-                body = {"operation": "get_deployment", "deployment_id": deployment_id}
-                resume = str(self._last_seq) if self._last_seq else None
-                conn = Connection(functools.partial(self.client.stream_events, body, last_event_id=resume))
-                conn.prev_id = resume or ""  # an event without an id inherits it: it is no new seq
+                if conn is None:
+                    conn = self._connect(deployment_id)
                 self._plan_replay(conn, row)
                 return conn
             except DeploytuiError as exc:
+                if conn is not None:
+                    await conn.close()
                 if not retryable(exc):
                     raise
                 await self._retry_after(exc)
+
+    def _connect(self, deployment_id: str) -> Connection:
+        """Start reading ``get_deployment``'s event stream, resuming after the last seq delivered."""
+        body = {"operation": "get_deployment", "deployment_id": deployment_id}
+        resume = str(self._last_seq) if self._last_seq else None
+        conn = Connection(functools.partial(self.client.stream_events, body, last_event_id=resume))
+        conn.prev_id = resume or ""  # an event without an id inherits it: it is no new seq
+        return conn
+
+    def _sends_ids(self) -> bool:
+        """True when this client's server is known to be ours on its own wire (events with ids,
+        carrying their times): learnt by an earlier attach on the same client."""
+        try:
+            info = _SERVER_INFO.get(self.client)
+        except TypeError:
+            return False
+        return isinstance(info, dict) and info.get("product") == "deploytui" and info.get("wire") != "harper"
 
     def _delivered_all(self, row: dict[str, Any]) -> bool:
         log = row.get("event_log") if isinstance(row.get("event_log"), list) else []
