@@ -107,7 +107,9 @@ def sanitize_parts(raw: str) -> tuple[str, tuple[StyledSpan, ...]]:
     thousands of lines keeps only these)."""
     if raw.isprintable():
         return raw, ()
-    end = _last_sgr_end(raw)
+    esc = raw.rfind("\x1b")  # where the last SGR ends, when the last escape is one
+    match = _SGR_AT.match(raw, esc) if esc >= 0 else None
+    end = match.end() if match else 0
     if end:  # a coloured line: its shape up to the last SGR is likely one seen before
         shape = _sgr_prefix(raw[:end])
         if shape is not None:
@@ -128,15 +130,6 @@ def sanitize_parts(raw: str) -> tuple[str, tuple[StyledSpan, ...]]:
     lines = _parse(raw)
     line = lines[0] if len(lines) == 1 else _join(lines, " ")
     return line.text, line.spans
-
-
-def _last_sgr_end(raw: str) -> int:
-    """Where the last SGR sequence of ``raw`` ends, when its last escape is one; else 0."""
-    esc = raw.rfind("\x1b")
-    if esc < 0:
-        return 0
-    match = _SGR_AT.match(raw, esc)
-    return match.end() if match else 0
 
 
 @lru_cache(maxsize=1024)
