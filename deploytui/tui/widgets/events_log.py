@@ -85,12 +85,11 @@ class EventsLog(Log):
 
     def add_events(self, events: Iterable[Any]) -> None:
         """Append a batch of typed events (formatted now only if the log is on screen)."""
-        count = self.count
+        batch = events if isinstance(events, Sequence) else list(events)
+        first = self.count + 1
+        self.count += len(batch)
         unformatted = self._unformatted
-        for event in events:
-            count += 1
-            unformatted.append((event, count))
-        self.count = count
+        unformatted.extend(zip(batch, range(first, self.count + 1)))  # one C loop, not one per event
         if unformatted and self._showing():
             self._format_unformatted()
 
