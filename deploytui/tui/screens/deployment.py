@@ -117,6 +117,14 @@ class BurstGc:
             gc.unfreeze()
 
 
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task``, or take its outcome so an error nobody awaited is not logged as lost."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
 class DeploymentScreen(Screen):
     """One deployment, attached live. ``opener`` (a deploy's own stream) attaches from its first event."""
 
@@ -241,7 +249,7 @@ class DeploymentScreen(Screen):
         generation = self._generation
         try:
             async with AsyncExitStack() as stack:
-                initial = None
+                initial = row_asked = None
                 if self.opener is not None:
                     self.post_message(StreamStateChanged(AttachState("connecting")))
                     initial = await stack.enter_async_context(self.opener())
@@ -251,7 +259,10 @@ class DeploymentScreen(Screen):
                         self.deployment_id = self.view.deployment_id = found
                         self.post_message(DeploymentStarted(found))
                 if not self.row and self.deployment_id:
-                    self.post_message(RowFetched(await app.api.get_deployment(self.deployment_id)))
+                    # Asked alongside the attach (which reads the row itself and opens the stream),
+                    # not a round trip before it; it still goes out before the first batch.
+                    row_asked = asyncio.ensure_future(app.api.get_deployment(self.deployment_id))
+                    stack.callback(_forget, row_asked)  # the attach failed first: nobody waits for it
                 # Unnamed yet: a dropped deploy stream is found again by project and start time.
                 unnamed = {"project": self.row.get("project"), "started_after_ms": int(app.now() * 1000) - 5_000} \
                     if self.deployment_id is None else {}
@@ -262,6 +273,9 @@ class DeploymentScreen(Screen):
                 stack.push_async_callback(attachment.aclose)
                 yielded = time.monotonic()
                 async for event in attachment:
+                    if row_asked is not None:
+                        self.post_message(RowFetched(await row_asked))
+                        row_asked = None
                     if self.deployment_id is None and getattr(attachment, "deployment_id", None):
                         self.deployment_id = attachment.deployment_id
                         self.post_message(DeploymentStarted(attachment.deployment_id))
@@ -275,6 +289,8 @@ class DeploymentScreen(Screen):
                     if self._flush_handle is None:
                         interval = BUSY_FRAME if self._last_batch_size > BUSY_BATCH else FRAME
                         self._flush_handle = asyncio.get_running_loop().call_later(interval, self._post_batch)
+                if row_asked is not None:  # a stream without events
+                    self.post_message(RowFetched(await row_asked))
                 final = getattr(attachment, "final_row", None)
                 if isinstance(final, dict):
                     self.view.apply_row(final)
