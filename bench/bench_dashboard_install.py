@@ -35,6 +35,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import httpx_sse
@@ -48,6 +49,7 @@ from deploytui.tui.launch import tune_gc
 from deploytui.tui.widgets.install_log import InstallLog
 from deploytui.tui.widgets.stream_status import StreamStatus
 
+T = TypeVar("T")
 USER, PASSWORD = "admin", "bench-password"
 SIZES = ((80, 24), (160, 48))
 STALL_MAX_MS, STALL_P99_MS = 50, 33
@@ -71,6 +73,26 @@ def payload() -> str:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return base64.b64encode(buf.getvalue()).decode()
+
+
+async def mounted(app: DeploytuiApp, widget_type: type[T]) -> T:
+    """The opened screen's ``widget_type`` widget, as soon as it is mounted."""
+    while True:
+        found = app.screen.query(widget_type)
+        if found:
+            return found.first()
+        await asyncio.sleep(0.002)
+
+
+async def next_frame(app: DeploytuiApp) -> None:
+    """Until the screen has been drawn once more (what the last batch changed is then on it).
+
+    Pilot.pause() would also wait until the process goes idle (up to a second), which is not
+    part of the line being on screen: it measured the stream's tail and the idle wait too.
+    """
+    drawn = asyncio.get_running_loop().create_future()
+    app.screen.call_after_refresh(lambda: drawn.done() or drawn.set_result(None))
+    await drawn
 
 
 async def watch_stalls(stop: asyncio.Event, gaps: list[float]) -> None:
@@ -100,13 +122,13 @@ async def run(lines: int, size: tuple[int, int]) -> None:
                 app = DeploytuiApp(settings, embedded=True)
                 async with app.run_test(size=size) as pilot:
                     app.open_deployment(deployment_id)
-                    await pilot.pause()
+                    log = await mounted(app, InstallLog)
+                    await next_frame(app)  # stalls while the lines arrive, not the screen's mount
                     stop, gaps = asyncio.Event(), []
                     watcher = asyncio.create_task(watch_stalls(stop, gaps))
-                    log = app.screen.query_one(InstallLog)
                     while len(log.lines) < lines:
                         await asyncio.sleep(0.005)
-                    await pilot.pause()  # one more refresh: the last line is rendered in view
+                    await next_frame(app)  # the frame that shows the last line
                     on_screen = time.perf_counter() - started
                     stop.set()
                     await watcher
@@ -158,14 +180,14 @@ async def dashboard_replay(settings: ConnectionSettings, deployment_id: str, lin
         await pilot.pause()
         started = time.perf_counter()
         app.open_deployment(deployment_id)
-        await pilot.pause()
+        status = await mounted(app, StreamStatus)
+        await next_frame(app)
         # Stalls while the lines arrive (as the live bench counts them), not the screen's mount.
         stop, gaps = asyncio.Event(), []
         watcher = asyncio.create_task(watch_stalls(stop, gaps))
-        status = app.screen.query_one(StreamStatus)
         while status.lines < lines:
             await asyncio.sleep(0.005)
-        await pilot.pause()  # one more refresh: the last line is rendered in view
+        await next_frame(app)  # the frame that shows the last line
         elapsed = time.perf_counter() - started
         stop.set()
         await watcher
