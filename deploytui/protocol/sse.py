@@ -29,6 +29,10 @@ __all__ = ["LineSplitter", "SSEMessage", "SSEDecoder", "decode_all"]
 _BOM = "\ufeff"
 _ASCII_DIGITS = frozenset("0123456789")
 _LINE_END = re.compile(r"\r\n|\r|\n")
+# One block of the usual shape: an optional id, an event type and one data line, each with the one
+# space the rules strip, then the blank line. Only matched in text without CR ([^\n] is the fast
+# class: a set such as [^\r\n] costs sre twice as much).
+_USUAL_BLOCK = re.compile(r"(?:id: ([^\n]*)\n)?event: ([^\n]*)\ndata: ([^\n]*)\n\n")
 
 
 class LineSplitter:
@@ -141,7 +145,50 @@ class SSEDecoder:
                 text = text[1:]
                 if not text:
                     return []
-        return self._process_lines(self._lines.feed(text))
+        if "\r" in text or self._lines.pending_cr:
+            return self._process_lines(self._lines.feed(text))
+        # Blocks of the usual shape go through one regex each; anything else, line by line up to
+        # the end of its block (a blank line), after which the usual shape is tried again.
+        out: list[SSEMessage] = []
+        while text:
+            if self._clean():
+                messages, end = self._usual_blocks(text)
+                out += messages
+                text = text[end:]
+                if not text:
+                    break
+            cut = text.find("\n\n") + 2
+            if cut < 2:
+                out += self._process_lines(self._lines.feed(text))
+                break
+            out += self._process_lines(self._lines.feed(text[:cut]))
+            text = text[cut:]
+        return out
+
+    def _clean(self) -> bool:
+        """At a block's start, or as good as (a block of comments so far): no partial line, no
+        field of a block pending."""
+        return not self._lines._partial and not self._data and not self._event and self._block_retry is None \
+            and self._id_buffer == self.last_event_id
+
+    def _usual_blocks(self, text: str) -> tuple[list[SSEMessage], int]:
+        """The blocks at the start of ``text`` shaped ``[id: …\n]event: …\ndata: …\n\n`` (what our
+        server and Harper send), dispatched as the line rules would; and where they end. Half the
+        cost of the line rules, which a replay pays four times an event. Called in a clean state
+        on text without CR."""
+        out: list[SSEMessage] = []
+        end, last_event_id = 0, self.last_event_id
+        match = _USUAL_BLOCK.match
+        while (block := match(text, end)) is not None:
+            event_id, event, data = block.groups()
+            if event_id is not None:
+                if "\0" in event_id:
+                    break  # an id the rules ignore: this block is left to them
+                last_event_id = event_id
+            out.append(_message(event or "message", data, last_event_id, None))
+            end = block.end()
+        self.last_event_id = self._id_buffer = last_event_id
+        return out, end
 
     def close(self) -> list[SSEMessage]:
         """End of stream: finish the last line if a CR ended it, then discard any pending event.

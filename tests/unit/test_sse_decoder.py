@@ -155,3 +155,31 @@ def test_feed_after_close_is_an_error() -> None:
     decoder.close()
     with pytest.raises(RuntimeError):
         decoder.feed_text("data: x\n\n")
+
+
+def test_usual_blocks_fast_path_agrees_with_the_line_rules() -> None:
+    """Blocks of the usual shape take one regex each; mixed with every other kind of line and cut
+    anywhere, the events and the decoder's state are those of the line rules (char by char, a
+    piece never holds a whole block, so only the line rules run)."""
+    import random
+
+    pieces = ["id: 1\nevent: install\ndata: {\"line\":\"a\"}\n\n", "event: phase\ndata: x\n\n", "id: \nevent: e\ndata: \n\n",
+              "id: 7\0\nevent: e\ndata: nul id\n\n", ": comment\n\n", "retry: 50\n", "data:nospace\n\n", "data: a\ndata: b\n\n",
+              "event:  two spaces\ndata: y\n\n", "id: 9\n\n", "event: e\r\ndata: crlf\r\n\r\n", "event: \ndata: typeless\n\n",
+              "id: 10\nevent: é\ndata: ü ✓\n\n", "event: e\ndata: no end", "\n", "id: 11\n", "event: x\n"]
+    rng = random.Random(5)
+    for _ in range(300):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        reference = SSEDecoder()
+        expected = [m for c in body for m in reference.feed_text(c)] + reference.close()
+        decoder = SSEDecoder()
+        got, at = [], 0
+        while at < len(body):
+            step = rng.randint(1, 80)
+            got += decoder.feed_text(body[at:at + step])
+            at += step
+        got += decoder.close()
+        assert got == expected, repr(body)
+        assert (decoder.last_event_id, decoder.retry_ms) == (reference.last_event_id, reference.retry_ms), repr(body)
+        whole, state = decode_all(body)
+        assert whole == expected and state.last_event_id == reference.last_event_id, repr(body)
