@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -64,9 +66,24 @@ def start(data_dir: Path, rows: int) -> LocalServer:
 
 # ---------------------------------------------------------------- paint time (tmux)
 
+# Our own tmux server (another bench running at the same time must not kill our sessions).
+TMUX_SOCKET = f"deploytui-bench-list-{os.getpid()}"
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", "deploytui-bench-list", *args], capture_output=True, text=True,
+    return subprocess.run(["tmux", "-L", TMUX_SOCKET, *args], capture_output=True, text=True,
                           check=False).stdout
+
+
+@contextmanager
+def tmux_server() -> Iterator[None]:
+    """One tmux server for every paint: a session that only sleeps keeps it up (a server whose
+    last session was just killed may still be exiting when the next one is asked for)."""
+    tmux("new-session", "-d", "-s", "keeper", "sleep 3600")
+    try:
+        yield
+    finally:
+        tmux("kill-server")
 
 
 def time_to_paint(command: str, painted: Callable[[str], bool]) -> float:
@@ -90,7 +107,7 @@ def dashboard_painted(rows: int, shown: int) -> Callable[[str], bool]:
 
 
 def paint_ratios(srv: LocalServer, rows: int, repeat: int, workdir: Path) -> tuple[list[float], list[float]]:
-    from deploytui.tui.screens.deployments import HEAD_LIMIT
+    from deploytui.tui.first_rows import HEAD_LIMIT
 
     app_file = workdir / "one_label.py"
     app_file.write_text(MINIMAL_APP)
@@ -98,15 +115,16 @@ def paint_ratios(srv: LocalServer, rows: int, repeat: int, workdir: Path) -> tup
     minimal = f"{python} {shlex.quote(str(app_file))}"
     dashboard = (f"{python} -m deploytui --url {shlex.quote(srv.url)} --user {USER} --password {PASSWORD}")
     baseline, ours = [], []
-    for attempt in range(repeat):
-        # Alternate which goes first, so neither always gets the warmer caches.
-        order = [("minimal", minimal), ("dashboard", dashboard)]
-        for name, command in order if attempt % 2 == 0 else reversed(order):
-            if name == "minimal":
-                baseline.append(time_to_paint(command, lambda screen: "minimal-app-ready" in screen))
-            else:
-                ours.append(time_to_paint(command, dashboard_painted(rows, min(rows, HEAD_LIMIT))))
-        log(f"paint at {rows} rows, repeat {attempt + 1}: one label {baseline[-1]:.3f} s, list {ours[-1]:.3f} s")
+    with tmux_server():
+        for attempt in range(repeat):
+            # Alternate which goes first, so neither always gets the warmer caches.
+            order = [("minimal", minimal), ("dashboard", dashboard)]
+            for name, command in order if attempt % 2 == 0 else reversed(order):
+                if name == "minimal":
+                    baseline.append(time_to_paint(command, lambda screen: "minimal-app-ready" in screen))
+                else:
+                    ours.append(time_to_paint(command, dashboard_painted(rows, min(rows, HEAD_LIMIT))))
+            log(f"paint at {rows} rows, repeat {attempt + 1}: one label {baseline[-1]:.3f} s, list {ours[-1]:.3f} s")
     return baseline, ours
 
 
