@@ -3,15 +3,25 @@
 One :class:`EventHub` per server. The engine calls ``hub.start_recording(row)`` and then
 :meth:`Recorder.emit` for every phase, install line and peer result. ``emit`` is synchronous and
 cheap: it numbers the event, updates the in-memory row (phase, status, Harper's bounded
-``event_log``) and queues the event for the store's writer thread. The row itself is written at most
-once per commit (like Harper's coalesced puts, but never behind the events table).
+``event_log``) and queues the event for the store's writer thread, which commits in the background
+at a slow cadence (store.COMMIT_INTERVAL; at once for a flush, a finish or a phase change). The
+row itself is written at most once per commit (like Harper's coalesced puts).
 
-Subscribers see an event only after the batch holding it has committed, so anything a client
-receives live is also in the store: a reconnecting client can always resume from its last seq.
-Each commit's events become one :class:`Batch` whose SSE bytes are encoded once and shared by all
-watchers. A subscriber's queue is bounded; one that falls behind catches up from an in-memory
-window of the newest batches (or from the store when it is further behind) and then goes back to
-live, so a slow client costs bounded memory and loses nothing.
+Subscribers get events from memory, as Harper's do: the events a loop turn emitted become one
+:class:`Batch`, published once that turn is over, whose SSE bytes are encoded once and shared by
+all watchers. A published seq must never be used again, even after a crash that lost it before it
+was committed: while someone watches, the row carries a committed seq reservation
+(``_seq_reserved``, taken in blocks of 1,000 growing to :data:`RESERVE_BLOCK`, one commit each),
+and no event above the committed seqs or that reservation is published. Every later recording of
+the deployment (a restart, crash recovery's ``error``) numbers its events after the reservation, so
+a crash shows as a gap in the seqs, never as a re-used seq. Events nobody watches wait in memory
+until they are committed (or a watcher comes and a reservation is taken for them). A finished
+recording gives back what it did not use (everything it numbered is committed by then).
+
+A subscriber's queue is bounded; one that falls behind, or comes late, catches up from an in-memory
+window (every published event not yet committed, plus the newest committed ones while someone
+watches) or from the store (committed history), then goes back to live: each event exactly once,
+in seq order, and a slow client costs bounded memory.
 """
 
 from __future__ import annotations
@@ -35,41 +45,71 @@ T = TypeVar("T")
 # the event_log (as Harper does) and continues live after exactly this seq.
 LOG_SEQ = "_log_seq"
 
+# Internal row key: the committed seq reservation. No event above it is published before it is
+# committed, and a new recording (or crash recovery) numbers its events after it.
+SEQ_RESERVED = "_seq_reserved"
+# Seqs reserved per reservation write: as many as the recording numbered so far, at least
+# RESERVE_FIRST and at most RESERVE_BLOCK (one commit per block: a handful per install, however
+# long), asked for when half the last block is used (publishing never waits in a steady stream).
+# A crash leaves at most one block's unused seqs as a gap.
+RESERVE_FIRST = 1_000
+RESERVE_BLOCK = 10_000
+
 # Returned by Subscription.get() when nothing arrived within the timeout.
 TIMEOUT = object()
 
-# Events of a recording deployment kept in memory for catching up slow watchers: a few MiB.
+# Committed events of a watched recording kept in memory for catching up slow watchers: a few MiB.
+# Events not yet committed are kept whatever this says.
 WINDOW_EVENTS = 10_000
 
 
 class Batch:
-    """Consecutive committed events of one deployment, as one commit published them.
+    """Consecutive events of one deployment, as one loop turn published them.
 
     One Batch object is shared by the hub's window and every subscriber's queue, and its SSE bytes
     are encoded once per wire (:meth:`encoded`), so a watcher costs a reference and a write per
-    commit, not a JSON encoding and an SSE frame per event.
+    batch, not a JSON encoding and an SSE frame per event. A published batch holds the event_log
+    entries ``{t, event, data}`` emit() made anyway and its first seq; the ``{seq, t, event,
+    data}`` events are built on first use, so a batch nobody reads costs no dict per event.
     """
 
-    __slots__ = ("events", "_encoded")
+    __slots__ = ("first", "last", "_len", "_entries", "_events", "_encoded")
 
     def __init__(self, events: list[dict]) -> None:
-        self.events = events
+        """``events`` in seq order, not necessarily consecutive (a store page may hold a gap)."""
+        self._events: list[dict] | None = events
+        self._entries: list[dict] | None = None
+        self._len = len(events)
+        self.first: int = events[0]["seq"] if events else 0
+        self.last: int = events[-1]["seq"] if events else -1
         self._encoded: dict[str, bytes] = {}
 
+    @classmethod
+    def of_entries(cls, first: int, entries: list[dict]) -> Batch:
+        """The events ``first``, ``first + 1`` ... given as event_log entries (without a seq)."""
+        batch = cls.__new__(cls)
+        batch._events = None
+        batch._entries = entries
+        batch._len = len(entries)
+        batch.first = first
+        batch.last = first + len(entries) - 1
+        batch._encoded = {}
+        return batch
+
+    @property
+    def events(self) -> list[dict]:
+        events = self._events
+        if events is None:
+            events = self._events = [{"seq": seq, **entry} for seq, entry in enumerate(self._entries, self.first)]
+            self._entries = None
+        return events
+
     def __len__(self) -> int:
-        return len(self.events)
-
-    @property
-    def first(self) -> int:
-        return self.events[0]["seq"]
-
-    @property
-    def last(self) -> int:
-        return self.events[-1]["seq"]
+        return self._len
 
     def after(self, seq: int | None) -> Batch:
         """The events with a seq above ``seq`` (self when that is all of them)."""
-        if seq is None or not self.events or self.first > seq:
+        if seq is None or not self._len or self.first > seq:
             return self
         return Batch([e for e in self.events if e["seq"] > seq])
 
@@ -82,14 +122,14 @@ class Batch:
 
 
 class Subscription:
-    """Committed events of one deployment, in seq order, each exactly once.
+    """Published events of one deployment, in seq order, each exactly once.
 
     Live batches arrive through a queue holding at most ``limit`` events (references to batches
     shared with every other subscriber). When it would overflow, the queue is dropped and the
     subscription catches up from the hub's in-memory window of recent batches, or from the store
     when it has fallen behind even that, before going on with live ones; seq numbers say what is
     missing and what is a repeat. Iteration ends once the recording has finished and everything
-    committed has been delivered.
+    it recorded has been delivered.
     """
 
     def __init__(self, hub: EventHub, deployment_id: str, *, limit: int, after_seq: int | None,
@@ -202,7 +242,7 @@ class Subscription:
                 continue
             if self._catch_up:
                 self._catch_up = False  # live batches from now on are queued, not lost
-                await self._read_missing(more_after=True)
+                await self._read_missing()
                 continue
             if not self._queue:
                 return None
@@ -220,24 +260,42 @@ class Subscription:
         self._queued -= len(batch)
         return batch
 
-    async def _read_missing(self, *, more_after: bool = False) -> bool:
-        """Queue the committed events after :attr:`last_seq`: every one from the hub's window when
-        it reaches back that far, else up to ``limit`` from the store; True when some were found.
+    async def _read_missing(self) -> bool:
+        """Queue the published events after :attr:`last_seq`: from the hub's window when it reaches
+        back that far, else up to ``limit`` committed ones from the store, after which catching up
+        goes on from there (more may be committed, the rest is in the window); True when some were
+        found (or when it is worth looking again).
 
-        With ``more_after`` a full store page means the store may hold more, so catch-up continues.
+        When the store holds nothing after :attr:`last_seq` and the window starts later, the seqs
+        between are a real gap (a crash lost them before they were committed): the window's events
+        come next.
         """
         after = self.last_seq or 0
-        window = self._hub._window_after(self.deployment_id, after)
+        hub = self._hub
+        window = hub._window_after(self.deployment_id, after)
         if window is not None:
             self._from_store.extend(window)
             return bool(window)
+        # Everything the window let go before this moment is committed, so the read below sees it.
+        starts = hub._window_first(self.deployment_id)
         self.store_reads += 1
-        page = await self._hub.store.events(self.deployment_id, after_seq=after, limit=self._limit)
+        page = await hub.store.events(self.deployment_id, after_seq=after, limit=self._limit)
         if page:
             self._from_store.append(Batch(page))
-        if more_after and len(page) >= self._limit:
-            self._catch_up = True
-        return bool(page)
+            window = hub._window_after(self.deployment_id, page[-1]["seq"])
+            if window is not None:
+                self._from_store.extend(window)  # the window goes on where the page ends
+            else:
+                self._catch_up = True
+            return True
+        if starts is None:
+            return False  # nothing published after `after` yet: live batches bring it
+        if hub._window_first(self.deployment_id) != starts:
+            self._catch_up = True  # the window moved on while the store was read: look again
+            return True
+        gap_after = hub._window_after(self.deployment_id, starts - 1) or []
+        self._from_store.extend(gap_after)
+        return bool(gap_after)
 
     async def _wait(self, timeout: float | None) -> bool:
         """Wait for a push or the end; False after ``timeout`` seconds of nothing.
@@ -265,8 +323,10 @@ class Subscription:
 
 
 class _Window:
-    """The newest committed batches of one recording deployment, at most ``limit`` events (a
-    single bigger batch stays alone), so catching a slow watcher up rarely touches SQLite."""
+    """The newest published batches of one recording deployment: every batch not yet committed
+    (catching up can find those nowhere else), and the newest committed ones up to ``limit``
+    events while someone watches (a single bigger batch stays alone), so catching a slow watcher
+    up rarely touches SQLite. Contiguous: it only ever loses its oldest, committed batches."""
 
     __slots__ = ("batches", "events", "limit")
 
@@ -275,11 +335,19 @@ class _Window:
         self.events = 0
         self.limit = limit
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch, committed: int, keep: int) -> None:
         self.batches.append(batch)
         self.events += len(batch)
-        while self.events > self.limit and len(self.batches) > 1:
-            self.events -= len(self.batches.popleft())
+        self.trim(committed, keep)
+
+    def trim(self, committed: int, keep: int) -> None:
+        """Drop the oldest committed batches while the window holds more than ``keep`` events."""
+        batches = self.batches
+        while self.events > keep and len(batches) > 1 and batches[0].last <= committed:
+            self.events -= len(batches.popleft())
+        if keep == 0 and batches and batches[-1].last <= committed:
+            batches.clear()
+            self.events = 0
 
     def clear(self) -> None:
         self.batches.clear()
@@ -293,7 +361,7 @@ class _Window:
 
 
 class Recorder:
-    """The live recording of one deployment: numbers, applies and queues its events."""
+    """The live recording of one deployment: numbers, applies, queues and publishes its events."""
 
     def __init__(self, hub: EventHub, row: dict, last_seq: int) -> None:
         self.deployment_id: str = row["deployment_id"]
@@ -306,11 +374,25 @@ class Recorder:
         self._in_flight = 0  # row writes queued but not yet committed
         self._sync_scheduled = False
         self._finished = False
+        # Publishing: events emitted but not yet published, and up to which seq they may be.
+        self._pending: list[dict] = []
+        self._publish_scheduled = False
+        self._committed = last_seq  # highest committed seq (known on the loop)
+        self._reserved = last_seq  # highest committed reservation
+        self._reserving = last_seq  # highest reservation asked for
+        self._reserve_at = last_seq  # past this seq, a watched recording asks for the next block
+        self._first_seq = last_seq + 1
+        self._commit_asked = False  # a commit was requested for a watcher waiting on the gate
 
     @property
     def seq(self) -> int:
         """The seq of the last emitted event."""
         return self._seq
+
+    @property
+    def publishable(self) -> int:
+        """The highest seq that may be published: committed, or below a committed reservation."""
+        return self._committed if self._committed > self._reserved else self._reserved
 
     def emit(self, event: str, data: dict) -> int:
         """Record one event and return its seq. Must be called on the event loop's thread.
@@ -325,17 +407,30 @@ class Recorder:
             self._apply_phase(data)
         row = self.row
         log = row["event_log"]
-        if len(log) == EVENT_LOG_MAX and log[EVENT_LOG_HEAD_KEEP]["event"] == TRUNCATED:
-            # append_bounded's steady state (full log, marker in place) in three list operations:
-            # the marker counts one more dropped event and the oldest tail entry goes.
-            dropped = log[EVENT_LOG_HEAD_KEEP]["data"].get("dropped_events", 0)
-            log[EVENT_LOG_HEAD_KEEP] = {"t": t, "event": TRUNCATED, "data": {"dropped_events": int(dropped) + 1}}
+        # One entry for the row's event_log and the batch that publishes it (never changed once
+        # made).
+        entry = {"t": t, "event": event, "data": data}
+        if len(log) == EVENT_LOG_MAX and (marker := log[EVENT_LOG_HEAD_KEEP])["event"] == TRUNCATED:
+            # append_bounded's steady state (full log, marker in place) in a few operations: the
+            # marker (the log's own, never published) counts one more dropped event, the oldest
+            # tail entry goes.
+            marker["t"] = t
+            counts = marker["data"]
+            counts["dropped_events"] = int(counts.get("dropped_events", 0)) + 1
             del log[EVENT_LOG_HEAD_KEEP + 1]
-            log.append({"t": t, "event": event, "data": data})
+            log.append(entry)
         else:
-            append_bounded(log, {"t": t, "event": event, "data": data}, t)
+            append_bounded(log, entry, t)
         row[LOG_SEQ] = seq
         self._store.enqueue_event(self.deployment_id, seq, t, event, data)
+        if event == PHASE:  # a handful per deploy: crash recovery names the phase from the events
+            self._store.request_commit()
+        self._pending.append(entry)  # the newest len(_pending) seqs, up to self._seq
+        if not self._publish_scheduled:  # the first event of this loop turn
+            self._publish_scheduled = True
+            asyncio.get_running_loop().call_soon(self._publish)
+        if seq > self._reserve_at and self.deployment_id in self._hub._subscribers:
+            self._reserve()  # watched: the next block, before publishing has to wait for it
         dirty = self._dirty
         if "event_log" not in dirty or not (self._in_flight or self._sync_scheduled):
             self._mark_dirty("event_log", LOG_SEQ)
@@ -349,7 +444,7 @@ class Recorder:
         self._mark_dirty(*fields)
 
     async def flush(self) -> None:
-        """Wait until everything emitted or updated so far is committed."""
+        """Wait until everything emitted or updated so far is committed (and published)."""
         if self._dirty and not self._finished:
             self._write_row()
         await self._store.barrier()
@@ -367,13 +462,76 @@ class Recorder:
         self._finished = True
         completed = None if status == Status.ACTIVATING else now_ms()
         self.row.update({"completed_at": completed, **fields, "status": status, "error": error})
+        if self._reserving > self._first_seq - 1 or SEQ_RESERVED in self.row:
+            # Every seq numbered so far commits with this write: the unused reservation goes back.
+            self.row[SEQ_RESERVED] = self._seq
         terminal = {k: v for k, v in self.row.items() if k != "deployment_id"}
         try:
             # FIFO: every event and row write queued before this one commits first.
             await self._hub.store.update_row(self.deployment_id, terminal)
+            self._commits_reached(self._seq)
         finally:
             self._hub._finished(self)
         return dict(self.row)
+
+    # ------------------------------------------------------------ publishing
+
+    def _publish(self) -> None:
+        """Once per loop turn that emitted: publish the pending events the gate lets through."""
+        self._publish_scheduled = False
+        pending = self._pending
+        if not pending:
+            return
+        first = self._seq - len(pending) + 1
+        ready = self.publishable - first + 1
+        if ready >= len(pending):
+            self._pending = []
+        else:
+            if self.deployment_id in self._hub._subscribers:
+                self._open_gate()
+            if ready <= 0:
+                return
+            self._pending = pending[ready:]
+            pending = pending[:ready]
+        self._hub._publish(self, Batch.of_entries(first, pending))
+
+    def _open_gate(self) -> None:
+        """A watcher waits for events above the gate: reserve seqs for them unless a reservation
+        asked for already covers them, and have it committed now."""
+        if self._finished:
+            return  # the terminal write, awaited, commits everything and gives the rest back
+        if self._seq > self._reserve_at:
+            self._reserve()
+        elif not self._commit_asked:
+            self._commit_asked = True
+            self._store.request_commit()
+
+    def _reserve(self) -> None:
+        """Reserve the next block of seqs and have it committed now (only while watched: events
+        nobody can see need no reservation, they are published once committed)."""
+        block = min(RESERVE_BLOCK, max(RESERVE_FIRST, self._seq - self._first_seq + 1))
+        value = self._reserving = max(self._reserving, self._seq) + block
+        self._reserve_at = value - block // 2
+        self._store.enqueue_update(self.deployment_id, {SEQ_RESERVED: value},
+                                   lambda exc: self._reservation_committed(value, exc))
+        self._commit_asked = True
+        self._store.request_commit()
+
+    def _reservation_committed(self, value: int, exc: BaseException | None) -> None:
+        if exc is None and value > self._reserved:
+            self._reserved = value
+            self._commit_asked = False
+            self._publish()
+
+    def _commits_reached(self, seq: int) -> None:
+        """The store committed this recording's events up to ``seq``."""
+        if seq > self._committed:
+            self._committed = seq
+            self._commit_asked = False
+            if self._pending:
+                self._publish()
+
+    # ------------------------------------------------------------ the row
 
     def _apply_phase(self, data: dict) -> None:
         phase = data.get("phase")
@@ -425,20 +583,21 @@ class EventHub:
         self._windows: dict[str, _Window] = {}
         self._shared: dict[Hashable, asyncio.Future[Any]] = {}
         self._append_lock = asyncio.Lock()
-        store.add_commit_listener(self._publish)
+        store.add_commit_listener(self._committed)
 
     def start_recording(self, row: dict, *, last_seq: int | None = None) -> Recorder:
         """Register a recorder for a row already inserted with ``store.insert_row``.
 
         Seqs continue after ``last_seq``, by default the highest seq in the store (one index probe;
-        0 for a new deployment), so a re-recorded deployment never reuses a seq.
+        0 for a new deployment), or after the row's seq reservation when that is higher (a crash
+        lost events that may have been published), so a re-recorded deployment never reuses a seq.
         """
         deployment_id = row["deployment_id"]
         if deployment_id in self._recorders:
             raise RuntimeError(f"deployment {deployment_id} is already being recorded")
         if last_seq is None:
             last_seq = self.store.last_seq_blocking(deployment_id)
-        recorder = Recorder(self, row, last_seq)
+        recorder = Recorder(self, row, max(last_seq, int(row.get(SEQ_RESERVED) or 0)))
         self._recorders[deployment_id] = recorder
         self._windows[deployment_id] = _Window(self.window_events)
         return recorder
@@ -448,16 +607,20 @@ class EventHub:
         return self._recorders.get(deployment_id)
 
     def subscribe(self, deployment_id: str, *, after_seq: int | None = None) -> Subscription:
-        """Committed events of a deployment, ending when its recording finishes.
+        """Published events of a deployment, ending when its recording finishes.
 
-        With ``after_seq`` the subscription first delivers the stored events after that seq, then
-        the live ones (replay then live, exactly once). Without it, only events committed from now
-        on. A deployment not being recorded gives a subscription that ends after the replay.
+        With ``after_seq`` the subscription first delivers the events after that seq (committed
+        history from the store, the uncommitted tail from memory), then the live ones (replay then
+        live, exactly once). Without it, only events published from now on. A deployment not being
+        recorded gives a subscription that ends after the replay.
         """
+        recorder = self._recorders.get(deployment_id)
         sub = Subscription(self, deployment_id, limit=self.subscriber_queue_limit,
-                           after_seq=after_seq, active=deployment_id in self._recorders)
+                           after_seq=after_seq, active=recorder is not None)
         if not sub._ended:
             self._subscribers.setdefault(deployment_id, set()).add(sub)
+        if recorder is not None and recorder.seq > recorder.publishable:
+            recorder._open_gate()  # events wait for a reservation: reserve and commit now
         return sub
 
     def subscriber_count(self, deployment_id: str | None = None) -> int:
@@ -485,7 +648,8 @@ class EventHub:
             row = await self.store.get_row(deployment_id)
             if row is None:
                 raise LookupError(f"No deployment found with id '{deployment_id}'")
-            seq = await self.store.last_seq(deployment_id) + 1
+            # After the reservation too: a crash may have lost published events above last_seq.
+            seq = max(await self.store.last_seq(deployment_id), int(row.get(SEQ_RESERVED) or 0)) + 1
             t = now_ms()
             event_log = list(row.get("event_log") or [])
             append_bounded(event_log, {"t": t, "event": event, "data": data}, t)
@@ -497,29 +661,28 @@ class EventHub:
 
     # ------------------------------------------------------------ internal
 
-    def _publish(self, events: list[tuple[str, int, int, str, Any]]) -> None:
-        """Commit listener: one shared :class:`Batch` per watched deployment, into its window and
-        to each of its subscribers. Nobody watching: nothing is built and the window is emptied
-        (it must never have a hole), so an unwatched install pays nothing for fan-out."""
-        if not self._subscribers:  # the common case: an install nobody watches pays one check
-            for window in self._windows.values():
-                if window.events:
-                    window.clear()
-            return
-        runs: dict[str, list[dict]] = {}
-        for deployment_id, seq, t, name, data in events:
-            if deployment_id in self._subscribers:
-                runs.setdefault(deployment_id, []).append(
-                    {"seq": seq, "t": t, "event": name, "data": data})
-            elif (window := self._windows.get(deployment_id)) is not None and window.events:
-                window.clear()
-        for deployment_id, run in runs.items():
-            batch = Batch(run)
+    def _publish(self, recorder: Recorder, batch: Batch) -> None:
+        """One loop turn's events of ``recorder``, into its window and to each of its subscribers."""
+        deployment_id = recorder.deployment_id
+        subscribers = self._subscribers.get(deployment_id)
+        window = self._windows.get(deployment_id)
+        if window is not None:
+            window.add(batch, recorder._committed, self.window_events if subscribers else 0)
+        for sub in subscribers or ():
+            sub._push(batch)
+
+    def _committed(self, seqs: dict[str, int]) -> None:
+        """Commit listener: the recorders' gates open, and the windows let committed batches go
+        (all of them when nobody watches: the store has them)."""
+        for deployment_id, seq in seqs.items():
+            recorder = self._recorders.get(deployment_id)
+            if recorder is None:
+                continue
+            recorder._commits_reached(seq)
             window = self._windows.get(deployment_id)
-            if window is not None:
-                window.add(batch)
-            for sub in self._subscribers.get(deployment_id, ()):
-                sub._push(batch)
+            if window is not None and window.events:
+                keep = self.window_events if deployment_id in self._subscribers else 0
+                window.trim(recorder._committed, keep)
 
     async def shared(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
         """``await make()``, one run for every caller asking under ``key`` while it runs.
@@ -547,6 +710,11 @@ class EventHub:
     def _window_after(self, deployment_id: str, seq: int) -> list[Batch] | None:
         window = self._windows.get(deployment_id)
         return window.after(seq) if window is not None else None
+
+    def _window_first(self, deployment_id: str) -> int | None:
+        """The first seq the window of a recording deployment holds; None when it is empty."""
+        window = self._windows.get(deployment_id)
+        return window.batches[0].first if window is not None and window.batches else None
 
     def _finished(self, recorder: Recorder) -> None:
         """The terminal row is committed: end the live streams and forget the recorder."""

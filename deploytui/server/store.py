@@ -5,12 +5,13 @@ with the list/object fields as JSON text, plus the internal ``payload_path``) an
 (``deployment_id, seq, t, event, data``), the full history of which a row's ``event_log`` is only a
 bounded view.
 
-Every write goes through one writer thread with its own connection. It drains whatever is queued,
-applies it in one transaction and commits, so a burst of thousands of install lines costs a
-handful of commits instead of one each. After a commit it hands the committed events to the
-listeners (the :class:`~deploytui.server.recorder.EventHub`) on the event loop, and only then
-resolves the waiting writers. Reads run on a small thread pool with their own connections, so the
-event loop never blocks on SQLite.
+Every write goes through one writer thread with its own connection. It applies what is queued to
+one open transaction as it arrives and commits at a slow cadence (:data:`COMMIT_INTERVAL`), or at
+once when a write is awaited or a commit requested, so an install costs a handful of commits
+whatever the arrival pattern of its lines. After a commit it tells the listeners (the
+:class:`~deploytui.server.recorder.EventHub`) on the event loop how far each deployment's events are
+committed, and only then resolves the waiting writers. Reads run on a small thread pool with their
+own connections, so the event loop never blocks on SQLite.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from deploytui.protocol.deployment import TERMINAL_STATUSES
 
 from .store_writer import (
     _BARRIER,
-    _EVENT,
+    _COMMIT,
+    _EVENTS,
     _INSERT,
     _ROW_SYNC,
     _STOP,
@@ -40,10 +44,14 @@ from .store_writer import (
     _UPDATE,
     Done,
     Transaction,
+    insert_events,
+    stored_json,
     to_json,
 )
 
 log = logging.getLogger(__name__)
+
+_orjson_dumps = orjson.dumps
 
 # Columns of the deployments table, in DeploymentRow order. Keys not listed here (e.g.
 # install_fingerprint, internal ``_x`` keys) go into the ``extra`` JSON column.
@@ -82,24 +90,33 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 """
 
-# A single transaction never holds more than this many queued operations.
+# The writer applies what is queued in chunks of at most this many event rows and operations.
 MAX_BATCH = 20_000
-# How long the writer lets unawaited writes (events, row syncs) gather before it commits them: a
-# commit (an fsync) per ~this interval whatever the arrival pattern, instead of one each time the
-# queue runs dry. An awaited write (flush, insert, update_row, close) commits at once. It is also
-# the most it adds to an event's way to the watchers.
-COMMIT_INTERVAL = 0.1
-# How often a gathering writer looks whether MAX_BATCH operations are already queued.
+# The open transaction commits once it holds this many event rows and operations, whatever the
+# interval (and the recorders keep what it holds in memory until then).
+MAX_UNCOMMITTED = 20_000
+# How long unawaited writes (events, row syncs) may wait in the writer's open transaction before it
+# commits them: a commit (an fsync) per this interval at most whatever the arrival pattern. An
+# awaited write (flush, insert, update_row, close) or a commit request (a phase change, a seq
+# reservation a watcher waits for) commits at once. Watchers do not wait for it: the hub publishes
+# events from memory as they are emitted (server/recorder.py).
+COMMIT_INTERVAL = 4.0
+# emit()'s event rows go to the writer in lists of at most this many (and at the end of each loop
+# turn): one queue operation per list, not per install line, and the writer starts on a burst
+# before it ends.
+ROWS_PER_PUT = 2_000
+# How long the writer lets a small chunk grow before applying it (unless a write is awaited).
 LINGER_POLL = 0.01
 READER_THREADS = 4
 
-CommitListener = Callable[[list[tuple[str, int, int, str, Any]]], None]
+# Called on the loop after each commit with the highest committed seq per deployment.
+CommitListener = Callable[[dict[str, int]], None]
 
 
-# Every commit is synced to disk before a write is reported done (and its events published): with
-# NORMAL, WAL mode can lose the last commits on power loss, and a client that already received
-# those seqs would drop the re-used seqs of the next events as duplicates. Batches are few (one
-# commit per burst of install lines), so the sync costs little: see bench/bench_recorder.py --compare.
+# Every commit is synced to disk before a write is reported done: with NORMAL, WAL mode can lose the
+# last commits on power loss, a seq reservation among them (server/recorder.py), and a client that
+# already received seqs under it would drop the re-used seqs of the next events as duplicates.
+# Commits are few, so the sync costs little: see bench/bench_recorder.py --compare.
 DURABLE_SYNCHRONOUS = "FULL"
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -167,6 +184,8 @@ class Store:
         self.commit_interval = COMMIT_INTERVAL
         self._awaited = threading.Event()
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self._rows: list[tuple] = []  # event rows not yet handed to the writer
+        self._rows_scheduled = False
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
@@ -204,22 +223,49 @@ class Store:
             self._reader_conns.clear()
 
     def add_commit_listener(self, listener: CommitListener) -> None:
-        """Call ``listener(events)`` on the loop after each commit that stored events.
-
-        ``events`` is a list of ``(deployment_id, seq, t, event, data)`` in commit order. Listeners
-        run before the writes of that batch are reported done, so an awaited write implies its
-        events were published.
-        """
+        """Call ``listener(seqs)`` on the loop after each commit that stored events, ``seqs`` the
+        highest seq it stored per deployment. Listeners run before the writes of that commit are
+        reported done."""
         self._listeners.append(listener)
 
     # ----------------------------------------------------------------- writes
 
     def enqueue_event(self, deployment_id: str, seq: int, t: int, event: str, data: Any) -> None:
-        """Queue one event for the next batch; never blocks (the caller picks ``seq``)."""
-        self._queue.put((_EVENT, deployment_id, seq, t, event, to_json(data), data))
+        """Queue one event for the next commit; never blocks (the caller picks ``seq``). Call it
+        on the loop's thread: the rows go to the writer in lists, at the end of the loop turn."""
+        rows = self._rows
+        try:  # stored_json(), inlined: once per install line
+            text = _orjson_dumps(data).decode()
+        except TypeError:
+            text = stored_json(data)
+        rows.append((deployment_id, seq, t, event, text))
+        if len(rows) >= ROWS_PER_PUT:
+            self._hand_over()
+        elif not self._rows_scheduled:
+            self._rows_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self._rows_scheduled = False
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Put the event rows gathered so far on the writer's queue (before any other operation,
+        so the queue keeps the order things were asked in)."""
+        if self._rows:
+            self._queue.put((_EVENTS, self._rows, None))
+            self._rows = []
+
+    def request_commit(self) -> None:
+        """Commit what is queued soon, without waiting for the interval; nobody awaits it."""
+        self._hand_over()
+        self._queue.put((_COMMIT, None))
+        self._awaited.set()
 
     def enqueue_update(self, deployment_id: str, fields: dict, done: Done | None = None) -> None:
-        """Queue a row update for the next batch; ``done(exc)`` runs on the loop after commit."""
+        """Queue a row update for the next commit; ``done(exc)`` runs on the loop after it."""
+        self._hand_over()
         self._queue.put((_ROW_SYNC, deployment_id, encode_fields(fields), done))
 
     async def insert_row(self, row: dict) -> None:
@@ -237,6 +283,7 @@ class Store:
 
     def _submit(self, op: tuple) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._hand_over()
         self._queue.put((*op, lambda exc: _resolve(future, exc)))
         self._awaited.set()
         return future
@@ -252,67 +299,45 @@ class Store:
             return
         self._call_in_loop(lambda: ready.set_result(None))
         try:
-            while self._write_batch(conn, self._next_batch()):
-                pass
+            _Writer(self, conn).run()
         finally:
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         return connect(self.db_path, synchronous=self.synchronous)
 
-    def _next_batch(self) -> list[tuple]:
-        """Wait for one operation; unless someone awaits a write, let more gather until
-        COMMIT_INTERVAL after it (or MAX_BATCH are queued); then take what is queued.
+    def _next_chunk(self, timeout: float | None) -> list[tuple]:
+        """Wait up to ``timeout`` (None: for ever) for an operation; unless someone awaits a
+        write, let a small chunk grow for LINGER_POLL; then take what is queued, up to MAX_BATCH
+        rows and operations. Empty when the timeout passed.
 
-        Unawaited puts wake nobody (an install line costs no thread switch); awaited ones set
-        ``_awaited`` so the writer commits at once.
+        Event rows come in lists (at most one put per loop turn or ROWS_PER_PUT rows); awaited
+        operations set ``_awaited`` so that the writer stops lingering.
         """
-        batch = [self._queue.get()]
-        if batch[0][0] in _UNAWAITED:
-            deadline = time.monotonic() + self.commit_interval
-            while (remaining := deadline - time.monotonic()) > 0 and self._queue.qsize() < MAX_BATCH:
-                if self._awaited.wait(min(remaining, LINGER_POLL)):
-                    break
-        self._awaited.clear()  # what set it is queued now, so this batch takes it
-        with contextlib.suppress(queue.Empty):
-            while len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
-        if len(batch) >= MAX_BATCH:
-            self._awaited.set()  # an awaited write may still be queued: do not make it linger
-        return batch
-
-    def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> bool:
-        """Apply a batch in one transaction and commit; returns False once a stop was requested.
-
-        If the transaction fails, its operations are retried one per transaction, so a bad one
-        (a duplicate insert) fails alone and the rest of the burst is still stored.
-        """
-        txn = Transaction(conn)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            txn.apply_all(batch)
-            committed = txn.finish()
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if len(batch) > 1:
-                return all([self._write_batch(conn, [op]) for op in batch])
-            log.warning("store: write %r failed: %s", batch[0][:3], exc)
-            failed = [(op[-1], exc) for op in batch if op[0] != _EVENT and op[-1] is not None]
-            self._call_in_loop(lambda: self._deliver([], failed))
-            return batch[0][0] != _STOP
-        self.commits += 1
-        self._call_in_loop(lambda: self._deliver(committed, [(d, None) for d in txn.dones]))
-        return not txn.stop
+            first = self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return []
+        if first[0] in _UNAWAITED and self._queue.qsize() * ROWS_PER_PUT < MAX_BATCH:
+            self._awaited.wait(LINGER_POLL)
+        self._awaited.clear()  # what set it is queued now, so this chunk takes it
+        chunk = [first]
+        size = len(first[1]) if first[0] == _EVENTS else 1
+        with contextlib.suppress(queue.Empty):
+            while size < MAX_BATCH:
+                op = self._queue.get_nowait()
+                chunk.append(op)
+                size += len(op[1]) if op[0] == _EVENTS else 1
+        if size >= MAX_BATCH:
+            self._awaited.set()  # an awaited write may still be queued: do not make it linger
+        return chunk
 
-    def _deliver(self, events: list[tuple], results: list[tuple[Done, BaseException | None]],
-                 ) -> None:
-        """On the loop: publish the committed events, then wake whoever awaited the writes."""
-        if events:
+    def _deliver(self, seqs: dict[str, int], results: list[tuple[Done, BaseException | None]]) -> None:
+        """On the loop: tell the listeners what is committed, then wake whoever awaited it."""
+        if seqs:
             for listener in self._listeners:
                 try:
-                    listener(events)
+                    listener(seqs)
                 except Exception:
                     log.exception("store: commit listener failed")
         for done, exc in results:
@@ -420,6 +445,146 @@ class Store:
         """Synchronous :meth:`last_seq`: one primary-key probe, for callers that cannot await."""
         sql = "SELECT MAX(seq) FROM events WHERE deployment_id = ?"
         return self._reader().execute(sql, (deployment_id,)).fetchone()[0] or 0
+
+
+class _Writer:
+    """The writer thread's loop. One transaction stays open while operations arrive; each drained
+    chunk is applied to it at once, and it commits when a chunk held an awaited write or a commit
+    request, when it holds MAX_UNCOMMITTED operations, or ``commit_interval`` after it began.
+    Inserting as events arrive keeps SQLite's work beside emit() instead of after it; committing
+    rarely keeps the fsyncs few.
+
+    If a chunk fails, the transaction is rolled back and everything it held is applied again one
+    operation per savepoint (an event list one row at a time), so a bad operation (a duplicate
+    insert) fails alone and the rest stays in. The operations of the open transaction are kept for
+    that until it commits: references to what the recorders hold in memory until then anyway.
+    """
+
+    def __init__(self, store: Store, conn: sqlite3.Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self.opened_at: float | None = None  # monotonic time the open transaction began
+        self.applied: list[list[tuple]] = []  # the chunks of the open transaction
+        self.held: list[tuple] = []  # event rows applied but not inserted yet (less than a statement)
+        self.uncommitted = 0  # rows and other operations
+        self.urgent = False
+        self.stop = False
+        self.dones: list[Done] = []
+        self.seqs: dict[str, int] = {}
+
+    def run(self) -> None:
+        store = self.store
+        while not self.stop:
+            timeout = None
+            if self.opened_at is not None:
+                timeout = self.opened_at + store.commit_interval - time.monotonic()
+            chunk = store._next_chunk(timeout)
+            try:
+                if chunk:
+                    if self.opened_at is None:
+                        self.conn.execute("BEGIN IMMEDIATE")
+                        self.opened_at = time.monotonic()
+                    self._apply(chunk)
+                if self.opened_at is not None and (
+                        self.urgent or self.stop or self.uncommitted >= MAX_UNCOMMITTED
+                        or time.monotonic() - self.opened_at >= store.commit_interval):
+                    self._commit()
+            except Exception as exc:  # e.g. BEGIN refused: whoever waits hears why; the thread goes on
+                self._give_up(exc, chunk)
+
+    def _give_up(self, exc: BaseException, chunk: list[tuple]) -> None:
+        log.warning("store: a transaction failed: %s", exc)
+        with contextlib.suppress(Exception):
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        dones = [*self.dones, *(op[-1] for op in chunk if op[0] != _EVENTS and op[-1] is not None)]
+        self.stop = self.stop or any(op[0] == _STOP for op in chunk)
+        self.opened_at, self.applied, self.held, self.uncommitted = None, [], [], 0
+        self.urgent, self.dones, self.seqs = False, [], {}
+        self.store._call_in_loop(lambda: self.store._deliver({}, [(d, exc) for d in dict.fromkeys(dones)]))
+
+    def _apply(self, chunk: list[tuple]) -> None:
+        txn = Transaction(self.conn)
+        try:
+            txn.apply_all(chunk)
+            seqs, self.held = txn.finish(self.held, everything=False)
+        except Exception:
+            self._replay([*self.applied, chunk])
+            return
+        self.applied.append(chunk)
+        self.uncommitted += len(chunk) + txn.rows
+        self._took(txn, seqs)
+
+    def _took(self, txn: Transaction, seqs: dict[str, int]) -> None:
+        self.stop = self.stop or txn.stop
+        self.urgent = self.urgent or txn.urgent
+        self.dones += txn.dones
+        mine = self.seqs
+        for deployment_id, seq in seqs.items():
+            if seq > mine.get(deployment_id, 0):
+                mine[deployment_id] = seq
+
+    def _replay(self, chunks: list[list[tuple]]) -> None:
+        """Roll back and apply every operation of ``chunks`` again, each in a savepoint."""
+        conn = self.conn
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        self.applied, self.held, self.uncommitted, self.dones, self.seqs = [], [], 0, [], {}
+        for chunk in chunks:
+            for op in chunk:
+                if op[0] == _EVENTS and len(op[1]) > 1:
+                    if self._apply_one(op, quiet=True):
+                        continue
+                    for row in op[1]:
+                        self._apply_one((_EVENTS, [row], None))
+                else:
+                    self._apply_one(op)
+
+    def _apply_one(self, op: tuple, *, quiet: bool = False) -> bool:
+        conn = self.conn
+        txn = Transaction(conn)
+        conn.execute("SAVEPOINT one")
+        try:
+            txn.apply(op)
+            seqs, _ = txn.finish()
+            conn.execute("RELEASE one")
+        except Exception as exc:
+            conn.execute("ROLLBACK TO one")
+            conn.execute("RELEASE one")
+            if quiet:
+                return False
+            log.warning("store: write %r failed: %s", op[:3] if op[0] != _EVENTS else op[1][0][:3], exc)
+            self.stop = self.stop or op[0] == _STOP
+            self.urgent = self.urgent or op[0] not in _UNAWAITED
+            if op[-1] is not None:
+                self.store._call_in_loop(lambda done=op[-1], error=exc: done(error))
+            return False
+        self.applied.append([op])
+        self.uncommitted += len(op[1]) if op[0] == _EVENTS else 1
+        self._took(txn, seqs)
+        return True
+
+    def _commit(self) -> None:
+        if self.held:
+            try:
+                insert_events(self.conn, self.held, everything=True)
+                self.held = []
+            except Exception:
+                self._replay(self.applied)
+        dones, seqs = self.dones, self.seqs
+        self.opened_at, self.applied, self.held, self.uncommitted = None, [], [], 0
+        self.urgent, self.dones, self.seqs = False, [], {}
+        try:
+            self.conn.execute("COMMIT")
+        except Exception as exc:  # an I/O error, a full disk: the transaction is lost
+            log.warning("store: a commit failed: %s", exc)
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self.store._call_in_loop(lambda error=exc: self.store._deliver({}, [(d, error) for d in dones]))
+            return
+        self.store.commits += 1
+        self.store._call_in_loop(lambda: self.store._deliver(seqs, [(d, None) for d in dones]))
 
 
 def _resolve(future: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -1,4 +1,5 @@
-"""Recorder and EventHub: the bounded event_log, status/phase transitions, commit-then-publish."""
+"""Recorder and EventHub: the bounded event_log, status/phase transitions, the terminal write then the end
+(publishing before commit: test_recorder_publish.py)."""
 
 from __future__ import annotations
 
@@ -87,28 +88,6 @@ async def test_end_is_published_only_after_the_terminal_commit(hub: EventHub) ->
     await finishing
 
 
-async def test_a_subscriber_never_sees_an_uncommitted_event(hub: EventHub) -> None:
-    recorder = await start(hub)
-    sub = hub.subscribe("d1")
-    checked = 0
-
-    async def consume() -> None:
-        nonlocal checked
-        async for event in sub:
-            stored = await hub.store.events("d1", after_seq=event["seq"] - 1, limit=1)
-            assert stored == [event]
-            checked += 1
-
-    consumer = asyncio.create_task(consume())
-    for i in range(300):
-        install_line(recorder, i)
-        if i % 50 == 0:
-            await asyncio.sleep(0)  # let batches commit between bursts
-    await recorder.finish("success")
-    await consumer
-    assert checked == 300
-
-
 async def test_seqs_continue_after_existing_events(hub: EventHub) -> None:
     recorder = await start(hub)
     phase(recorder, "prepare", "start")
@@ -148,3 +127,4 @@ async def test_concurrent_appends_get_distinct_seqs(hub: EventHub) -> None:
     await asyncio.gather(*(hub.append_event("d1", "warning", {"n": i}) for i in range(10)))
     assert [e["seq"] for e in await hub.store.events("d1")] == list(range(1, 11))
     assert len((await hub.store.get_row("d1"))["event_log"]) == 10
+
