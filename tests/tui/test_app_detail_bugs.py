@@ -47,7 +47,7 @@ def chatty_package(directory, lines: int):
 
 
 async def test_a_finished_deploy_never_replays_as_running(server, tmp_path, monkeypatch):
-    answer = await deploy(server, "chatty", chatty_package(tmp_path / "chatty", 4000))
+    answer = await deploy(server, "chatty", chatty_package(tmp_path / "chatty", 20_000))
     assert answer.get("status", "success") == "success", answer
     shown: list[tuple[str, object]] = []
     show_header, update_phases = DeploymentHeader.show, PhaseTimeline.update_phases
