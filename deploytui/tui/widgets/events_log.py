@@ -123,6 +123,10 @@ class EventsLog(Log):
     def on_show(self) -> None:
         self._format_unformatted()
 
+    def on_unmount(self) -> None:
+        # Let the queued events go by refcount now (see DeploymentScreen.on_unmount).
+        self._unformatted.clear()
+
     def reset(self) -> None:
         self.clear()
         self._unformatted.clear()
