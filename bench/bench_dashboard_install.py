@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import io
 import json
 import os
@@ -178,6 +179,9 @@ async def dashboard_replay(settings: ConnectionSettings, deployment_id: str, lin
     app = DeploytuiApp(settings, embedded=True)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
+        # The previous replay's app (torn down, tens of thousands of cyclic objects) is collected
+        # now, not by a full collection in the middle of this replay: a user has one app.
+        gc.collect()
         started = time.perf_counter()
         app.open_deployment(deployment_id)
         status = await mounted(app, StreamStatus)
