@@ -15,7 +15,10 @@ async def test_q_while_a_deploy_runs_names_it_and_the_deploy_finishes(server, tm
     deployment_id = await asyncio.to_thread(start_deploy, server, "gated", gated_install(gate))
     app = live_app(server)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: deployment_id in app.screen.rows(), what="the running deploy listed")
+        # Listed as soon as it exists; the note names the phase the list last saw, so wait for the
+        # one the gated install holds it in.
+        await wait_for(pilot, lambda: app.screen.rows().get(deployment_id, {}).get("phase") == "prepare",
+                       what="the running deploy listed in prepare")
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
     assert app.quit_note is not None
