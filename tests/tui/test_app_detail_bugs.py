@@ -108,3 +108,18 @@ async def test_k_leaves_follow_and_y_copies_or_explains_the_cursor_line(server):
         await wait_for(pilot, lambda: any("blank" in n for n in notices(app)), what="blank-line notice")
         assert not any(n == "Nothing to copy" for n in notices(app))
         assert app.clipboard == "found 0 vulnerabilities"
+
+
+async def test_a_closed_deployment_screen_holds_no_events(server, tmp_path):
+    # Closed, the screen is cyclic garbage only a full collection frees; the events it held must
+    # not wait for that collection (it walked them all, a long stall in the next screen's replay).
+    await deploy(server, "held", chatty_package(tmp_path / "held", 300))
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_first(pilot, app)
+        await wait_for(pilot, lambda: done(screen) and not attach_running(screen), what="done")
+        events_log = screen.query_one(EventsLog)
+        assert len(screen.view.events) > 300 and events_log.unformatted > 300  # the tab was never shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.is_attached, what="the screen closed")
+        assert len(screen.view.events) == 0 and events_log.unformatted == 0
