@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 
 import pytest
 
 from deploytui.protocol.event_log import EVENT_LOG_HEAD_KEEP, EVENT_LOG_MAX, EVENT_LOG_TAIL_KEEP
-from deploytui.server.recorder import EventHub, Recorder
+from deploytui.server.recorder import EMITTING_SWITCH_INTERVAL, EventHub, Recorder
 from tests.server.recording import start
 
 
@@ -130,19 +131,21 @@ async def test_concurrent_appends_get_distinct_seqs(hub: EventHub) -> None:
     assert len((await hub.store.get_row("d1"))["event_log"]) == 10
 
 
-async def test_the_cyclic_gc_waits_for_the_end_of_a_turn_that_emits(hub: EventHub) -> None:
+async def test_a_turn_that_emits_defers_the_gc_and_shortens_the_switch_interval(hub: EventHub) -> None:
     recorder = await start(hub)
     assert gc.isenabled()
+    interval = sys.getswitchinterval()
     for i in range(3):
         install_line(recorder, i)
     assert not gc.isenabled()  # a burst's long-lived entries are not re-walked by every collection
+    assert sys.getswitchinterval() == min(interval, EMITTING_SWITCH_INTERVAL)  # the writer gets the GIL back
     await asyncio.sleep(0)
-    assert gc.isenabled()
+    assert gc.isenabled() and sys.getswitchinterval() == interval
     gc.disable()  # someone else's choice is left alone
     try:
         install_line(recorder, 3)
         await asyncio.sleep(0)
-        assert not gc.isenabled()
+        assert not gc.isenabled() and sys.getswitchinterval() == interval
     finally:
         gc.enable()
     await recorder.finish("success")
