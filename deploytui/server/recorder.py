@@ -429,7 +429,11 @@ class Recorder:
             append_bounded(log, entry, t)
         row[LOG_SEQ] = seq
         self._store.enqueue_event(self.deployment_id, seq, t, event, data)
-        if event == PHASE:  # a handful per deploy: crash recovery names the phase from the events
+        if event == PHASE:
+            # A handful per deploy: the phase event and the row with its phase and status commit
+            # now (crash recovery names the phase from the events; lists show the row's status).
+            self._dirty.update(("event_log", LOG_SEQ))
+            self._write_row()
             self._store.request_commit()
         self._pending.append(entry)  # the newest len(_pending) seqs, up to self._seq
         if not self._publish_scheduled:  # the first event of this loop turn

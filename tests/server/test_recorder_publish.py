@@ -120,10 +120,12 @@ async def test_a_phase_change_commits_without_waiting_for_the_interval(hub: Even
     committed = asyncio.Event()
     hub.store.add_commit_listener(lambda seqs: committed.set())
     lines(recorder, 0, 5)  # nobody watches, nothing awaits: these alone would wait for the interval
-    recorder.emit("phase", {"phase": "install", "status": "start"})
+    recorder.emit("phase", {"phase": "load", "status": "start"})
     await committed.wait()
     assert await hub.store.last_seq("d1") == 6
-    assert (await hub.store.last_event("d1", "phase"))["data"]["phase"] == "install"
+    assert (await hub.store.last_event("d1", "phase"))["data"]["phase"] == "load"
+    row = await hub.store.get_row("d1")  # the row went with it: a list shows the new status
+    assert (row["phase"], row["status"]) == ("load", "loading")
     await recorder.finish("success")
 
 
