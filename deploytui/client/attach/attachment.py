@@ -275,7 +275,13 @@ class Attachment:
         total = history_count(log, trust_marker_count=bool(self._trust))
         if total is None or (self._log.count == 0 and total > 0):
             return False
-        return (self._last_seq if self._ids else self._log.count) >= total
+        if self._ids:
+            # Seqs run 1..total when the store holds everything shown. A last seq above the row's
+            # count means the store lost events we were shown live (a crash before their commit):
+            # the stream, resumed after our last seq, says what follows with the gap marked; the
+            # row's log would be compared against history it no longer has.
+            return self._last_seq == total
+        return self._log.count >= total
 
     def _plan_replay(self, conn: Connection, row: dict[str, Any]) -> None:
         log = row.get("event_log") if isinstance(row.get("event_log"), list) else []
@@ -589,7 +595,7 @@ class Attachment:
             if fetch_rest:
                 for event in await self._fetch_rest(row):
                     yield event
-            missing = [] if self._complete_by_seq(row) else \
+            missing = [] if self._complete_by_seq(row) or self._store_behind(row) else \
                 [replace(e, backfilled=True) for e in missing_from_log(self._log, row.get("event_log") or [])]
             self._backfilled += len(missing)
             for event in self._deliver(missing):
@@ -615,6 +621,18 @@ class Attachment:
         if not isinstance(event_log, list):
             return False
         return history_count(event_log, trust_marker_count=bool(self._trust)) == self._last_seq
+
+    def _store_behind(self, row: dict[str, Any]) -> bool:
+        """True when, with ids, the final row counts fewer events than the last seq delivered: the
+        store lost events that were shown live (a crash before their commit; the seqs it skipped
+        came as a marked gap). Every event it still holds was delivered then (a seq is never skipped
+        unmarked), so its ``event_log`` has nothing to add, and comparing its tail with ours (which
+        goes on past it) would deliver that tail twice."""
+        event_log = row.get("event_log")
+        if not self._ids or not self._last_seq or not isinstance(event_log, list):
+            return False
+        total = history_count(event_log, trust_marker_count=bool(self._trust))
+        return total is not None and total < self._last_seq
 
     async def _fetch_rest(self, row: dict[str, Any]) -> list[Event]:
         """After a stall: what the terminal row adds to what was delivered. With ids, everything
