@@ -274,6 +274,23 @@ def test_harper_marker_without_overlap_reports_the_cut() -> None:
     assert keys(out[1:]) == keys(hist[821:])
 
 
+@pytest.mark.parametrize("delivered", range(300, 328))
+def test_harper_marker_at_a_seam_of_identical_lines_marks_the_hole(delivered: int) -> None:
+    """Runs of 7 identical lines between distinct ones (the resilience test's install): whatever
+    the replay's tail starts at, from just before what was delivered to past it (events evicted
+    meanwhile), the delivered history is runs of the real one, each hole marked. A tail starting
+    at or after the last delivered event may repeat it by content alone (no overlap and an overlap
+    of one identical line look alike): that guess must be marked too."""
+    hist = [parse_event("phase", {"phase": "prepare", "status": "start"})]
+    hist += [parse_event("install", {"manager": "npm", "stream": "stdout",
+                                     "line": "same line" if (i // 7) % 2 else f"line {i}"}) for i in range(1, 900)]
+    for server_has in range(delivered, delivered + 400, 3):
+        log = DeliveredLog()
+        log.extend(hist[:delivered])
+        out = run_aligner(log, bounded(hist[:server_has], harper_count=True) + hist[server_has:], hist, trust=False)
+        assert_in_order_with_holes_marked(hist[:delivered] + out, keys(hist))
+
+
 def test_lost_step_after_a_short_replay_realigns_on_the_delivered_suffix() -> None:
     """Harper's read-before-subscribe: the replay (a lagging event_log) stops at 90, live resumes at 95."""
     hist = history(300, repeat_every=1)

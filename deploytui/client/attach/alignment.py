@@ -143,6 +143,11 @@ class DeliveredLog:
         """Keys of the kept positions in ``[start, stop)``."""
         return [self.key(i) for i in range(start, stop) if self.kept(i)]
 
+    def kept_keys(self) -> list[EventKey | None]:
+        """Keys of every kept position (the head, then the window; each position once)."""
+        window_start = max(len(self._head), self.count - len(self._tail))
+        return self.keys(0, len(self._head)) + self.keys(window_start, self.count)
+
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
@@ -199,9 +204,22 @@ class _Overlap:
         return best if best <= len(self.buffer) else None
 
     def ambiguous(self, overlap: int) -> bool:
-        """True when a shorter non-zero overlap is as consistent as ``overlap`` (a run of identical
-        events at the seam): the choice is a guess, so events may be missing there."""
-        return any(0 < o < overlap for o in self.candidates)
+        """True when the choice of ``overlap`` is a guess, so events may be missing at the seam:
+        a shorter non-zero overlap is as consistent (a run of identical events at the seam), or no
+        overlap at all is, which is always consistent by content (the incoming events may be new
+        ones that repeat the delivered suffix: a replay whose tail starts at or after what we had)
+        and is ruled out only when the overlapped events include one whose key occurs once in
+        what is kept of the delivered history (a line not seen repeated cannot be a repeat)."""
+        if overlap <= 0:
+            return False
+        if any(0 < o < overlap for o in self.candidates):
+            return True
+        counts: dict[EventKey, int] = {}
+        for key in self._log.kept_keys():
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+        overlapped = self._log.keys(self.n - overlap, self.n)
+        return not any(key is not None and counts.get(key) == 1 for key in overlapped)
 
     def best_guess(self) -> int:
         """The longest candidate still consistent with everything buffered (at a terminal event)."""
