@@ -270,17 +270,8 @@ def _sgr_spans_before_last(params: tuple[str, ...], lengths: tuple[int, ...]
     for p in params:
         state, style = _apply_sgr(state, p)
         styles.append(style)
-    spans: list[StyledSpan] = []
-    pos = lengths[0]  # the text before the first SGR is unstyled
-    span_start, span_style = pos, ""
-    for length, style in zip(lengths[1:], styles[1:], strict=False):
-        if not length:
-            continue
-        if style != span_style:
-            if span_style:
-                spans.append(StyledSpan(span_start, pos, span_style))
-            span_start, span_style = pos, style
-        pos += length
+    # the text before the first SGR is unstyled
+    spans, span_start, pos, span_style = _merge_runs(zip(lengths[1:], styles[1:], strict=False), lengths[0])
     before = tuple(spans)
     closed = (*before, StyledSpan(span_start, pos, span_style)) if span_style else before
     return before, closed, span_start, pos, span_style, styles[-1]
@@ -289,6 +280,15 @@ def _sgr_spans_before_last(params: tuple[str, ...], lengths: tuple[int, ...]
 def _spans(runs: Iterable[tuple[int, str]], pos: int = 0) -> tuple[StyledSpan, ...]:
     """The styled spans of consecutive ``(length, style)`` runs from ``pos``: empty runs skipped,
     neighbours of one style merged, unstyled text left out."""
+    spans, span_start, pos, span_style = _merge_runs(runs, pos)
+    if span_style:
+        spans.append(StyledSpan(span_start, pos, span_style))
+    return tuple(spans)
+
+
+def _merge_runs(runs: Iterable[tuple[int, str]], pos: int) -> tuple[list[StyledSpan], int, int, str]:
+    """The spans closed while walking ``(length, style)`` runs from ``pos`` (empty runs skipped,
+    neighbours of one style merged), and the open span's start, end and style ("" for none)."""
     spans: list[StyledSpan] = []
     span_start, span_style = pos, ""
     for length, style in runs:
@@ -299,9 +299,7 @@ def _spans(runs: Iterable[tuple[int, str]], pos: int = 0) -> tuple[StyledSpan, .
                 spans.append(StyledSpan(span_start, pos, span_style))
             span_start, span_style = pos, style
         pos += length
-    if span_style:
-        spans.append(StyledSpan(span_start, pos, span_style))
-    return tuple(spans)
+    return spans, span_start, pos, span_style
 
 
 def _parse(raw: str) -> list[SafeText]:
