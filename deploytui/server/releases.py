@@ -29,59 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import DeployRequestError
-
-# Nesting deeper than this is refused: real configs are a few levels deep.
-MAX_CONFIG_DEPTH = 64
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML's safe loader (plain data only), refusing nesting past :data:`MAX_CONFIG_DEPTH` and a
-    key given twice in one mapping (which Harper's YAML parser refuses too; PyYAML would keep the
-    last one silently).
-
-    Pure Python on purpose: libyaml's composer recurses in C, and a config nested some ten thousand
-    levels deep crashed the whole server with it. Stopping early also keeps hostile nesting cheap
-    (the scanner's cost grows with the square of the flow depth).
-    """
-
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > MAX_CONFIG_DEPTH:
-                raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_CONFIG_DEPTH} levels deep", self.peek_event().start_mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def flatten_mapping(self, node: Any) -> None:
-        """Resolve ``<<`` merges keeping one pair per key (the one that wins), so that merges of
-        merges stay linear: PyYAML keeps every copy, and 30 levels of nine-fold merges would take
-        9^30 pairs."""
-        super().flatten_mapping(node)
-        winners: dict[Any, int] = {}
-        for position, (key_node, _) in enumerate(node.value):
-            if isinstance(key_node, yaml.ScalarNode):
-                winners[(key_node.tag, key_node.value)] = position  # a later pair overrides
-        node.value = [pair for position, pair in enumerate(node.value)
-                      if not isinstance(pair[0], yaml.ScalarNode) or winners[(pair[0].tag, pair[0].value)] == position]
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen = set()
-        for key_node, _ in node.value:  # the keys as written: '<<' merges may be overridden
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                if (key_node.tag, key_node.value) in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
-                    )
-                seen.add((key_node.tag, key_node.value))
-        return super().construct_mapping(node, deep)
 
 CURRENT = "current"
 PREVIOUS = "previous"
@@ -328,15 +276,12 @@ def check_config_yaml(text: str, name: str = "config.yaml") -> dict[str, Any]:
     is an empty configuration. A syntax error names the file, line and column; nothing names an
     absolute path. Returns the parsed mapping.
     """
+    from .config_yaml import YamlProblem, load_config  # PyYAML: imported when a config is checked
+
     try:
-        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ComponentInvalid(f"{where}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ComponentInvalid(f"{name} is not valid YAML: {exc}") from None
+        data = load_config(text, name)
+    except YamlProblem as exc:
+        raise ComponentInvalid(str(exc)) from None
     except RecursionError:
         raise ComponentInvalid(f"{name} is nested too deeply") from None
     if data is None:

@@ -314,7 +314,7 @@ def test_hide_paths_makes_only_whole_data_dir_paths_relative(tmp_path, monkeypat
 def test_merges_of_merges_stay_linear():
     """YAML's ``<<`` merge copies every merged pair; nine-fold merges nested 30 deep would take 9^30
     pairs. The loader keeps one pair per key (the winner), so each merged mapping stays small."""
-    from deploytui.server.releases import _ConfigLoader
+    from deploytui.server.config_yaml import _ConfigLoader
     lines = ["m0: &m0 {files: a.js, urlPath: /a}"]
     lines += [f"m{i}: &m{i}\n  <<: [{', '.join([f'*m{i - 1}'] * 9)}]\n  own{i}: {i}" for i in range(1, 31)]
     text = "\n".join(lines) + "\n"
