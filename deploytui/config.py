@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploytui.client.api import ConnectionSettings
+from deploytui.client.connection import ConnectionSettings
 from deploytui.client.errors import DeploytuiError
 from deploytui.protocol.local import default_data_dir
 

@@ -39,7 +39,7 @@ Most lines have no control character at all; they take a fast path that only sca
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 

@@ -21,27 +21,26 @@ events API): :meth:`OperationsClient.supports` answers from what the server said
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 import httpx
 
+from deploytui.client.connection import ConnectionSettings, normalize_url
 from deploytui.client.errors import (
     DeploytuiError,
     NotSupported,
     ProtocolError,
     error_from_response,
 )
-from deploytui.client.retry import Backoff, RetryPolicy, retryable
+from deploytui.client.retry import Backoff, RetryPolicy, attempts_are_single, retryable, single_attempts
 from deploytui.client.sse import STREAM_TIMEOUT, EventStream, connection_failed, open_event_stream
+from deploytui.protocol.deployment import TWO_PHASE
 
 __all__ = [
     "ConnectionSettings",
@@ -56,24 +55,7 @@ __all__ = [
 # Operations a Harper-compatible server may lack (Harper 5.1.14 answers each "Operation … not found").
 OPTIONAL_OPERATIONS = ("get_deployment_events", "get_deployment_payload", "delete_deployment_payload",
                        "revert_component", "cancel_deployment", "redeploy_deployment")
-# Not an operation but a way to deploy: stage now, activate later (``activate: false``, then
-# ``deploy_component {deployment_id}``). Learnt with the optional operations, from what the server
-# says in ``registration_info`` (``two_phase: true``); Harper 5.1.14 has no such thing.
-TWO_PHASE = "two_phase"
 RetryCallback = Callable[[str, int, float, DeploytuiError], None]
-_SINGLE_ATTEMPTS: contextvars.ContextVar[bool] = contextvars.ContextVar("single_attempts", default=False)
-
-
-@contextlib.contextmanager
-def single_attempts() -> Iterator[None]:
-    """Reads made inside (in this task) are sent once: for a caller that is itself a retry loop
-    and shows each failure, e.g. the dashboard's list poll with its "server unreachable" banner."""
-    token = _SINGLE_ATTEMPTS.set(True)
-    try:
-        yield
-    finally:
-        _SINGLE_ATTEMPTS.reset(token)
-
 # A non-streamed deploy answers only when it is over: install (5 min by default) plus replication.
 DEPLOY_TIMEOUT = httpx.Timeout(connect=10.0, read=900.0, write=300.0, pool=10.0)
 _UPLOAD_CHUNK = 64 * 1024
@@ -81,40 +63,6 @@ _FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 ProgressCallback = Callable[[int, "int | None"], None]
 PayloadSource = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes] | AsyncIterable[bytes]
-
-
-def normalize_url(url: str) -> str:
-    """The API root URL with a trailing slash; a bare ``host`` or ``host:port`` becomes
-    ``https://host:9925/`` / ``https://host:port/`` as Harper's CLI does."""
-    url = url.strip()
-    if "://" not in url:
-        host = url.rstrip("/")
-        url = f"https://{host}" if ":" in host.rsplit("]", 1)[-1] else f"https://{host}:9925"
-    return url if url.endswith("/") else url + "/"
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionSettings:
-    """Where the server is and how to authenticate.
-
-    ``token`` (an operation token, sent as ``Authorization: Bearer``) wins over ``user``/``password``
-    (HTTP Basic). ``verify_tls=False`` accepts self-signed certificates, common on Harper nodes.
-    ``timeout`` (seconds) bounds ordinary requests; event streams never time out on silence.
-    """
-
-    url: str
-    user: str | None = None
-    password: str | None = None
-    token: str | None = None
-    verify_tls: bool = True
-    timeout: float = 30.0
-
-    @property
-    def identity(self) -> str | None:
-        """Who we authenticate as, for messages (never the secret)."""
-        if self.token:
-            return f"the operation token{f' of {self.user}' if self.user else ''}"
-        return self.user
 
 
 def http_options(settings: ConnectionSettings) -> dict[str, Any]:
@@ -126,20 +74,6 @@ def http_options(settings: ConnectionSettings) -> dict[str, Any]:
     # to an https URL verified without it.
     verify = settings.verify_tls and not normalize_url(settings.url).startswith("http://")
     return {"auth": auth, "headers": headers, "verify": verify, "timeout": settings.timeout}
-
-
-def read_once(settings: ConnectionSettings, operation: str, **fields: Any) -> Any:
-    """Run a read-only operation once, synchronously, for a caller without an event loop; its JSON.
-
-    For an answer wanted before anything else is running (the dashboard's first rows, asked while
-    it starts). Raises what httpx raises, or :class:`ProtocolError` for an answer that is not 2xx JSON.
-    """
-    body = {"operation": operation, **{k: v for k, v in fields.items() if v is not None}}
-    with httpx.Client(**http_options(settings)) as http:
-        response = http.post(normalize_url(settings.url), json=body)
-    if not 200 <= response.status_code < 300:
-        raise ProtocolError(f"{operation}: HTTP {response.status_code}", status_code=response.status_code)
-    return response.json()
 
 
 class Payload(NamedTuple):
@@ -226,7 +160,7 @@ class OperationsClient:
                 return await self.call(operation, **fields)
             except DeploytuiError as exc:
                 never_reached = not self._reached and isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
-                once = never_reached or _SINGLE_ATTEMPTS.get()
+                once = never_reached or attempts_are_single()
                 if once or not retryable(exc):
                     raise
                 if not await backoff.wait(self._retry_reporter(operation, exc)):

@@ -14,9 +14,11 @@ its reconnects, and ``watch --raw`` its reconnects; writes are never repeated bl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from deploytui.client.errors import DeploytuiError, ServerError
@@ -128,3 +130,22 @@ class Backoff:
 def retryable(error: DeploytuiError) -> bool:
     """Network failures and server errors (a restarting server) are worth another try."""
     return error.retryable or isinstance(error, ServerError)
+
+
+_SINGLE_ATTEMPTS: contextvars.ContextVar[bool] = contextvars.ContextVar("single_attempts", default=False)
+
+
+@contextlib.contextmanager
+def single_attempts() -> Iterator[None]:
+    """Reads made inside (in this task) are sent once: for a caller that is itself a retry loop
+    and shows each failure, e.g. the dashboard's list poll with its "server unreachable" banner."""
+    token = _SINGLE_ATTEMPTS.set(True)
+    try:
+        yield
+    finally:
+        _SINGLE_ATTEMPTS.reset(token)
+
+
+def attempts_are_single() -> bool:
+    """Whether the current task is inside :func:`single_attempts`."""
+    return _SINGLE_ATTEMPTS.get()

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from deploytui.client.api import TWO_PHASE, OperationsClient
+from deploytui.client.api import OperationsClient
+from deploytui.protocol.deployment import TWO_PHASE
 from deploytui.commands.common import (
     FollowedDeployment,
     StatusLine,

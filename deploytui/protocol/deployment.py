@@ -64,6 +64,10 @@ ONE_SHOT_PHASES: tuple[str, ...] = ("prepare", "load", "replicate", "restart", "
 # failed install still reads phase ``prepare`` as Harper's tests expect), then activate across the
 # cluster; ``staged`` is emitted only by a stage-only deploy (``activate: false``).
 TWO_PHASE_PHASES: tuple[str, ...] = ("stage", "prepare", "load", "staged", "activate", "restart", "success")
+# Not an operation but a way to deploy: stage now, activate later (``activate: false``, then
+# ``deploy_component {deployment_id}``). Learnt with the optional operations, from what the server
+# says in ``registration_info`` (``two_phase: true``); Harper 5.1.14 has no such thing.
+TWO_PHASE = "two_phase"
 # A revert_component run.
 REVERT_PHASES: tuple[str, ...] = ("revert", "restart", "success")
 

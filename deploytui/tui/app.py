@@ -142,6 +142,13 @@ class DeploytuiApp(App[int]):
         return self._client
 
     @property
+    def existing_api(self) -> OperationsClient | None:
+        """The client if one was made, else None: nothing is known of the server before the first
+        request, and what only asks what is known (which keys to offer) must not make one (and
+        import httpx) in front of the first frame."""
+        return self._client
+
+    @property
     def server_url(self) -> str:
         if self.settings is not None:
             return self.settings.url

@@ -36,6 +36,11 @@ class Dashboard(Protocol):
         ...
 
     @property
+    def existing_api(self) -> OperationsClient | None:
+        """The client if one was made (what only asks what is known uses this, not :attr:`api`)."""
+        ...
+
+    @property
     def server_url(self) -> str: ...
 
     @property

@@ -14,7 +14,7 @@ import pytest
 
 from deploytui.client.api import ConnectionSettings
 from deploytui.client.local import LocalServer
-from deploytui.tui.first_rows import HEAD_LIMIT, FirstRows
+from deploytui.tui.first_rows import HEAD_LIMIT, FirstRows, post_operation
 from tests.conftest import start_server
 from tests.e2e.local_support import start_deploy
 from tests.tui.app_harness import live_app, screen_text, wait_for
@@ -74,3 +74,15 @@ async def test_failures_are_no_answer_and_the_poll_says_what_is_wrong(server: Lo
     app.settings = wrong
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: "password" in screen_text(app).lower(), what="the refusal, said")
+
+
+async def test_an_operation_token_is_sent_as_bearer(server: LocalServer) -> None:
+    tokens = post_operation(ConnectionSettings(server.url), "create_authentication_tokens",
+                            username=server.user, password=server.password)
+    answer = await FirstRows(ConnectionSettings(server.url, token=tokens["operation_token"])).take(10)
+    assert answer is not None and answer["deployments"]
+    assert await FirstRows(ConnectionSettings(server.url, token="not-a-token")).take(10) is None
+
+
+async def test_a_non_ascii_password_is_sent_as_utf8_and_refused_when_wrong(server: LocalServer) -> None:
+    assert await FirstRows(settings_of(server, password="pässwörd")).take(10) is None

@@ -30,7 +30,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-from deploytui.client.api import TWO_PHASE
+from deploytui.protocol.deployment import TWO_PHASE
 from deploytui.client.humanize import size as human_size
 from deploytui.tui.widgets.formatting import clean
 

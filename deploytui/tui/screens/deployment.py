@@ -17,7 +17,6 @@ import dataclasses
 import gc
 import time
 from contextlib import AsyncExitStack
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

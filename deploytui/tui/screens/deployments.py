@@ -14,15 +14,16 @@ until it is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.actions import SkipAction
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Input
 
 from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.first_rows import HEAD_LIMIT, head_query
@@ -44,6 +45,7 @@ from deploytui.tui.widgets.server_status import ConnectionBanner, ServerStatus
 if TYPE_CHECKING:
     from textual import events
 
+    from deploytui.tui.first_rows import FirstRows
     from deploytui.tui.services import Dashboard
 
 PAGE_SIZE = 500
@@ -100,6 +102,8 @@ class DeploymentsScreen(Screen):
         self._offered: tuple[bool | None, bool | None] | None = None
         self._unpaused = asyncio.Event()
         self._unpaused.set()
+        self._rows_painted = asyncio.Event()
+        """Set once the first rows are laid out (their frame is about to be written)."""
 
     @property
     def dash(self) -> Dashboard:
@@ -125,7 +129,10 @@ class DeploymentsScreen(Screen):
         table.focus()
         self._update_status_line()
         self.set_interval(1.0, self._tick, name="deployments-tick")
-        self.poll()
+        shown = self._first_rows_ready()
+        if shown is not None:  # in the screen's first frame, not one frame later
+            self._fetched_rows(DeploymentsFetched(*_rows_of(shown)))
+        self.poll(shown)
 
     def on_screen_resume(self) -> None:
         """Back from a deployment: the keys go to the table again (not to a closed filter)."""
@@ -138,10 +145,23 @@ class DeploymentsScreen(Screen):
     # ------------------------------------------------------------------ worker
 
     @work(exclusive=True, group="poll", exit_on_error=False)
-    async def poll(self) -> None:
-        """Poll ``list_deployments`` forever; back off while the server does not answer."""
-        from deploytui.client.api import single_attempts
+    async def poll(self, shown: dict[str, Any] | None = None) -> None:
+        """Poll ``list_deployments`` forever; back off while the server does not answer.
+
+        ``shown`` is the answer asked at launch when the screen showed it as it mounted. The
+        launch's answer is used as the first poll's, and the API client (httpx, a tenth of a
+        second to import) is imported only once its rows are on screen.
+        """
+        first = shown or await self._first_rows()
+        if first is not None:
+            if shown is None:
+                self.post_message(DeploymentsFetched(*_rows_of(first)))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._rows_painted.wait(), FIRST_ROWS_WAIT_S)
+            # Imported on a thread: the loop stays free to write the rows' frame meanwhile.
+            await asyncio.to_thread(importlib.import_module, "deploytui.client.api")
         from deploytui.client.errors import AuthError, DeploytuiError, ForbiddenError
+        from deploytui.client.retry import single_attempts
 
         app = self.dash
         version: str | None = None
@@ -152,10 +172,12 @@ class DeploymentsScreen(Screen):
                 with single_attempts():  # this loop is the retry, and it shows each failure
                     if version is None:  # (re)connected: maybe another server now, so ask for everything
                         cursor = None
-                    data = await self._first_rows() or await app.api.list_deployments(
-                        **head_query(), search=self._search(), changed_since=cursor)
-                    rows, total = _rows_of(data)
-                    self.post_message(DeploymentsFetched(rows, total))
+                    if first is None:
+                        data = await app.api.list_deployments(**head_query(), search=self._search(), changed_since=cursor)
+                        self.post_message(DeploymentsFetched(*_rows_of(data)))
+                    else:
+                        data, first = first, None
+                    rows, _ = _rows_of(data)
                     if version is None:  # after the rows, so the list paints one round trip sooner
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
@@ -205,12 +227,28 @@ class DeploymentsScreen(Screen):
         rows = [r for r in rows or [] if isinstance(r, dict)]
         self.post_message(OlderDeploymentsFetched(rows, int(data.get("total") or 0), search or ""))
 
-    async def _first_rows(self) -> dict[str, Any] | None:
-        """The answer asked for at launch (once, for the server it was asked of, unfiltered)."""
-        first, app = self.dash.first_rows, self.dash
-        if first is None or first.settings != getattr(app, "settings", None) or self._search():
+    def _launch_answer(self) -> FirstRows | None:
+        """The answer asked for at launch, if it may be used: once, for the server it was asked
+        of, unfiltered."""
+        first = self.dash.first_rows
+        if first is None or first.settings != getattr(self.dash, "settings", None) or self._search():
             return None
-        app.first_rows = None
+        return first
+
+    def _first_rows_ready(self) -> dict[str, Any] | None:
+        """The launch's answer if it is already here (else the poll waits for it)."""
+        first = self._launch_answer()
+        answer = first.take_ready() if first is not None else None
+        if answer is not None:
+            self.dash.first_rows = None
+        return answer
+
+    async def _first_rows(self) -> dict[str, Any] | None:
+        """The launch's answer, waited for a little."""
+        first = self._launch_answer()
+        if first is None:
+            return None
+        self.dash.first_rows = None
         return await first.take(FIRST_ROWS_WAIT_S)
 
     async def _learn_operations(self) -> None:
@@ -238,6 +276,8 @@ class DeploymentsScreen(Screen):
         self.query_one(FollowAction).rows_polled(message.rows)
         self._announce(message.rows)
         self._offer_row_actions()
+        if not self._rows_painted.is_set():
+            self.call_after_refresh(self._rows_painted.set)
 
     def _offer_row_actions(self) -> None:
         """Cancel / redeploy follow the selected row's state: the footer changes when it does."""
@@ -377,12 +417,12 @@ class DeploymentsScreen(Screen):
         if action == "demos":
             return bool(self.dash.demos())
         if action == "cancel_deploy":
-            return list_actions.can_cancel(self.dash.api, self._selected_row())
+            return list_actions.can_cancel(self.dash.existing_api, self._selected_row())
         if action == "redeploy":
             row = self._selected_row()
-            return list_actions.can_redeploy(self.dash.api, row, self._current_of(row))
+            return list_actions.can_redeploy(self.dash.existing_api, row, self._current_of(row))
         if action == "activate":
-            return list_actions.can_activate(self.dash.api, self._selected_row())
+            return list_actions.can_activate(self.dash.existing_api, self._selected_row())
         return True
 
     def action_status_filter(self, which: str) -> None:

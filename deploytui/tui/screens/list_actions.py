@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from deploytui.protocol.deployment import is_terminal
+from deploytui.protocol.deployment import TWO_PHASE, is_terminal
 from deploytui.tui.messages import OperationDone, OperationFailed
 from deploytui.tui.widgets import formatting as fmt
 
@@ -66,8 +66,6 @@ def can_redeploy(api: Any, row: dict[str, Any] | None, current: str | None) -> b
 
 def can_activate(api: Any, row: dict[str, Any] | None) -> bool:
     """The server stages and activates (two-phase) and ``row`` is a staged deployment."""
-    from deploytui.client.api import TWO_PHASE
-
     return bool(row) and offers(api, TWO_PHASE) and row.get("status") == "staged"  # type: ignore[union-attr]
 
 
