@@ -19,6 +19,7 @@ outliving them, as tmux or a language server does it:
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import queue
@@ -30,8 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 from ..protocol.local import (
     CREDENTIALS_FILE,
@@ -111,11 +111,19 @@ def pid_alive(pid: int) -> bool:
 
 def _answers_as(url: str, pid: int, timeout: float) -> bool:
     """Does ``url`` answer ``/health`` as process ``pid``? (No proxy: this is a loopback check.)"""
+    # The standard library's client: the dashboard asks this before its first frame, and httpx
+    # costs a tenth of a second to import.
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        response = httpx.get(url.rstrip("/") + "/health", timeout=timeout, trust_env=False)
-    except httpx.HTTPError:
+        connection.request("GET", parts.path.rstrip("/") + "/health")
+        response = connection.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException, ValueError):
         return False
-    return response.status_code == 200 and response.headers.get(PID_HEADER) == str(pid)
+    finally:
+        connection.close()
+    return response.status == 200 and response.getheader(PID_HEADER) == str(pid)
 
 
 def find_running_server(data_dir: Path, *, timeout: float = 3.0) -> LocalServer | None:
