@@ -23,23 +23,41 @@ class KeyFooter(Footer):
 
     _shown: tuple | None = None
     _pending = False
+    _held = False
+    _missed = False
 
     def compose(self) -> ComposeResult:
         # Whatever recomposes the footer (a refresh here, a reactive of Footer's), what it showed.
         self._shown = self._keys_on_show()
         yield from super().compose()
 
+    def hold(self, held: bool) -> None:
+        """While held (a busy replay pouring in), key changes wait: a rebuild is a layout pass of
+        the whole screen in the middle of it. Released, the footer catches up once."""
+        self._held = held
+        if not held and self._missed:
+            self._missed = False
+            self.bindings_changed(self.screen)
+
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
+        if self._held:
+            self._missed = True
+            return
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen or self._pending:
             return
         self._pending = True
         self.call_after_refresh(self._recompose_if_changed)
 
-    async def _recompose_if_changed(self) -> None:
+    def _recompose_if_changed(self) -> None:
         self._pending = False
+        if self._held:
+            self._missed = True
+            return
         if self.is_attached and self._keys_on_show() != self._shown:
-            await self.recompose()
+            # Recomposed by the footer's own message loop: Footer's keys bind data to the widget
+            # that composes them, which must then be the footer.
+            self.refresh(recompose=True)
 
     def _keys_on_show(self) -> tuple:
         """What :meth:`Footer.compose` reads from the screen's bindings, as one comparable value."""
