@@ -129,10 +129,11 @@ class Console:
         self.output += chunk
         return bool(chunk)
 
-    def wait_for(self, pattern: bytes, timeout: float = 30.0) -> None:
-        """Read the terminal until ``pattern`` (bytes) has been written to it."""
+    def wait_for(self, pattern: bytes, timeout: float = 30.0, *, since: int = 0) -> None:
+        """Read the terminal until ``pattern`` (bytes) has been written to it (at or after offset
+        ``since`` of the output: ``len(console.output)`` taken before what should write it)."""
         deadline = time.monotonic() + timeout
-        while pattern not in self.output:
+        while self.output.find(pattern, since) < 0:
             if time.monotonic() > deadline or not self._read(0.1):
                 raise AssertionError(f"{pattern!r} never appeared; the terminal shows: {self.text()[-2000:]!r}")
 

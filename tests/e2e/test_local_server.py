@@ -259,8 +259,9 @@ def test_two_dashboards_share_one_server_and_quitting_one_leaves_the_other_live(
         assert serve_pids(data_dir) == [server.pid]
         first.send(b"q")
         assert first.finish() == 0 and deployment_id in first.text()
+        ended_after = len(second.output)  # the empty list said "a quick success" before the deploy
         gate.touch()
-        second.wait_for(b"success")  # the other one still follows the server
+        second.wait_for(b"success", since=ended_after)  # the other one still follows the server
         second.send(b"q")
         assert second.finish() == 0 and "still running" not in second.text()
         assert serve_pids(data_dir) == [server.pid]
