@@ -375,6 +375,7 @@ class Recorder:
         self.row.setdefault("peer_results", [])
         self._hub = hub
         self._store = hub.store
+        self._enqueue_event = hub.store.enqueue_event  # bound once: emit() runs once per line
         self._seq = last_seq
         self._dirty: set[str] = set()
         self._in_flight = 0  # row writes queued but not yet committed
@@ -409,7 +410,8 @@ class Recorder:
             raise RuntimeError(f"deployment {self.deployment_id} has finished recording")
         seq = self._seq = self._seq + 1
         t = time_ns() // 1_000_000  # now_ms(), inlined: emit() runs once per install line
-        if event == PHASE:
+        phase = event == PHASE
+        if phase:
             self._apply_phase(data)
         row = self.row
         log = row["event_log"]
@@ -428,8 +430,8 @@ class Recorder:
         else:
             append_bounded(log, entry, t)
         row[LOG_SEQ] = seq
-        self._store.enqueue_event(self.deployment_id, seq, t, event, data)
-        if event == PHASE:
+        self._enqueue_event(self.deployment_id, seq, t, event, data)
+        if phase:
             # A handful per deploy: the phase event and the row with its phase and status commit
             # now (crash recovery names the phase from the events; lists show the row's status).
             self._dirty.update(("event_log", LOG_SEQ))
