@@ -86,3 +86,29 @@ async def test_an_operation_token_is_sent_as_bearer(server: LocalServer) -> None
 
 async def test_a_non_ascii_password_is_sent_as_utf8_and_refused_when_wrong(server: LocalServer) -> None:
     assert await FirstRows(settings_of(server, password="pässwörd")).take(10) is None
+
+
+async def test_an_answer_that_is_not_json_or_not_2xx_is_no_answer() -> None:
+    import http.server
+    import threading
+
+    class Garbage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, body = (200, b"<html>a proxy's login page</html>") if self.path == "/" else (500, b"{}")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None: ...
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        assert await FirstRows(ConnectionSettings(base, user="a", password="b")).take(10) is None
+        assert await FirstRows(ConnectionSettings(base + "/api", user="a", password="b")).take(10) is None
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
