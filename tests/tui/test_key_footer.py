@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label
 
-from deploytui.tui.widgets.key_footer import KeyFooter
+from deploytui.tui.widgets.key_footer import HELD_WAIT_S, KeyFooter
 
 
 class Keys(App[None]):
@@ -60,3 +62,20 @@ async def test_an_unchanged_refresh_rebuilds_nothing() -> None:
         await pilot.pause()
         await pilot.pause()
         assert app.query_one(KeyFooter).children[0] is before
+
+
+async def test_keys_held_too_long_come_anyway() -> None:
+    """A stream busy for minutes must not leave the keys stale: held changes wait HELD_WAIT_S."""
+    app = Keys()
+    async with app.run_test() as pilot:
+        footer = app.query_one(KeyFooter)
+        await pilot.pause()
+        footer.hold(True)
+        app.offer_extra = True
+        app.refresh_bindings()
+        await pilot.pause()
+        assert "x" not in shown(app)
+        deadline = asyncio.get_running_loop().time() + HELD_WAIT_S + 5
+        while "x" not in shown(app) and asyncio.get_running_loop().time() < deadline:
+            await pilot.pause(0.05)
+        assert "x" in shown(app) and footer._held  # still held, yet shown

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 
+HELD_WAIT_S = 1.0
+"""How long key changes wait while the footer is held (a stream busy for minutes must not leave
+the keys stale)."""
+
+
 class KeyFooter(Footer):
     """Textual's :class:`~textual.widgets.Footer`, recomposed only when what it shows changes.
 
@@ -32,28 +37,35 @@ class KeyFooter(Footer):
         yield from super().compose()
 
     def hold(self, held: bool) -> None:
-        """While held (a busy replay pouring in), key changes wait: a rebuild is a layout pass of
-        the whole screen in the middle of it. Released, the footer catches up once."""
+        """While held (a busy replay pouring in), key changes wait, at most :data:`HELD_WAIT_S`:
+        a rebuild is a layout pass of the whole screen in the middle of it. Released, the footer
+        catches up once."""
         self._held = held
-        if not held and self._missed:
-            self._missed = False
-            self.bindings_changed(self.screen)
+        if not held:
+            self._catch_up()
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
         if self._held:
-            self._missed = True
+            if not self._missed:
+                self._missed = True
+                self.set_timer(HELD_WAIT_S, self._catch_up, name="footer-held")
             return
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen or self._pending:
             return
         self._pending = True
         self.call_after_refresh(self._recompose_if_changed)
 
+    def _catch_up(self) -> None:
+        """Show the changes that waited (released, or held for too long)."""
+        if self._missed and self.is_attached:
+            self._missed = False
+            held, self._held = self._held, False
+            self.bindings_changed(self.screen)
+            self._held = held
+
     def _recompose_if_changed(self) -> None:
         self._pending = False
-        if self._held:
-            self._missed = True
-            return
         if self.is_attached and self._keys_on_show() != self._shown:
             # Recomposed by the footer's own message loop: Footer's keys bind data to the widget
             # that composes them, which must then be the footer.
