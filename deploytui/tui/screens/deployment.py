@@ -66,9 +66,11 @@ FRAME = 1 / 30
 # hand-over repaints the followed output, and nobody reads 10 000 lines a second anyway.
 BUSY_FRAME = 1 / 10
 BUSY_BATCH = 300
-# Tab labels carry counts; relabelling a tab reflows the tab bar, so a busy stream does it at
-# most this often.
+# Tab labels carry counts; a busy stream relabels at most this often. A count of the same width
+# repaints its tab only; a new width reflows the whole screen (20-35 ms at 160x48), so while a
+# stream is busy that waits at most REFLOW_INTERVAL (the count shown meanwhile is the last one).
 LABEL_INTERVAL = 0.5
+REFLOW_INTERVAL = 2.0
 # The attach worker gives the event loop a turn at least this often (seconds).
 YIELD_AFTER = 0.008
 # Install lines held in memory (the view's and the pane's, the same objects): a million-line
@@ -170,6 +172,8 @@ class DeploymentScreen(Screen):
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_batch_size = 0
         self._labels_at = 0.0
+        self._reflowed_at = 0.0
+        self._relabel_timer = False
         self._lines_shown = 0
         self._gaps_shown = 0
         self._error_shown = False
@@ -341,11 +345,10 @@ class DeploymentScreen(Screen):
         busy = len(message.events) > BUSY_BATCH
         self.burst_gc.batch(busy and not message.final)
         self.query_one(KeyFooter).hold(busy and not message.final)
-        if message.final or not busy or time.monotonic() - self._labels_at >= LABEL_INTERVAL:
-            self._labels_at = time.monotonic()
-            self._label_tab("events", f"Events ({self.query_one(EventsLog).count})")
-            if view.peers:
-                self._label_tab("peers", f"Peers ({len(view.peers)})")
+        now = time.monotonic()
+        if message.final or not busy or now - self._labels_at >= LABEL_INTERVAL:
+            self._labels_at = now
+            self._label_tabs(reflow=message.final or not busy or now - self._reflowed_at >= REFLOW_INTERVAL)
         self._redraw_phases()
         self._redraw_header()
         self._show_error()
@@ -495,19 +498,39 @@ class DeploymentScreen(Screen):
         if len(self.app.screen_stack) > 2:
             self.dismiss()
 
-    def _label_tab(self, tab: str, label: str) -> None:
+    def _label_tabs(self, *, reflow: bool = True) -> None:
+        """The tabs' counts; a count whose new width must wait (``reflow`` False) comes with a
+        later batch or, if none comes, REFLOW_INTERVAL later."""
+        deferred = not self._label_tab("events", f"Events ({self.query_one(EventsLog).count})", reflow=reflow)
+        if self.view.peers:
+            deferred |= not self._label_tab("peers", f"Peers ({len(self.view.peers)})", reflow=reflow)
+        if deferred and not self._relabel_timer:
+            self._relabel_timer = True
+            self.set_timer(REFLOW_INTERVAL, self._relabel_later, name="tab-relabel")
+
+    def _relabel_later(self) -> None:
+        self._relabel_timer = False
+        self._label_tabs()
+
+    def _label_tab(self, tab: str, label: str, *, reflow: bool = True) -> bool:
         """Relabel a tab when its text changed. A new width reflows the tab bar (a layout pass of
-        the whole screen, 20-35 ms at 160x48); a count that keeps its width repaints the tab only."""
+        the whole screen, 20-35 ms at 160x48), only when ``reflow``; a count that keeps its
+        width repaints the tab only. False when the new label had to wait."""
         old = self._tab_labels.get(tab)
         if old == label:
-            return
+            return True
+        same_width = old is not None and len(old) == len(label)
+        if not same_width and not reflow:
+            return False
         self._tab_labels[tab] = label
         content_tab = self.query_one("#tabs", TabbedContent).get_tab(tab)
-        if old is not None and len(old) == len(label):
+        if same_width:
             content_tab._label = Content(label)  # Tab.label's setter always asks for a layout
             Static.update(content_tab, content_tab._label, layout=False)
         else:
+            self._reflowed_at = time.monotonic()
             content_tab.label = label
+        return True
 
     def _show_peers_note(self) -> None:
         note = peers_note(self.view, {**(self.view.row or {}), **self.row}, self._status())
