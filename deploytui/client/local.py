@@ -19,7 +19,6 @@ outliving them, as tmux or a language server does it:
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import queue
@@ -31,8 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from . import plain_http
 from ..protocol.local import (
     CREDENTIALS_FILE,
     DEFAULT_IDLE_EXIT_S,
@@ -111,18 +110,11 @@ def pid_alive(pid: int) -> bool:
 
 def _answers_as(url: str, pid: int, timeout: float) -> bool:
     """Does ``url`` answer ``/health`` as process ``pid``? (No proxy: this is a loopback check.)"""
-    # The standard library's client: the dashboard asks this before its first frame, and httpx
-    # costs a tenth of a second to import.
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    # The standard library's client: the dashboard asks this before its first frame.
     try:
-        connection.request("GET", parts.path.rstrip("/") + "/health")
-        response = connection.getresponse()
-        response.read()
-    except (OSError, http.client.HTTPException, ValueError):
+        response = plain_http.get(url, "/health", timeout)
+    except (*plain_http.HttpError, ValueError):
         return False
-    finally:
-        connection.close()
     return response.status == 200 and response.getheader(PID_HEADER) == str(pid)
 
 

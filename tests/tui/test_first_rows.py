@@ -14,7 +14,8 @@ import pytest
 
 from deploytui.client.api import ConnectionSettings
 from deploytui.client.local import LocalServer
-from deploytui.tui.first_rows import HEAD_LIMIT, FirstRows, post_operation
+from deploytui.client.plain_http import post_operation
+from deploytui.tui.first_rows import HEAD_LIMIT, FirstRows
 from tests.conftest import start_server
 from tests.e2e.local_support import start_deploy
 from tests.tui.app_harness import live_app, screen_text, wait_for
