@@ -71,17 +71,8 @@ async def replicate_deploy(
 
     Never raises for a peer's failure: it becomes a ``failed`` result with ``error {message, code}``.
     """
-    import httpx
-
     request = {**body, "payload": base64.b64encode(payload).decode("ascii"), "replicated": False}
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-
-        async def one(raw: str) -> dict[str, Any]:
-            result = await _send(client, Peer.parse(raw), request, timeout_s)
-            on_result(result)
-            return result
-
-        return list(await asyncio.gather(*(one(raw) for raw in peers)))
+    return await call_peers([(raw, request) for raw in peers], timeout_s=timeout_s, on_result=on_result)
 
 
 async def _send(client: httpx.AsyncClient, peer: Peer, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:

@@ -172,12 +172,12 @@ class DeploymentsScreen(Screen):
                 with single_attempts():  # this loop is the retry, and it shows each failure
                     if version is None:  # (re)connected: maybe another server now, so ask for everything
                         cursor = None
-                    if first is None:
-                        data = await app.api.list_deployments(**head_query(), search=self._search(), changed_since=cursor)
-                        self.post_message(DeploymentsFetched(*_rows_of(data)))
-                    else:
-                        data, first = first, None
-                    rows, _ = _rows_of(data)
+                    shown_already = first is not None  # the launch's answer, shown above
+                    data = first or await app.api.list_deployments(**head_query(), search=self._search(), changed_since=cursor)
+                    first = None
+                    rows, total = _rows_of(data)
+                    if not shown_already:
+                        self.post_message(DeploymentsFetched(rows, total))
                     if version is None:  # after the rows, so the list paints one round trip sooner
                         info = await app.api.registration_info()
                         version = str(info.get("version")) if isinstance(info, dict) and info.get("version") else "?"
