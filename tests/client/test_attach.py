@@ -291,6 +291,43 @@ def test_harper_marker_at_a_seam_of_identical_lines_marks_the_hole(delivered: in
         assert_in_order_with_holes_marked(hist[:delivered] + out, keys(hist))
 
 
+def seven_runs(n: int) -> list[Event]:
+    """Runs of 7 identical lines between 7 distinct ones (the resilience test's install)."""
+    out = [parse_event("phase", {"phase": "prepare", "status": "start"})]
+    return out + [parse_event("install", {"manager": "npm", "stream": "stdout",
+                                          "line": "same line" if (i // 7) % 2 else f"line {i}"}) for i in range(1, n)]
+
+
+@pytest.mark.parametrize("behind", [180, 181, 200, 517, 1213, 2500, 3900])
+def test_harper_marker_with_a_tail_persisted_behind_the_stream_delivers_nothing_twice(behind: int) -> None:
+    """A reconnect in a burst: the row was persisted ``behind`` events before what had been
+    delivered, so its tail is old news, and the live events after it (our server: from the row's
+    end on) repeat what was delivered before the new ones come. Found in CI: taken as new, the tail
+    and the catch-up were delivered a second time."""
+    hist = seven_runs(6000)
+    delivered = 4500
+    server_has = delivered - behind
+    log = DeliveredLog()
+    log.extend(hist[:delivered])
+    out = run_aligner(log, bounded(hist[:server_has], harper_count=True) + hist[server_has:], hist, trust=False)
+    assert keys(out) == keys(hist[delivered:])
+
+
+@pytest.mark.parametrize("subscribed", [3000, 3500, 4499, 4500, 4510])
+def test_harper_marker_with_a_stale_tail_then_a_gap_realigns_on_the_live_events(subscribed: int) -> None:
+    """Harper's read-before-subscribe after a lagging row: the tail ends at 3000, live events start
+    at ``subscribed``. Nothing is delivered twice; what the stream skipped past what we had is a
+    marked hole."""
+    hist = seven_runs(6000)
+    delivered = 4500
+    log = DeliveredLog()
+    log.extend(hist[:delivered])
+    out = run_aligner(log, bounded(hist[:3000], harper_count=True) + hist[subscribed:], hist, trust=False)
+    assert_in_order_with_holes_marked(hist[:delivered] + out, keys(hist))
+    if subscribed < delivered:  # (at ``delivered`` exactly, it cannot be told from a jump past it)
+        assert keys(out) == keys(hist[delivered:])
+
+
 def test_lost_step_after_a_short_replay_realigns_on_the_delivered_suffix() -> None:
     """Harper's read-before-subscribe: the replay (a lagging event_log) stops at 90, live resumes at 95."""
     hist = history(300, repeat_every=1)

@@ -15,6 +15,11 @@ and the last :data:`WINDOW`, plus the count ``n``). Every Harper reconnect sends
 * untruncated: ``E[0..m)`` then ``E[m..]`` live — one contiguous run from position 0;
 * truncated: ``E[0..20)``, a ``truncated`` marker, ``E[s..s+179)`` (``s = m - 179``), then live.
 
+``m``, where the row's log ends, is usually at or past ``n``, but not always: a row is persisted
+behind what was streamed (Harper coalesces its writes; so does our server), so a reconnect in a
+burst replays a tail that ends well before ``n``, and then live events from ``m`` (our server) or
+from wherever the stream happened to subscribe (Harper, contract §6.2).
+
 Our own server in ``--wire harper`` replays its full events table, which is the first shape.
 
 The algorithm
@@ -33,11 +38,17 @@ The algorithm
    * Harper's count is useless (it always reads 2), so ``s`` is found by content: buffer the tail
      and find the **longest overlap** ``o`` such that the tail's first ``o`` events equal the last
      ``o`` delivered ones (``o <= 179`` and ``o <= n - 20``); then ``s = n - o`` and step 1 goes on.
-     Candidates are filtered as tail events arrive, and a decision is taken as soon as the longest
-     surviving candidate is fully checked, so at most 179 events wait.
+     When none is found the tail may be older than what was delivered (a lagging row): it is
+     looked for in the whole kept window, ``179 < o``, the nearest match to ``n`` first; then step 1
+     goes on from ``s + 179`` and re-aligns (step 3) if the live events that follow do not continue
+     there. Only when neither matches is the tail new (``o = 0``). Candidates are filtered as tail
+     events arrive, and a decision is taken as soon as the preferred surviving candidate is checked
+     (at the latest at the tail's end), so at most 179 events wait.
 3. **Losing step.** If an event at ``pos < n`` differs from ``D[pos]`` (a Harper ``event_log``
    lagging behind what it streamed, or a read-before-subscribe hole), the same longest-overlap
-   search runs against the last :data:`WINDOW` delivered events, starting with that event.
+   search runs against the delivered events from ``pos`` on (within the kept window), starting
+   with that event. A stream that continues nowhere in them (it jumped past what was delivered,
+   or the seam is a guess) gets a ``truncated`` marker of its own, without a count.
 4. **After the end**, :func:`missing_from_log` diffs the final ``event_log`` (head and tail apart)
    against the delivered head and tail window with :class:`difflib.SequenceMatcher` (no
    auto-junk, so repeated lines count; the tail is matched from the end backwards, since both end
@@ -52,6 +63,8 @@ Limits
   the log was cut, when no overlap was found *or* when a shorter one was as consistent (the seam
   is a run of identical events, so the choice was a guess). Our server avoids both with its
   cumulative count and ``get_deployment_events``.
+* A tail older than the kept :data:`WINDOW` cannot be recognised: it is taken as new (a row
+  persisted more than ~4,000 events behind what its stream had sent).
 * Events evicted from a truncated ``event_log`` while we were disconnected cannot be recovered
   from Harper at all (only our server keeps them); they are reported by the marker.
 * Backfilled events are delivered at the end, not in their original place; the caller sees them
@@ -84,8 +97,9 @@ __all__ = [
     "with_logged_time",
 ]
 
-# How many of the latest delivered events are kept for alignment (> 179, Harper's tail).
-WINDOW = 512
+# How many of the latest delivered events are kept for alignment: how far behind what was
+# delivered a replay's tail can start and still be recognised (a row persisted behind its stream).
+WINDOW = 4096
 
 EventKey = tuple[str, str]
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr).encode
@@ -179,14 +193,20 @@ class _Overlap:
     match ``D[n - o ..]``. Decided once the longest survivor is fully checked.
     """
 
-    def __init__(self, log: DeliveredLog, hi: int, *, include_zero: bool = True) -> None:
+    def __init__(self, log: DeliveredLog, hi: int, *, tail: int | None = None) -> None:
         self.n = log.count
         hi = max(0, min(hi, self.n))
         # Only overlaps whose delivered side is still kept can be checked.
         while hi > 0 and not log.kept(self.n - hi):
             hi -= 1
         self._log = log
-        self.candidates = list(range(hi, -1 if include_zero else 0, -1))  # longest first
+        # In order of preference. Without a tail: the longest first. A replay's tail of ``tail``
+        # events (the incoming events compared, at most) usually reaches what was delivered, so
+        # those overlaps come first, the longest first; then a tail that ends before it (a row
+        # persisted behind what was streamed), the nearest first; then none.
+        reaching = min(hi, tail) if tail is not None else hi
+        self.candidates = [*range(reaching, 0, -1), *range(reaching + 1, hi + 1), 0]
+        self._limit = tail
         self.buffer: list[Event] = []
 
     def feed(self, event: Event) -> int | None:
@@ -198,21 +218,21 @@ class _Overlap:
         return self.decided()
 
     def decided(self) -> int | None:
-        if not self.candidates:
-            return 0
-        best = self.candidates[0]
-        return best if best <= len(self.buffer) else None
+        """The most preferred consistent overlap once it is fully checked (or the tail is)."""
+        best = self.candidates[0]  # 0, always consistent, is never filtered out
+        checked = len(self.buffer)
+        return best if best <= checked or (self._limit is not None and checked >= self._limit) else None
 
     def ambiguous(self, overlap: int) -> bool:
         """True when the choice of ``overlap`` is a guess, so events may be missing at the seam:
-        a shorter non-zero overlap is as consistent (a run of identical events at the seam), or no
+        another non-zero overlap is as consistent (a run of identical events at the seam), or no
         overlap at all is, which is always consistent by content (the incoming events may be new
         ones that repeat the delivered suffix: a replay whose tail starts at or after what we had)
         and is ruled out only when the overlapped events include one whose key occurs once in
         what is kept of the delivered history (a line not seen repeated cannot be a repeat)."""
         if overlap <= 0:
             return False
-        if any(0 < o < overlap for o in self.candidates):
+        if any(o not in (0, overlap) for o in self.candidates):
             return True
         counts: dict[EventKey, int] = {}
         for key in self._log.kept_keys():
@@ -223,7 +243,7 @@ class _Overlap:
 
     def best_guess(self) -> int:
         """The longest candidate still consistent with everything buffered (at a terminal event)."""
-        return self.candidates[0] if self.candidates else 0
+        return self.candidates[0]
 
 
 class ReplayAligner:
@@ -273,7 +293,9 @@ class ReplayAligner:
             self.skipped += 1
             return []
         # Out of step: find where this event continues the delivered history.
-        self._overlap = _Overlap(self.log, WINDOW)
+        # It continues at or after ``pos`` (a stream never goes back), so it is looked for in the
+        # delivered events from there on, the longest overlap first.
+        self._overlap = _Overlap(self.log, self.log.count - pos)
         overlap = self._overlap.feed(event)
         return [] if overlap is None else self._resolve(overlap)
 
@@ -282,9 +304,8 @@ class ReplayAligner:
             start = self.head_keep + marker.dropped_events
             if start >= self.log.count - self.tail_keep:  # plausible: the tail reaches what we have
                 return self._jump(start, marker)
-        n = self.log.count
         self._marker = marker
-        self._overlap = _Overlap(self.log, min(self.tail_keep, n - self.head_keep))
+        self._overlap = _Overlap(self.log, self.log.count - self.head_keep, tail=self.tail_keep)
         decided = self._overlap.decided()
         return [] if decided is None else self._resolve(decided)
 
@@ -299,10 +320,10 @@ class ReplayAligner:
         ambiguous = self._overlap.ambiguous(overlap)
         self._overlap = None
         decisions: list[Decision] = []
-        if self._marker is not None:
-            if overlap == 0 or ambiguous:  # events may be missing where the log was cut: say so
-                decisions.append(Deliver(self._marker))
-            self._marker = None
+        if overlap == 0 or ambiguous:  # events may be missing where the stream jumped: say so
+            marker = self._marker or TruncatedEvent(dropped_events=0, exact=False, raw={"dropped_events": 0})
+            decisions.append(Deliver(marker))
+        self._marker = None
         self.pos = n - overlap
         for event in buffered:
             if self._overlap is not None:  # lost step again inside the buffer
