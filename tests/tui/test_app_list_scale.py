@@ -4,6 +4,7 @@ and the live poll carries summary rows whose size does not grow with the server'
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from deploytui.client.local import LocalServer
 from deploytui.tui.screens.deployments import HEAD_LIMIT, PAGE_SIZE
 from deploytui.tui.widgets.deployments_table import DeploymentsTable
 from tests.conftest import start_server
-from tests.list_support import seed_rows
+from tests.list_support import BASE_STARTED_AT, seed_rows
 from tests.tui.app_harness import live_app, screen_text, wait_for
 
 ROWS = 2000
@@ -104,3 +105,93 @@ async def test_live_poll_carries_only_what_changed(big_server):
     assert all(fields.get("changed_since") for fields, _, _ in later)
     assert [rows for _, rows, _ in later] == [0] * len(later)
     assert max(size for _, _, size in later) < 100 < first_bytes
+
+
+async def test_a_poll_builds_the_rows_it_changed_and_a_tick_the_rows_in_view(big_server, monkeypatch):
+    """What a refresh costs, in rows built: a poll that changed nothing builds none of the 2,000
+    loaded rows but those in view (their times move on), a tick only those in view; a row
+    scrolled into view shows its time as of then, not as of when it was built."""
+    app = live_app(big_server)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = await wait_for(pilot, lambda: table_of(app) if table_of(app).row_count == HEAD_LIMIT else None,
+                               what="the newest rows")
+        clock = [(BASE_STARTED_AT + ROWS * 1000) / 1000 + 60]  # a minute after the newest row started
+        table.now = lambda: clock[0]
+        while table.row_count < ROWS:  # load every page
+            loaded = table.row_count
+            await pilot.press("G")
+            await wait_for(pilot, lambda loaded=loaded: table.row_count > loaded, what="an older page")
+        await pilot.press("g")
+        built: list[str] = []
+        original = DeploymentsTable.cells_for
+        monkeypatch.setattr(DeploymentsTable, "cells_for",
+                            lambda self, row: (built.append(str(row.get("deployment_id"))), original(self, row))[1])
+        in_view = table.size.height + 1
+        table.update_rows(list(table.rows_by_id.values()))
+        assert 0 < len(built) <= in_view
+        built.clear()
+        table.tick()
+        assert 0 < len(built) <= in_view
+        # The poll and the screen's 1 s tick paused, an hour passes: the oldest row, out of view,
+        # still says what it said when built...
+        await pilot.press("p")
+        for timer in app.screen._timers:
+            if timer.name == "deployments-tick":
+                timer.pause()
+        oldest = next(key for key, row in table.rows_by_id.items() if row["project"] == OLDEST)
+        started = table.get_cell(oldest, "started").plain
+        clock[0] += 3600
+        table.tick()
+        assert table.get_cell(oldest, "started").plain == started
+        await pilot.press("G")  # ... and is brought up to date as it scrolls into view
+        await wait_for(pilot, lambda: table.get_cell(oldest, "started").plain != started, what="a fresh time",
+                       timeout=5)
+
+
+async def test_a_filter_dropping_thousands_of_rows_rebuilds_the_table_once(big_server, monkeypatch):
+    """DataTable renumbers every row on each removal: a filter that drops 1,999 of 2,000 loaded
+    rows must not remove them one by one (minutes at 10,000 rows); the selected row stays
+    selected and in view."""
+    app = live_app(big_server)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = await wait_for(pilot, lambda: table_of(app) if table_of(app).row_count == HEAD_LIMIT else None,
+                               what="the newest rows")
+        removed: list[object] = []
+        original = DeploymentsTable.remove_row
+        monkeypatch.setattr(DeploymentsTable, "remove_row", lambda self, key: (removed.append(key), original(self, key))[1])
+        picked = next(key for key, row in table.rows_by_id.items() if row["project"] == f"project-{ROWS - 150:06d}")
+        table.move_cursor(row=table.get_row_index(picked), animate=False)
+        await pilot.pause()
+        table.text_filter = f"project-{ROWS - 150:06d}"[:-1]  # ten rows match
+        table.update_rows(list(table.rows_by_id.values()))
+        await pilot.pause()
+        assert table.row_count == 10 and removed == []
+        assert table.selected_id == picked
+        assert table.scroll_y <= table.get_row_index(picked) < table.scroll_y + table.size.height
+
+
+async def test_highlights_while_an_older_page_is_on_its_way_ask_for_it_once(big_server):
+    """A highlight comes with every cursor move and row update near the end; each used to restart
+    the page's request (an exclusive worker), so it could keep missing its landing."""
+    app = live_app(big_server)
+    asked: list[int] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = await wait_for(pilot, lambda: table_of(app) if table_of(app).row_count == HEAD_LIMIT else None,
+                               what="the newest rows")
+        original = app.api.list_deployments
+        landing = asyncio.Event()
+
+        async def held(**fields):
+            if "offset" in fields:
+                asked.append(fields["offset"])
+                await landing.wait()
+            return await original(**fields)
+
+        app.api.list_deployments = held
+        await pilot.press("G")
+        await wait_for(pilot, lambda: asked, what="the older page asked for")
+        for _ in range(5):
+            await pilot.press("k", "j")  # more highlights near the end while it is on its way
+        landing.set()
+        await wait_for(pilot, lambda: table.row_count > HEAD_LIMIT, what="the older page")
+    assert asked == [HEAD_LIMIT]

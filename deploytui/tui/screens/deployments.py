@@ -24,6 +24,7 @@ from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
+from textual.worker import Worker
 
 from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.first_rows import HEAD_LIMIT, head_query
@@ -103,6 +104,8 @@ class DeploymentsScreen(Screen):
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         self._rows_painted = asyncio.Event()
+        self._older_worker: Worker | None = None
+        self._older_asked: tuple[str, int] | None = None  # (search, rows loaded) of that request
         """Set once the first rows are laid out (their frame is about to be written)."""
 
     @property
@@ -312,7 +315,17 @@ class DeploymentsScreen(Screen):
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = self.query_one(DeploymentsTable)
         if event.cursor_row >= table.row_count - NEAR_END and self._unloaded():
-            self.load_older()
+            self._load_older_once(table)
+
+    def _load_older_once(self, table: DeploymentsTable) -> None:
+        """Ask for the next page, unless that very page is already on its way: a highlight comes
+        with every cursor move and row update, and restarting the request each time (the worker
+        is exclusive) would keep it from landing while cancelled workers pile up."""
+        asked = (self._search() or "", len(table.rows_by_id))
+        loading = self._older_worker is not None and not self._older_worker.is_finished
+        if asked != self._older_asked or not loading:
+            self._older_asked = asked
+            self._older_worker = self.load_older()
 
     def _unloaded(self) -> int:
         """Rows the server has (for the current search) that are not loaded yet."""

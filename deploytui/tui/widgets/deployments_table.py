@@ -47,6 +47,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("size", "Size", 9, wide_only=True),
 )
 WIDE_MIN_WIDTH = 110
+# DataTable's remove_row renumbers every row; past this many removals at once (a filter narrowing
+# thousands of rows) the table is rebuilt in one pass instead.
+REBUILD_AFTER_REMOVALS = 16
 """Below this many columns, the User, Origin and Size columns are hidden."""
 PROJECT_MIN_WIDTH = 6
 """On a narrow terminal Project gives up its width first, down to this: Duration stays whole."""
@@ -136,6 +139,10 @@ class DeploymentsTable(DataTable):
         self.current: dict[str, str] = {}
         """project -> the deployment whose release runs now (:func:`current_releases`)."""
         self._cells: dict[str, dict[str, str]] = {}
+        self._built_from: dict[str, dict[str, Any]] = {}
+        """Per row shown: the poll's row its cells were last built from. A poll rebuilds only the
+        rows it changed; time cells are rebuilt for the rows in view (:meth:`tick`, scrolling):
+        10,000 rows rebuilt each second would stall the dashboard ~0.3 s each time."""
         self._status_cells: dict[str, tuple[Text, Style]] = {}
         """Per shown status: its cell and its tone in the current theme (parsing a theme style
         costs ~1 ms; a list of thousands of rows would spend seconds on it per refresh)."""
@@ -189,6 +196,7 @@ class DeploymentsTable(DataTable):
         selected = self.selected_id
         self.clear(columns=True)
         self._cells.clear()
+        self._built_from.clear()
         for column in COLUMNS:
             if wide or not column.wide_only:
                 self.add_column(column.label, key=column.key, width=column.width if column.key != "project" else project_width)
@@ -214,12 +222,29 @@ class DeploymentsTable(DataTable):
     def update_rows(self, rows: list[dict[str, Any]]) -> None:
         """Take a poll's rows and bring the table in step with them, in place."""
         self.rows_by_id = {str(r.get("deployment_id")): r for r in rows if r.get("deployment_id")}
-        self.current = current_releases(rows)
-        self._sync(self.selected_id)
+        current, self.current = self.current, current_releases(rows)
+        starred = {project for project in current.keys() | self.current.keys()
+                   if current.get(project) != self.current.get(project)}
+        self._sync(self.selected_id, starred=starred)
 
     def tick(self) -> None:
-        """Refresh the time cells (relative start, running durations)."""
-        self._sync(self.selected_id, resort=False)
+        """Refresh the time cells (relative start, running durations) of the rows in view; rows
+        scrolled into view are refreshed as they come."""
+        keys = self.column_keys
+        for deployment_id in self._ids_in_view():
+            self._build(deployment_id, keys)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.tick()
+
+    def _ids_in_view(self) -> list[str]:
+        if self.wide is None or not self.row_count:
+            return []
+        first = max(0, int(self.scroll_y))
+        return [row.key.value for row in self.ordered_rows[first : first + self.size.height + 1]
+                if row.key.value in self._cells]
 
     def _duration_now(self) -> float:
         """The end of a running row's duration: now, or the last answer while the server is gone."""
@@ -307,32 +332,51 @@ class DeploymentsTable(DataTable):
                 self._status_cells[shown] = look
         return look
 
-    def _sync(self, selected: str | None, *, resort: bool = True) -> None:
+    def _sync(self, selected: str | None, *, starred: set[str] | frozenset[str] = frozenset()) -> None:
+        """Show the rows that pass the filters, in order: rows new to the table or changed by the
+        poll (or whose ★ moved, ``starred`` projects) are built, the others kept as they are."""
         if self.wide is None:
             return
         wanted = self.visible_ids()
         wanted_set = set(wanted)
-        for key in [k for k in self._cells if k not in wanted_set]:
+        stale = [k for k in self._cells if k not in wanted_set]
+        rebuilt = len(stale) > REBUILD_AFTER_REMOVALS
+        if rebuilt:  # a filter narrowing thousands of rows: one pass, not one per removed row
+            self.clear()
+            self._cells.clear()
+            self._built_from.clear()
+        for key in [] if rebuilt else stale:
             self.remove_row(key)
             del self._cells[key]
+            del self._built_from[key]
         keys = self.column_keys
+        built_from = self._built_from
         for deployment_id in wanted:
-            cells = self.cells_for(self.rows_by_id[deployment_id])
-            signature = {k: cells[k].plain if isinstance(cells[k], Text) else str(cells[k]) for k in keys}
-            signature["~style"] = str(self.rows_by_id[deployment_id].get("status"))
-            old = self._cells.get(deployment_id)
-            if old is None:
-                self.add_row(*(cells[k] for k in keys), key=deployment_id)
-            else:
-                for k in keys:
-                    if old.get(k) != signature[k] or (k in ("status", "phase") and old["~style"] != signature["~style"]):
-                        self.update_cell(deployment_id, k, cells[k])
-            self._cells[deployment_id] = signature
+            row = self.rows_by_id[deployment_id]
+            if built_from.get(deployment_id) is not row or str(row.get("project")) in starred:
+                self._build(deployment_id, keys)
         current = [row.key.value for row in self.ordered_rows]
-        if resort and current != wanted:
+        if current != wanted:
             rank = {key: i for i, key in enumerate(wanted)}
             self.sort("id", key=lambda cell: rank[cell.deployment_id])
         if selected is not None and selected in wanted_set:
             index = self.get_row_index(selected)
             if index != self.cursor_row:
-                self.move_cursor(row=index, animate=False, scroll=False)
+                self.move_cursor(row=index, animate=False, scroll=rebuilt)  # rebuilt: back in view
+        self.tick()  # the rows in view that were kept may show a time gone by
+
+    def _build(self, deployment_id: str, keys: list[str]) -> None:
+        """Build one row's cells and add the row, or update the cells whose text or tone changed."""
+        row = self.rows_by_id[deployment_id]
+        cells = self.cells_for(row)
+        signature = {k: cells[k].plain if isinstance(cells[k], Text) else str(cells[k]) for k in keys}
+        signature["~style"] = str(row.get("status"))
+        old = self._cells.get(deployment_id)
+        if old is None:
+            self.add_row(*(cells[k] for k in keys), key=deployment_id)
+        else:
+            for k in keys:
+                if old.get(k) != signature[k] or (k in ("status", "phase") and old["~style"] != signature["~style"]):
+                    self.update_cell(deployment_id, k, cells[k])
+        self._cells[deployment_id] = signature
+        self._built_from[deployment_id] = row
