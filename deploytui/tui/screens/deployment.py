@@ -344,7 +344,6 @@ class DeploymentScreen(Screen):
             self.query_one(PeersTable).show_peers((node, p.status, p.error) for node, p in view.peers.items())
         busy = len(message.events) > BUSY_BATCH
         self.burst_gc.batch(busy and not message.final)
-        self.query_one(KeyFooter).hold(busy and not message.final)
         now = time.monotonic()
         if message.final or not busy or now - self._labels_at >= LABEL_INTERVAL:
             self._labels_at = now
@@ -361,7 +360,6 @@ class DeploymentScreen(Screen):
     @on(StreamStateChanged)
     def _state(self, message: StreamStateChanged) -> None:
         self.stream_state = message.state
-        self.query_one(KeyFooter).hold(False)  # a stream cut mid-burst must not leave keys stale
         self.query_one(StreamStatus).state = message.state
 
     @on(RowFetched)

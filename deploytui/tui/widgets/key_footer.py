@@ -1,84 +1,174 @@
-"""The footer: Textual's, rebuilt only when the keys it shows change."""
+"""The footer: the screen's keys on one line, repainted (never rebuilt) when they change."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textual.widgets import Footer
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.widget import Widget
+
+from deploytui.tui.glyphs import pick
 
 if TYPE_CHECKING:
-    from textual.app import ComposeResult
     from textual.screen import Screen
 
-
-HELD_WAIT_S = 1.0
-"""How long key changes wait while the footer is held (a stream busy for minutes must not leave
-the keys stale)."""
+DIM = Style(dim=True)
 
 
-class KeyFooter(Footer):
-    """Textual's :class:`~textual.widgets.Footer`, recomposed only when what it shows changes.
+@dataclass(frozen=True, slots=True)
+class FooterKey:
+    """One key as the footer shows it."""
 
-    Textual's footer rebuilds every key on each bindings refresh (focus moving, a row fetched, a
-    stream ending, an operation learned): a dozen widgets mounted and the screen laid out again,
-    20–40 ms each, a dozen times while a deployment opens. Here refreshes that arrive together
-    rebuild once, and a refresh that leaves the keys, labels and enabled states as shown costs one
-    comparison.
+    key: str
+    display: str
+    description: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """The columns ``[start, end)`` a key occupies, as last rendered (clicks find keys by these)."""
+
+    start: int
+    end: int
+    key: FooterKey
+
+
+class KeyFooter(Widget, can_focus=False):
+    """The keys the screen's bindings show, with their descriptions, on one line; the command
+    palette's key on the right. A click on a key presses it.
+
+    Textual's :class:`~textual.widgets.Footer` mounts a widget per key and lays the whole screen out
+    again whenever the bindings change (focus moving, a row fetched, a stream ending, an operation
+    learned): 30–80 ms each, and its first rebuild sits between a screen's mount and its first
+    frame. Here a change that shows differently is a repaint of one line, and the first frame
+    already has the keys: they are read from the screen's bindings as the line renders.
     """
 
-    _shown: tuple | None = None
-    _pending = False
-    _held = False
-    _missed = False
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {
+        "key-footer--key",
+        "key-footer--description",
+        "key-footer--hover",
+        "key-footer--separator",
+    }
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        height: 1;
+        width: 1fr;
+        color: $footer-foreground;
+        background: $footer-background;
+        .key-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .key-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        .key-footer--hover {
+            background: $block-hover-background;
+        }
+        .key-footer--separator {
+            color: $foreground 20%;
+        }
+    }
+    """
 
-    def compose(self) -> ComposeResult:
-        # Whatever recomposes the footer (a refresh here, a reactive of Footer's), what it showed.
-        self._shown = self._keys_on_show()
-        yield from super().compose()
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._shown: tuple[tuple[FooterKey, ...], FooterKey | None] | None = None
+        self._spans: list[_Span] = []
+        self._hover: str | None = None  # the key under the mouse
 
-    def hold(self, held: bool) -> None:
-        """While held (a busy replay pouring in), key changes wait, at most :data:`HELD_WAIT_S`:
-        a rebuild is a layout pass of the whole screen in the middle of it. Released, the footer
-        catches up once."""
-        self._held = held
-        if not held:
-            self._catch_up()
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
 
-    def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True
-        if self._held:
-            if not self._missed:
-                self._missed = True
-                self.set_timer(HELD_WAIT_S, self._catch_up, name="footer-held")
-            return
-        if not screen.app.app_focus or not self.is_attached or screen is not self.screen or self._pending:
-            return
-        self._pending = True
-        self.call_after_refresh(self._recompose_if_changed)
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
 
-    def _catch_up(self) -> None:
-        """Show the changes that waited (released, or held for too long)."""
-        if self._missed and self.is_attached:
-            self._missed = False
-            held, self._held = self._held, False
-            self.bindings_changed(self.screen)
-            self._held = held
+    def _bindings_changed(self, screen: Screen) -> None:
+        if self.is_attached and screen is self.screen and self.keys() != self._shown:
+            self.refresh()
 
-    def _recompose_if_changed(self) -> None:
-        self._pending = False
-        if self.is_attached and self._keys_on_show() != self._shown:
-            # Recomposed by the footer's own message loop: Footer's keys bind data to the widget
-            # that composes them, which must then be the footer.
-            self.refresh(recompose=True)
-
-    def _keys_on_show(self) -> tuple:
-        """What :meth:`Footer.compose` reads from the screen's bindings, as one comparable value."""
-        if not self._bindings_ready:
-            return ()
+    def keys(self) -> tuple[tuple[FooterKey, ...], FooterKey | None]:
+        """What the screen's bindings show now: the keys (one per action, as bound first), and the
+        command palette's key (None without one)."""
         app = self.app
-        return tuple(
-            (binding.key, binding.action, binding.description, binding.show, enabled, tooltip,
-             app.get_key_display(binding), binding.group)
-            for (_node, binding, enabled, tooltip) in self.screen.active_bindings.values()
-            if binding.show or binding.action == "command_palette"
-        )
+        active = self.screen.active_bindings
+        keys: dict[str, FooterKey] = {}
+        for _node, binding, enabled, _tooltip in active.values():
+            if binding.show and binding.action not in keys:
+                keys[binding.action] = FooterKey(binding.key, app.get_key_display(binding), binding.description,
+                                                 enabled)
+        palette = None
+        if app.ENABLE_COMMAND_PALETTE and (found := active.get(app.COMMAND_PALETTE_BINDING)) is not None:
+            _node, binding, enabled, _tooltip = found
+            palette = FooterKey(binding.key, app.get_key_display(binding), binding.description, enabled)
+        return tuple(keys.values()), palette
+
+    def render(self) -> Text:
+        self._shown = keys, palette = self.keys()
+        width = self.size.width
+        right = Text() if palette is None else Text.assemble(
+            (pick("▏", "|"), self.get_component_rich_style("key-footer--separator")), self._item(palette, pad=False))
+        line = Text(no_wrap=True, overflow="crop", end="")
+        spans: list[_Span] = []
+        room = max(0, width - right.cell_len)
+        for key in keys:
+            item = self._item(key)
+            if line.cell_len + item.cell_len > room:
+                break
+            spans.append(_Span(line.cell_len, line.cell_len + item.cell_len, key))
+            line.append_text(item)
+        if palette is not None:
+            line.append(" " * max(0, width - line.cell_len - right.cell_len))
+            start = line.cell_len + 1  # after the separator
+            spans.append(_Span(start, start + right.cell_len - 1, palette))
+            line.append_text(right)
+        self._spans = spans
+        return line
+
+    def _item(self, key: FooterKey, *, pad: bool = True) -> Text:
+        """`` key description `` with the key's and the description's styles (dim when disabled);
+        without ``pad``, ``key description`` (the palette's, as Textual's footer shows it)."""
+        key_style = self.get_component_rich_style("key-footer--key")
+        description_style = self.get_component_rich_style("key-footer--description")
+        shown = f" {key.display} " if pad else key.display
+        description = (f"{key.description} " if pad else f" {key.description}") if key.description else ""
+        item = Text.assemble((shown, key_style), (description, description_style))
+        if key.key == self._hover and key.enabled:
+            item.stylize(self.get_component_rich_style("key-footer--hover", partial=True))
+        if not key.enabled:
+            item.stylize(DIM)
+        return item
+
+    def key_at(self, x: int) -> FooterKey | None:
+        """The key shown at column ``x``, if any."""
+        return next((span.key for span in self._spans if span.start <= x < span.end), None)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        key = self.key_at(event.x)
+        if key is None:
+            return
+        if key.enabled:
+            self.app.simulate_key(key.key)
+        else:
+            self.app.bell()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        key = self.key_at(event.x)
+        self._set_hover(key.key if key is not None else None)
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, key: str | None) -> None:
+        if key != self._hover:
+            self._hover = key
+            self.refresh()
