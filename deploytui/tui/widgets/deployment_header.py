@@ -59,7 +59,15 @@ class DeploymentHeader(Static):
 
     def _redraw(self) -> None:
         if self.row:
-            self.update(self._render_row())
+            self._draw()
+
+    def _draw(self) -> None:
+        """Show the row; lay the screen out again only when the header's height changes (a
+        stream redraws it every batch, and a layout pass is the whole screen's)."""
+        self.update(self._render_row(), layout=False)
+        width, height = self.content_size
+        if not width or self.get_content_height(self.content_size, self.screen.size, width) != height:
+            self.refresh(layout=True)
 
     def show(self, row: dict[str, Any], status: str | None = None) -> None:
         """Show ``row`` (``status`` overrides the row's while the stream knows better); nothing is
@@ -69,11 +77,11 @@ class DeploymentHeader(Static):
             return
         self.row = dict(row)
         self.status = status
-        self.update(self._render_row())
+        self._draw()
 
     def tick(self) -> None:
         if self.row and not is_terminal(self.status):
-            self.update(self._render_row())
+            self._draw()
 
     def _render_row(self) -> Table:
         row, status = self.row, self.status
