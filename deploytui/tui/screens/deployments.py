@@ -104,9 +104,9 @@ class DeploymentsScreen(Screen):
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         self._rows_painted = asyncio.Event()
+        """Set once the first rows are laid out (their frame is about to be written)."""
         self._older_worker: Worker | None = None
         self._older_asked: tuple[str, int] | None = None  # (search, rows loaded) of that request
-        """Set once the first rows are laid out (their frame is about to be written)."""
 
     @property
     def dash(self) -> Dashboard:

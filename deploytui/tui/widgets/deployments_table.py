@@ -47,10 +47,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("size", "Size", 9, wide_only=True),
 )
 WIDE_MIN_WIDTH = 110
-# DataTable's remove_row renumbers every row; past this many removals at once (a filter narrowing
-# thousands of rows) the table is rebuilt in one pass instead.
-REBUILD_AFTER_REMOVALS = 16
 """Below this many columns, the User, Origin and Size columns are hidden."""
+REBUILD_AFTER_REMOVALS = 16
+"""DataTable's ``remove_row`` renumbers every row: past this many removals at once (a filter
+narrowing thousands of rows) the table is rebuilt in one pass instead."""
 PROJECT_MIN_WIDTH = 6
 """On a narrow terminal Project gives up its width first, down to this: Duration stays whole."""
 CURRENT_MARK = ("★", "*")
