@@ -19,7 +19,7 @@ DIM = Style(dim=True)
 
 
 @dataclass(frozen=True, slots=True)
-class FooterKey:
+class ShownKey:
     """One key as the footer shows it."""
 
     key: str
@@ -34,7 +34,7 @@ class _Span:
 
     start: int
     end: int
-    key: FooterKey
+    key: ShownKey
 
 
 class KeyFooter(Widget, can_focus=False):
@@ -82,7 +82,7 @@ class KeyFooter(Widget, can_focus=False):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._shown: tuple[tuple[FooterKey, ...], FooterKey | None] | None = None
+        self._shown: tuple[tuple[ShownKey, ...], ShownKey | None] | None = None
         self._spans: list[_Span] = []
         self._hover: str | None = None  # the key under the mouse
 
@@ -96,20 +96,20 @@ class KeyFooter(Widget, can_focus=False):
         if self.is_attached and screen is self.screen and self.keys() != self._shown:
             self.refresh()
 
-    def keys(self) -> tuple[tuple[FooterKey, ...], FooterKey | None]:
+    def keys(self) -> tuple[tuple[ShownKey, ...], ShownKey | None]:
         """What the screen's bindings show now: the keys (one per action, as bound first), and the
         command palette's key (None without one)."""
         app = self.app
         active = self.screen.active_bindings
-        keys: dict[str, FooterKey] = {}
+        keys: dict[str, ShownKey] = {}
         for _node, binding, enabled, _tooltip in active.values():
             if binding.show and binding.action not in keys:
-                keys[binding.action] = FooterKey(binding.key, app.get_key_display(binding), binding.description,
+                keys[binding.action] = ShownKey(binding.key, app.get_key_display(binding), binding.description,
                                                  enabled)
         palette = None
         if app.ENABLE_COMMAND_PALETTE and (found := active.get(app.COMMAND_PALETTE_BINDING)) is not None:
             _node, binding, enabled, _tooltip = found
-            palette = FooterKey(binding.key, app.get_key_display(binding), binding.description, enabled)
+            palette = ShownKey(binding.key, app.get_key_display(binding), binding.description, enabled)
         return tuple(keys.values()), palette
 
     def render(self) -> Text:
@@ -134,7 +134,7 @@ class KeyFooter(Widget, can_focus=False):
         self._spans = spans
         return line
 
-    def _item(self, key: FooterKey, *, pad: bool = True) -> Text:
+    def _item(self, key: ShownKey, *, pad: bool = True) -> Text:
         """`` key description `` with the key's and the description's styles (dim when disabled);
         without ``pad``, ``key description`` (the palette's, as Textual's footer shows it)."""
         key_style = self.get_component_rich_style("key-footer--key")
@@ -148,7 +148,7 @@ class KeyFooter(Widget, can_focus=False):
             item.stylize(DIM)
         return item
 
-    def key_at(self, x: int) -> FooterKey | None:
+    def key_at(self, x: int) -> ShownKey | None:
         """The key shown at column ``x``, if any."""
         return next((span.key for span in self._spans if span.start <= x < span.end), None)
 
