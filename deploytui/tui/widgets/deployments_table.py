@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -24,6 +25,7 @@ from deploytui.protocol.deployment import is_terminal
 from deploytui.tui.widgets.status_glyphs import status_text, theme_style, tone_style
 
 if TYPE_CHECKING:
+    from rich.segment import SegmentLines
     from textual.widgets.data_table import CellKey, RowKey
 
 
@@ -46,6 +48,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("duration", "Duration", 8),
     Column("size", "Size", 9, wide_only=True),
 )
+_NULL_STYLE = Style()
+_NEWLINE = Text("\n")
 WIDE_MIN_WIDTH = 110
 """Below this many columns, the User, Origin and Size columns are hidden."""
 REBUILD_AFTER_REMOVALS = 16
@@ -167,6 +171,47 @@ class DeploymentsTable(DataTable):
         if not self._fixed():
             super()._update_column_widths(updated_cells)
 
+    # DataTable renders each cell through Rich's general path (Styled(Padding(cell)) laid out by
+    # Console.render_lines): ~0.2 ms a cell, so a screenful of 27 rows cost ~40 ms before the list's
+    # first frame. A one-line Text cell (all of ours) is rendered here to the same segments directly.
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> SegmentLines:
+        if row_index < 0 or column_index < 0 or width < 2 * self.cell_padding:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        cache_key = (row_key, self._column_locations.get_key(column_index), base_style, cursor, hover,
+                     self._show_hover_cursor, self._update_count, self._pseudo_class_state)
+        lines = self._cell_render_cache.get(cache_key)
+        if lines is None:
+            cell = self._get_row_renderables(row_index)[1][column_index]
+            line = self._text_line(cell, width - 2 * self.cell_padding) \
+                if isinstance(cell, Text) and self.rows[row_key].height == 1 else None
+            if line is None:
+                return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            component_style, post_style = self._get_styles_to_render_cell(
+                False, False, row_index < self.fixed_rows or column_index < self.fixed_columns, hover, cursor,
+                self.show_cursor, self._show_hover_cursor, self.cursor_foreground_priority == "css",
+                self.cursor_background_priority == "css")
+            pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+            padding = Segment(" " * self.cell_padding, _NULL_STYLE)
+            lines = [list(Segment.apply_style([padding, *line, padding], pre_style, post_style))]
+            self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _text_line(self, cell: Text, width: int) -> list[Segment] | None:
+        """``cell`` as Text.__rich_console__ renders it on one line ``width`` cells wide, without
+        wrapping, padded as Padding pads it; None when it is not one line."""
+        console = self.app.console
+        options = self.app.console_options
+        justify = cell.justify or options.justify or "default"
+        overflow = cell.overflow or options.overflow or "fold"
+        wrapped = cell.wrap(console, width, justify=justify, overflow=overflow, tab_size=cell.tab_size or 8,
+                            no_wrap=True)
+        if len(wrapped) != 1:
+            return None
+        line = _NEWLINE.join(wrapped)  # as Text.__rich_console__ does: the line's own style becomes a span
+        return Segment.adjust_line_length(list(line.render(console, end="")), width, style=_NULL_STYLE)
+
     def on_mount(self) -> None:
         # Status cells hold the theme's colour as it was when built: rebuild them when it changes.
         self.app.theme_changed_signal.subscribe(self, self._recolour)
@@ -227,12 +272,13 @@ class DeploymentsTable(DataTable):
                    if current.get(project) != self.current.get(project)}
         self._sync(self.selected_id, starred=starred)
 
-    def tick(self) -> None:
-        """Refresh the time cells (relative start, running durations) of the rows in view; rows
-        scrolled into view are refreshed as they come."""
+    def tick(self, *, fresh: set[str] | frozenset[str] = frozenset()) -> None:
+        """Refresh the time cells (relative start, running durations) of the rows in view (but
+        ``fresh`` ones, built just now); rows scrolled into view are refreshed as they come."""
         keys = self.column_keys
         for deployment_id in self._ids_in_view():
-            self._build(deployment_id, keys)
+            if deployment_id not in fresh:
+                self._build(deployment_id, keys)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -351,10 +397,12 @@ class DeploymentsTable(DataTable):
             del self._built_from[key]
         keys = self.column_keys
         built_from = self._built_from
+        built = set()
         for deployment_id in wanted:
             row = self.rows_by_id[deployment_id]
             if built_from.get(deployment_id) is not row or str(row.get("project")) in starred:
                 self._build(deployment_id, keys)
+                built.add(deployment_id)
         current = [row.key.value for row in self.ordered_rows]
         if current != wanted:
             rank = {key: i for i, key in enumerate(wanted)}
@@ -363,7 +411,7 @@ class DeploymentsTable(DataTable):
             index = self.get_row_index(selected)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False, scroll=rebuilt)  # rebuilt: back in view
-        self.tick()  # the rows in view that were kept may show a time gone by
+        self.tick(fresh=built)  # the rows in view that were kept may show a time gone by
 
     def _build(self, deployment_id: str, keys: list[str]) -> None:
         """Build one row's cells and add the row, or update the cells whose text or tone changed."""
