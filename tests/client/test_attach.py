@@ -198,7 +198,7 @@ def bounded(events: list[Event], *, harper_count: bool) -> list[Event]:
     log: list[dict[str, Any]] = []
     for e in events:
         append_bounded(log, {"event": e.name, "data": e.raw}, 0)
-    if harper_count and len(log) > 20:
+    if harper_count and len(log) > 20 and log[20]["event"] == "truncated":
         log[20] = {"event": "truncated", "data": {"dropped_events": 2}}
     return [parse_event(entry["event"], entry["data"]) for entry in log]
 
@@ -326,6 +326,24 @@ def test_harper_marker_with_a_stale_tail_then_a_gap_realigns_on_the_live_events(
     assert_in_order_with_holes_marked(hist[:delivered] + out, keys(hist))
     if subscribed < delivered:  # (at ``delivered`` exactly, it cannot be told from a jump past it)
         assert keys(out) == keys(hist[delivered:])
+
+
+@pytest.mark.parametrize("delivered,lost", [
+    (delivered, lost) for delivered in (150, 320, 327, 4500)
+    for lost in (1, 2, 7, 50, 178, 179, 180, 181, 260, 1000) if delivered - lost >= 2])
+def test_harper_replay_after_a_crash_that_lost_what_was_delivered_says_only_what_is_new(
+        delivered: int, lost: int) -> None:
+    """A server killed mid-deploy lost the last ``lost`` events it had streamed (uncommitted);
+    recovery then ended the history with an error. The replay (its tail ends with that error) no
+    longer continues what was delivered: only the error is new, and nothing is delivered twice.
+    Found in CI (a tail persisted 255 events behind, whose last event had never been delivered)."""
+    hist = seven_runs(6000)
+    stored = delivered - lost
+    error = parse_event("error", {"code": 500, "message": "interrupted: the server stopped during prepare"})
+    log = DeliveredLog()
+    log.extend(hist[:delivered])
+    out = run_aligner(log, bounded(hist[:stored] + [error], harper_count=True), hist, trust=False)
+    assert keys([e for e in out if not isinstance(e, TruncatedEvent)]) == keys([error])
 
 
 def test_lost_step_after_a_short_replay_realigns_on_the_delivered_suffix() -> None:

@@ -41,9 +41,13 @@ The algorithm
      When none is found the tail may be older than what was delivered (a lagging row): it is
      looked for in the whole kept window, ``179 < o``, the nearest match to ``n`` first; then step 1
      goes on from ``s + 179`` and re-aligns (step 3) if the live events that follow do not continue
-     there. Only when neither matches is the tail new (``o = 0``). Candidates are filtered as tail
-     events arrive, and a decision is taken as soon as the preferred surviving candidate is checked
-     (at the latest at the tail's end), so at most 179 events wait.
+     there. A tail that repeats delivered events and then goes on differently (a crashed server
+     lost events it had streamed, and its recovery ended the history otherwise) is in step up to
+     where it diverges, and re-aligns there (step 3). Only when none of these matches is the tail
+     new (``o = 0``). Candidates are filtered as tail events arrive. A match counts only when it
+     includes an event seen once in the kept history (else it is a guess, marked as such); the
+     decision is taken as soon as the preferred candidate is so shown, at the latest at the tail's
+     end, so at most 179 events wait.
 3. **Losing step.** If an event at ``pos < n`` differs from ``D[pos]`` (a Harper ``event_log``
    lagging behind what it streamed, or a read-before-subscribe hole), the same longest-overlap
    search runs against the delivered events from ``pos`` on (within the kept window), starting
@@ -191,6 +195,12 @@ class _Overlap:
 
     Candidate overlaps ``o`` (``lo <= o <= hi``) survive while the incoming events seen so far
     match ``D[n - o ..]``. Decided once the longest survivor is fully checked.
+
+    With a replay's tail (``tail``, the number of incoming events compared at most), a candidate
+    that stops matching after two or more events is kept aside as *diverged*: the tail repeated
+    delivered events and then went on differently (a server that crashed lost events it had
+    streamed, and recovery ended its history otherwise). The stream is then in step up to the
+    divergence, and the caller re-aligns from there.
     """
 
     def __init__(self, log: DeliveredLog, hi: int, *, tail: int | None = None) -> None:
@@ -206,7 +216,9 @@ class _Overlap:
         # persisted behind what was streamed), the nearest first; then none.
         reaching = min(hi, tail) if tail is not None else hi
         self.candidates = [*range(reaching, 0, -1), *range(reaching + 1, hi + 1), 0]
+        self.diverged: dict[int, int] = {}  # overlap -> how many incoming events matched before it stopped
         self._limit = tail
+        self._counts: dict[EventKey, int] | None = None
         self.buffer: list[Event] = []
 
     def feed(self, event: Event) -> int | None:
@@ -214,35 +226,60 @@ class _Overlap:
         j = len(self.buffer)
         self.buffer.append(event)
         key = event_key(event)
-        self.candidates = [o for o in self.candidates if o <= j or self._log.key(self.n - o + j) == key]
+        survivors = []
+        for o in self.candidates:
+            if o <= j or self._log.key(self.n - o + j) == key:
+                survivors.append(o)
+            elif self._limit is not None and j >= 2:
+                self.diverged[o] = j
+        self.candidates = survivors
         return self.decided()
 
     def decided(self) -> int | None:
-        """The most preferred consistent overlap once it is fully checked (or the tail is)."""
+        """The overlap, once it can no longer change: the most preferred consistent one when it is
+        fully checked (and, against a replay's tail, shown by a distinctive event), or the best
+        guess at the tail's end."""
         best = self.candidates[0]  # 0, always consistent, is never filtered out
         checked = len(self.buffer)
-        return best if best <= checked or (self._limit is not None and checked >= self._limit) else None
+        if self._limit is None:
+            return best if best <= checked else None
+        if checked >= self._limit or best == 0:
+            return self.best_guess()
+        return best if best <= checked and self._distinctive(best) else None
+
+    def _matched(self, overlap: int) -> int:
+        """How many incoming events matched delivered ones under ``overlap``."""
+        return self.diverged.get(overlap, min(overlap, len(self.buffer)))
+
+    def _distinctive(self, overlap: int) -> bool:
+        """True when the events ``overlap`` says were repeated include one whose key occurs once in
+        what is kept of the delivered history (a line not seen repeated cannot be a chance match)."""
+        if self._counts is None:
+            self._counts = {}
+            for key in self._log.kept_keys():
+                if key is not None:
+                    self._counts[key] = self._counts.get(key, 0) + 1
+        start = self.n - overlap
+        repeated = self._log.keys(start, start + self._matched(overlap))
+        return any(key is not None and self._counts.get(key) == 1 for key in repeated)
 
     def ambiguous(self, overlap: int) -> bool:
         """True when the choice of ``overlap`` is a guess, so events may be missing at the seam:
-        another non-zero overlap is as consistent (a run of identical events at the seam), or no
-        overlap at all is, which is always consistent by content (the incoming events may be new
-        ones that repeat the delivered suffix: a replay whose tail starts at or after what we had)
-        and is ruled out only when the overlapped events include one whose key occurs once in
-        what is kept of the delivered history (a line not seen repeated cannot be a repeat)."""
-        if overlap <= 0:
-            return False
-        if any(o not in (0, overlap) for o in self.candidates):
-            return True
-        counts: dict[EventKey, int] = {}
-        for key in self._log.kept_keys():
-            if key is not None:
-                counts[key] = counts.get(key, 0) + 1
-        overlapped = self._log.keys(self.n - overlap, self.n)
-        return not any(key is not None and counts.get(key) == 1 for key in overlapped)
+        no distinctive event shows it. Another overlap as consistent (a run of identical events
+        at the seam) or none at all (the incoming events may be new ones that repeat the delivered
+        suffix) can then not be ruled out."""
+        return overlap > 0 and not self._distinctive(overlap)
 
     def best_guess(self) -> int:
-        """The longest candidate still consistent with everything buffered (at a terminal event)."""
+        """At the tail's end (or a terminal event): the most preferred consistent overlap shown by
+        a distinctive event; else the diverged one that matched longest, if distinctive; else the
+        most preferred consistent one."""
+        shown = next((o for o in self.candidates if o and self._distinctive(o)), None)
+        if shown is not None:
+            return shown
+        diverged = [o for o in self.diverged if self._distinctive(o)]
+        if diverged:
+            return max(diverged, key=lambda o: (self.diverged[o], -o))
         return self.candidates[0]
 
 
