@@ -195,3 +195,25 @@ async def test_highlights_while_an_older_page_is_on_its_way_ask_for_it_once(big_
         landing.set()
         await wait_for(pilot, lambda: table.row_count > HEAD_LIMIT, what="the older page")
     assert asked == [HEAD_LIMIT]
+
+
+async def test_no_frame_is_rendered_inside_the_start_up_batch(server, monkeypatch):
+    """Textual renders the first screen's layout inside the app's start-up ``batch_update`` and
+    then drops the frame; the list skips that render (~30 ms before its first frame) and still
+    paints, rows included, once the batch is over."""
+    from textual._compositor import Compositor
+
+    batched: list[int] = []
+    render_update = Compositor.render_update
+
+    def counted(self, *args, **kwargs):
+        batched.append(app._batch_count)
+        return render_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Compositor, "render_update", counted)
+    app = live_app(server)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "0/0 shown" in screen_text(app), what="the empty list's status")
+        await pilot.pause()
+    assert batched and 0 in batched, "the list was never rendered"
+    assert batched.count(0) == len(batched), f"{len(batched) - batched.count(0)} frames rendered while batched"
