@@ -16,6 +16,7 @@ import pytest
 
 from deploytui.client.api import ConnectionSettings, OperationsClient
 from deploytui.client.attach import Attachment, AttachState, attach
+from deploytui.client.attach import alignment
 from deploytui.client.attach.alignment import (
     Deliver,
     DeliveredLog,
@@ -263,6 +264,28 @@ def test_harper_marker_with_identical_lines_never_duplicates() -> None:
     assert isinstance(out[0], TruncatedEvent)  # the overlap was a guess: say events may be missing
     assert len(out) <= len(hist) - 900 + 1
     assert keys(out[-200:]) == keys(hist[-200:])
+
+
+def test_harper_marker_after_a_window_of_identical_lines_encodes_each_delivered_event_once(monkeypatch) -> None:
+    """Every overlap is consistent when the kept window is one identical line (thousands of
+    candidates, each checked against up to 179 events): the delivered side's keys are computed
+    once per alignment, not once per candidate and event."""
+    hist = history(6000, repeat_every=10_000)  # the phase, then 5,999 identical lines
+    log = DeliveredLog()
+    log.extend(hist[:4500])
+    encoded = 0
+    real_key = alignment.event_key
+
+    def counted(event: Event) -> tuple[str, str]:
+        nonlocal encoded
+        encoded += 1
+        return real_key(event)
+
+    monkeypatch.setattr(alignment, "event_key", counted)
+    out = run_aligner(log, bounded(hist[:4600], harper_count=True) + hist[4600:], hist, trust=False)
+    assert isinstance(out[0], TruncatedEvent)  # a guess: said so
+    assert len(out) <= len(hist) - 4500 + 1
+    assert encoded < 4 * (alignment.WINDOW + len(hist) - 4500), encoded
 
 
 def test_harper_marker_without_overlap_reports_the_cut() -> None:

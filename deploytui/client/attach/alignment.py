@@ -161,10 +161,10 @@ class DeliveredLog:
         """Keys of the kept positions in ``[start, stop)``."""
         return [self.key(i) for i in range(start, stop) if self.kept(i)]
 
-    def kept_keys(self) -> list[EventKey | None]:
-        """Keys of every kept position (the head, then the window; each position once)."""
+    def kept_positions(self) -> list[int]:
+        """Every kept position, in order (the head, then the window; each position once)."""
         window_start = max(len(self._head), self.count - len(self._tail))
-        return self.keys(0, len(self._head)) + self.keys(window_start, self.count)
+        return [*range(len(self._head)), *range(window_start, self.count)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +219,16 @@ class _Overlap:
         self.diverged: dict[int, int] = {}  # overlap -> how many incoming events matched before it stopped
         self._limit = tail
         self._counts: dict[EventKey, int] | None = None
+        self._keys: dict[int, EventKey | None] = {}  # delivered keys by position, each computed once
         self.buffer: list[Event] = []
+
+    def _key(self, index: int) -> EventKey | None:
+        """The delivered key at a kept position; with thousands of candidates (a window of one
+        identical line) each position is asked for once per candidate."""
+        keys = self._keys
+        if index not in keys:
+            keys[index] = self._log.key(index)
+        return keys[index]
 
     def feed(self, event: Event) -> int | None:
         """Add the next incoming event; return the overlap once decided."""
@@ -227,8 +236,9 @@ class _Overlap:
         self.buffer.append(event)
         key = event_key(event)
         survivors = []
+        delivered_key, n = self._key, self.n
         for o in self.candidates:
-            if o <= j or self._log.key(self.n - o + j) == key:
+            if o <= j or delivered_key(n - o + j) == key:
                 survivors.append(o)
             elif self._limit is not None and j >= 2:
                 self.diverged[o] = j
@@ -254,13 +264,14 @@ class _Overlap:
     def _distinctive(self, overlap: int) -> bool:
         """True when the events ``overlap`` says were repeated include one whose key occurs once in
         what is kept of the delivered history (a line not seen repeated cannot be a chance match)."""
+        log = self._log
         if self._counts is None:
             self._counts = {}
-            for key in self._log.kept_keys():
-                if key is not None:
+            for index in log.kept_positions():
+                if (key := self._key(index)) is not None:
                     self._counts[key] = self._counts.get(key, 0) + 1
         start = self.n - overlap
-        repeated = self._log.keys(start, start + self._matched(overlap))
+        repeated = (self._key(i) for i in range(start, start + self._matched(overlap)) if log.kept(i))
         return any(key is not None and self._counts.get(key) == 1 for key in repeated)
 
     def ambiguous(self, overlap: int) -> bool:
