@@ -78,7 +78,8 @@ Limits
 from __future__ import annotations
 
 import json
-from collections import deque
+from bisect import bisect_left
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
@@ -218,7 +219,7 @@ class _Overlap:
         self.candidates = [*range(reaching, 0, -1), *range(reaching + 1, hi + 1), 0]
         self.diverged: dict[int, int] = {}  # overlap -> how many incoming events matched before it stopped
         self._limit = tail
-        self._counts: dict[EventKey, int] | None = None
+        self._unique: list[int] | None = None  # kept positions whose key occurs once among them
         self._keys: dict[int, EventKey | None] = {}  # delivered keys by position, each computed once
         self.buffer: list[Event] = []
 
@@ -264,15 +265,13 @@ class _Overlap:
     def _distinctive(self, overlap: int) -> bool:
         """True when the events ``overlap`` says were repeated include one whose key occurs once in
         what is kept of the delivered history (a line not seen repeated cannot be a chance match)."""
-        log = self._log
-        if self._counts is None:
-            self._counts = {}
-            for index in log.kept_positions():
-                if (key := self._key(index)) is not None:
-                    self._counts[key] = self._counts.get(key, 0) + 1
+        if self._unique is None:
+            positions = self._log.kept_positions()
+            counts = Counter(key for i in positions if (key := self._key(i)) is not None)
+            self._unique = [i for i in positions if (key := self._key(i)) is not None and counts[key] == 1]
         start = self.n - overlap
-        repeated = (self._key(i) for i in range(start, start + self._matched(overlap)) if log.kept(i))
-        return any(key is not None and self._counts.get(key) == 1 for key in repeated)
+        first = bisect_left(self._unique, start)
+        return first < len(self._unique) and self._unique[first] < start + self._matched(overlap)
 
     def ambiguous(self, overlap: int) -> bool:
         """True when the choice of ``overlap`` is a guess, so events may be missing at the seam:

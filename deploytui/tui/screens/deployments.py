@@ -85,15 +85,6 @@ class DeploymentsScreen(Screen):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="deployments.clear_filter"),
     ]
 
-    def _compositor_refresh(self) -> None:
-        # Textual lays this screen out inside the app's start-up batch and renders a frame there
-        # that App._display then drops (~30 ms at 100x30 before the first frame that shows).
-        # Skip it: a repaint is asked for, to run once the app's message loop (after the batch) does.
-        if self.app._batch_count:
-            self.app.call_later(self.refresh)
-            return
-        super()._compositor_refresh()
-
     def __init__(self) -> None:
         super().__init__()
         self._fetched = False
@@ -121,6 +112,15 @@ class DeploymentsScreen(Screen):
     def dash(self) -> Dashboard:
         """The app's services (the app implements :class:`~deploytui.tui.services.Dashboard`)."""
         return self.app  # type: ignore[return-value]
+
+    def _compositor_refresh(self) -> None:
+        # Textual lays this screen out inside the app's start-up batch and renders a frame there
+        # that App._display then drops (~30 ms at 100x30 before the first frame that shows).
+        # Skip it: a repaint is asked for, to run once the app's message loop (after the batch) does.
+        if self.app._batch_count:
+            self.app.call_later(self.refresh)
+            return
+        super()._compositor_refresh()
 
     def compose(self) -> ComposeResult:
         yield ServerStatus(id="server-status")
