@@ -117,7 +117,9 @@ def byte_compiled_package() -> None:
     Python does on a first start. Textual, the baseline's library, comes compiled from
     site-packages; without this, a machine with PYTHONDONTWRITEBYTECODE=1 (this one) and an
     editable install would compile our modules on every launch and time that too."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "deploytui")], check=True)
+    # Not the bundled demo components: they are deployed as directories, __pycache__ and all.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", r"[/\\]demos[/\\]", str(REPO / "deploytui")],
+                   check=True)
 
 
 def source_only_copy(workdir: Path) -> Path:
