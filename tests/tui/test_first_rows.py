@@ -113,3 +113,39 @@ async def test_an_answer_that_is_not_json_or_not_2xx_is_no_answer() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+async def test_the_api_client_is_imported_only_after_a_frame_with_the_rows(server: LocalServer, monkeypatch) -> None:
+    """httpx's import (a tenth of a second of CPU, on a thread) must not compete with the first
+    frame: it starts once a frame showing the launch's rows has been rendered, not after a render
+    Textual skipped inside its start-up batch."""
+    import importlib
+
+    from textual.app import App
+
+    from deploytui.tui.screens import deployments
+
+    frames_with_rows = 0
+    at_import: list[int] = []
+    display = App._display
+
+    def counting_display(self: App, screen, renderable) -> None:
+        nonlocal frames_with_rows
+        if renderable is not None and screen is self.screen and getattr(screen, "_fetched", False):
+            frames_with_rows += 1
+        display(self, screen, renderable)
+
+    class RecordingImportlib:
+        @staticmethod
+        def import_module(name: str):
+            at_import.append(frames_with_rows)
+            return importlib.import_module(name)
+
+    monkeypatch.setattr(App, "_display", counting_display)
+    monkeypatch.setattr(deployments, "importlib", RecordingImportlib)
+    first = FirstRows(settings_of(server))
+    await asyncio.wrap_future(first._answer)  # ready as the screen mounts, as at a real launch
+    app = live_app(server, first_rows=first, **QUIET)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: bool(at_import), what="the API client's import")
+    assert at_import[0] >= 1

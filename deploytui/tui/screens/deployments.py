@@ -104,7 +104,7 @@ class DeploymentsScreen(Screen):
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         self._rows_painted = asyncio.Event()
-        """Set once the first rows are laid out (their frame is about to be written)."""
+        """Set once a frame showing the first rows has been written."""
         self._older_worker: Worker | None = None
         self._older_asked: tuple[str, int] | None = None  # (search, rows loaded) of that request
 
@@ -121,6 +121,10 @@ class DeploymentsScreen(Screen):
             self.app.call_later(self.refresh)
             return
         super()._compositor_refresh()
+        if self._fetched and self is self.app.screen and not self._rows_painted.is_set():
+            # Written now, not when an after-refresh callback runs: those also run after the
+            # skipped render, before any frame (then httpx's import, on a thread, slowed the first).
+            self._rows_painted.set()
 
     def compose(self) -> ComposeResult:
         yield ServerStatus(id="server-status")
@@ -288,8 +292,6 @@ class DeploymentsScreen(Screen):
         self.query_one(FollowAction).rows_polled(message.rows)
         self._announce(message.rows)
         self._offer_row_actions()
-        if not self._rows_painted.is_set():
-            self.call_after_refresh(self._rows_painted.set)
 
     def _offer_row_actions(self) -> None:
         """Cancel / redeploy follow the selected row's state: the footer changes when it does."""

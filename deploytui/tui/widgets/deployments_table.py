@@ -244,7 +244,9 @@ class DeploymentsTable(DataTable):
         self._built_from.clear()
         for column in COLUMNS:
             if wide or not column.wide_only:
-                self.add_column(column.label, key=column.key, width=column.width if column.key != "project" else project_width)
+                # Text, not str: DataTable would parse a str as markup (and import rich's
+                # emoji table, ~4 ms of the first frame).
+                self.add_column(Text(column.label), key=column.key, width=column.width if column.key != "project" else project_width)
         self._sync(selected)
 
     @property
