@@ -17,7 +17,6 @@ import threading
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
-from deploytui.client.plain_http import post_operation
 
 if TYPE_CHECKING:
     from deploytui.client.connection import ConnectionSettings
@@ -46,6 +45,9 @@ class FirstRows:
     @staticmethod
     def _ask(settings: ConnectionSettings, answer: Future[dict[str, Any] | None]) -> None:
         try:
+            # Imported here, on this thread: http.client is ~10 ms the start-up need not wait for.
+            from deploytui.client.plain_http import post_operation
+
             rows = post_operation(settings, "list_deployments", **head_query())
         except Exception:  # the poll asks again and says what is wrong
             rows = None
