@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +69,8 @@ def _read_toml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return {}, None
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc}); using the defaults"
+    import tomllib  # only when there is a file: ~2 ms of every start otherwise
+
     try:
         return tomllib.loads(text), None
     except tomllib.TOMLDecodeError as exc:
