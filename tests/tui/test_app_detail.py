@@ -266,3 +266,33 @@ async def test_L_loads_the_full_history_where_the_stream_left_a_gap(harper_serve
         log.line_list.scroll_home(animate=False)
         await pilot.pause()
         assert "not kept by the server" not in screen_text(app)  # the separator is gone
+
+
+async def test_a_deployment_opened_by_id_gets_its_row_with_the_first_batch(server, monkeypatch):
+    """The row read at the open and the first events reach the screen together: header, phases and
+    tabs settle in one layout, not one for the row and another for the events (30-50 ms each)."""
+    from deploytui.tui.messages import RowFetched, StreamBatch
+
+    # Long enough that its replay spans several batches (a short one ends before the first).
+    result = await deploy(server, "hello", install_command="python3 -c 'for i in range(20000): print(i)'")
+    posted: list[str] = []
+    post_message, post_batch = DeploymentScreen.post_message, DeploymentScreen._post_batch
+
+    def recording_post(self, message):
+        if isinstance(message, RowFetched | StreamBatch):
+            posted.append(type(message).__name__)
+        return post_message(self, message)
+
+    def recording_batch(self, final: bool = False) -> None:
+        posted.append("<batch>")
+        post_batch(self, final)
+
+    monkeypatch.setattr(DeploymentScreen, "post_message", recording_post)
+    monkeypatch.setattr(DeploymentScreen, "_post_batch", recording_batch)
+    app = live_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_deployment(result["deployment_id"])
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and done(app.screen), what="done")
+        assert app.screen.view.status == "success" and "hello" in screen_text(app)
+    assert posted.count("RowFetched") == 2  # the one read at the open, then the final one
+    assert posted[:3] == ["<batch>", "RowFetched", "StreamBatch"], posted

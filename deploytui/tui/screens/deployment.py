@@ -171,6 +171,7 @@ class DeploymentScreen(Screen):
         self._pending: list[Any] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_batch_size = 0
+        self._row_to_post: dict[str, Any] | None = None
         self._labels_at = 0.0
         self._reflowed_at = 0.0
         self._relabel_timer = False
@@ -283,7 +284,8 @@ class DeploymentScreen(Screen):
                 yielded = time.monotonic()
                 async for event in attachment:
                     if row_asked is not None:
-                        self.post_message(RowFetched(await row_asked))
+                        # Posted with the first batch: the header, phases and tabs settle in one layout.
+                        self._row_to_post = await row_asked
                         row_asked = None
                     if self.deployment_id is None and getattr(attachment, "deployment_id", None):
                         self.deployment_id = attachment.deployment_id
@@ -303,6 +305,7 @@ class DeploymentScreen(Screen):
                 final = getattr(attachment, "final_row", None)
                 if isinstance(final, dict):
                     self.view.apply_row(final)
+                    self._row_to_post = None  # read at the open, older than this one
                     self.post_message(RowFetched(final))
         except DeploytuiError as exc:
             self.post_message(StreamStateChanged(AttachState("failed", message=exc.message)))
@@ -319,6 +322,9 @@ class DeploymentScreen(Screen):
             self._flush_handle = None
         events, self._pending = self._pending, []
         self._last_batch_size = len(events)
+        row, self._row_to_post = self._row_to_post, None
+        if row is not None:
+            self.post_message(RowFetched(row))
         if events or final:
             self.post_message(StreamBatch(events, final, self._generation))
 
@@ -643,6 +649,7 @@ class DeploymentScreen(Screen):
             self._flush_handle.cancel()
             self._flush_handle = None
         self._pending = []
+        self._row_to_post = None
         self.view = DeploymentView(self.deployment_id, max_lines=LINE_WINDOW)
         self._lines_shown = self._gaps_shown = 0
         self.query_one(EventsLog).reset()
