@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.widgets import DataTable
@@ -205,11 +205,23 @@ class DeploymentsTable(DataTable):
         options = self.app.console_options
         justify = cell.justify or options.justify or "default"
         overflow = cell.overflow or options.overflow or "fold"
-        wrapped = cell.wrap(console, width, justify=justify, overflow=overflow, tab_size=cell.tab_size or 8,
-                            no_wrap=True)
-        if len(wrapped) != 1:
-            return None
-        line = _NEWLINE.join(wrapped)  # as Text.__rich_console__ does: the line's own style becomes a span
+        plain = cell.plain
+        if "\n" in plain or "\t" in plain or justify not in ("default", "left"):
+            wrapped = cell.wrap(console, width, justify=justify, overflow=overflow, tab_size=cell.tab_size or 8,
+                                no_wrap=True)
+            if len(wrapped) != 1:
+                return None
+            line = _NEWLINE.join(wrapped)  # as Text.__rich_console__ does: the line's own style becomes a span
+        else:
+            # What wrap(no_wrap=True) and join do to one line, without their copies and containers
+            # (half of a cell's time: the 27 rows of a first frame cost ~20 ms).
+            line = cell.copy()
+            if justify == "left":
+                line.truncate(width, overflow=overflow, pad=True)
+            line.truncate(width, overflow=overflow)
+            if line.style:
+                line.spans.insert(0, Span(0, len(line), line.style))
+                line.style = ""
         return Segment.adjust_line_length(list(line.render(console, end="")), width, style=_NULL_STYLE)
 
     def on_mount(self) -> None:
