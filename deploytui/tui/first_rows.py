@@ -17,7 +17,6 @@ import threading
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
-
 if TYPE_CHECKING:
     from deploytui.client.connection import ConnectionSettings
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import ClassVar
 
 from deploytui.cli import build_parser
 from deploytui.tui.launch import FRAME_SWITCH_INTERVAL_S, run
@@ -12,7 +13,7 @@ from deploytui.tui.launch import FRAME_SWITCH_INTERVAL_S, run
 class RecordingApp:
     """Stands in for the app: records what the process looks like while it runs."""
 
-    seen: list[float] = []
+    seen: ClassVar[list[float]] = []
 
     def __init__(self, settings: object, **_options: object) -> None:
         self.settings = settings
