@@ -26,7 +26,7 @@ from deploytui.server.installer import DRAIN_GRACE_SECONDS, KILL_GRACE_SECONDS, 
 async def timed(command: str, cwd: Path, timeout_s: float) -> float:
     started = time.perf_counter()
     try:
-        await run_install(command, cwd, on_line=lambda stream, line: None, timeout_s=timeout_s)
+        await run_install(command, cwd, on_lines=lambda stream, lines: None, timeout_s=timeout_s)
     except InstallTimeout:
         pass
     return time.perf_counter() - started

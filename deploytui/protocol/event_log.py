@@ -7,6 +7,7 @@ the log is full, our marker's count is cumulative: it says how many events the l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 EVENT_LOG_MAX = 200
@@ -21,11 +22,30 @@ def append_bounded(log: list[dict[str, Any]], entry: dict[str, Any], now_ms: int
     The marker sits at index :data:`EVENT_LOG_HEAD_KEEP`; its ``t`` is the truncation time, as in
     Harper, so ``t`` is not monotonic at that position.
     """
-    log.append(entry)
+    extend_bounded(log, (entry,), now_ms)
+
+
+def extend_bounded(log: list[dict[str, Any]], entries: Sequence[dict[str, Any]], now_ms: int) -> None:
+    """Append ``entries`` to ``log`` in place: the same log as appending them one by one with
+    :func:`append_bounded` at ``now_ms``, in a few list operations whatever their number.
+
+    The marker is replaced, never changed in place: a copy of the log may share it.
+    """
+    marker_index = EVENT_LOG_HEAD_KEEP
+    added = len(entries)
+    if not added:
+        return
+    if len(log) == EVENT_LOG_MAX and added <= EVENT_LOG_TAIL_KEEP and log[marker_index].get("event") == TRUNCATED:
+        # The steady state of a long deploy: the oldest tail entries make room.
+        dropped = int(log[marker_index]["data"].get("dropped_events", 0)) + added
+        del log[marker_index + 1 : marker_index + 1 + added]
+        log[marker_index] = {"t": now_ms, "event": TRUNCATED, "data": {"dropped_events": dropped}}
+        log.extend(entries)
+        return
+    log.extend(entries)
     if len(log) <= EVENT_LOG_MAX:
         return
     dropped_before = 0
-    marker_index = EVENT_LOG_HEAD_KEEP
     if log[marker_index].get("event") == TRUNCATED:
         dropped_before = int(log[marker_index]["data"].get("dropped_events", 0))
         del log[marker_index]

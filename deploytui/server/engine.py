@@ -273,13 +273,13 @@ class Engine:
             return
         manager = install_manager(d.install_command, command.manager) if harper else command.manager
 
-        def on_line(stream: str, line: str) -> None:
-            rec.emit("install", {"manager": manager, "stream": stream, "line": line})
-            output.add(manager, stream, line)
+        def on_lines(stream: str, lines: list[str]) -> None:
+            rec.emit_many("install", [{"manager": manager, "stream": stream, "line": line} for line in lines])
+            output.add_lines(manager, stream, lines)
 
         try:
             code = await run_install(
-                command.command, root, on_line=on_line, timeout_s=d.install_timeout_ms / 1000,
+                command.command, root, on_lines=on_lines, timeout_s=d.install_timeout_ms / 1000,
                 # Marks every process of this install, so that after a crash the next server can
                 # end what was left running (recover_interrupted).
                 env={INSTALL_MARKER: d.deployment_id},

@@ -32,5 +32,13 @@ class InstallOutput:
             self._bytes -= len(old["line"].encode("utf-8", "replace"))
             self.dropped += 1
 
+    def add_lines(self, manager: str, stream: str, lines: list[str]) -> None:
+        """The same as :meth:`add` for each line; the lines no later line leaves room for are only
+        counted."""
+        skip = max(0, len(lines) - self._max_lines)
+        self.dropped += skip
+        for line in lines[skip:]:
+            self.add(manager, stream, line)
+
     def as_dict(self) -> dict[str, Any]:
         return {"lines": list(self._lines), "truncated": self.dropped > 0, "dropped_lines": self.dropped}

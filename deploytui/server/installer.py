@@ -3,7 +3,8 @@
 The command runs in the release directory in its own session (so its process group can be killed
 as a whole: ``npm`` and shells spawn children that would otherwise outlive a timeout). stdout and
 stderr are read by a subprocess protocol in the event loop's read callback, as chunks arrive, and
-every complete line is handed to ``on_line`` at once. A line longer than :data:`MAX_LINE_BYTES`
+the complete lines of each chunk are handed to ``on_lines`` at once, as one list (a burst of output
+is recorded a read at a time, not a line at a time). A line longer than :data:`MAX_LINE_BYTES`
 without a newline is split, so one runaway line cannot hold output back or exhaust memory. The
 command inherits only an allow-listed part of the server's environment (:func:`install_environment`):
 a package's install script must not be able to read the server's credentials.
@@ -30,7 +31,8 @@ KILL_GRACE_SECONDS = 2.0
 DRAIN_GRACE_SECONDS = 1.0
 NPM_ARGS = ("install", "--no-audit", "--no-fund")
 
-LineCallback = Callable[[str, str], None]
+# on_lines(stream, lines): the complete lines of one read of stdout or stderr.
+LinesCallback = Callable[[str, list[str]], None]
 
 
 class InstallTimeout(Exception):
@@ -72,20 +74,21 @@ async def run_install(
     command: str | Sequence[str],
     cwd: str | os.PathLike[str],
     *,
-    on_line: LineCallback,
+    on_lines: LinesCallback,
     timeout_s: float | None = None,
     env: dict[str, str] | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> int:
     """Run ``command`` (a shell string, or an argv list run without a shell) in ``cwd``.
 
-    ``on_line(stream, line)`` is called for each line of stdout/stderr as soon as it is produced,
-    decoded as UTF-8 (invalid bytes replaced) without its line ending. The command sees only
+    ``on_lines(stream, lines)`` is called with the lines of stdout/stderr as soon as they are
+    produced (those of one read at a time, in order), each decoded as UTF-8 (invalid bytes
+    replaced) without its line ending. The command sees only
     :func:`install_environment` (no server secret) plus ``env``. Returns the exit code (a
     negative number when a signal ended it). Raises :class:`InstallTimeout` after killing the
     process group (SIGTERM, then SIGKILL) when ``timeout_s`` expires.
     """
-    transport, protocol = await _spawn(command, cwd, env, on_line, max_line_bytes)
+    transport, protocol = await _spawn(command, cwd, env, on_lines, max_line_bytes)
     pid = transport.get_pid()
     try:
         async with asyncio.timeout(timeout_s):
@@ -100,7 +103,7 @@ async def run_install(
         _kill_group(pid, signal.SIGKILL)  # nothing the install started may outlive it
         await asyncio.wait(protocol.pipes_closed, timeout=DRAIN_GRACE_SECONDS)
         transport.close()  # delivers any partial last line of a pipe still open
-    if protocol.callback_error is not None:  # on_line raised: a bug worth seeing, not a silent gap
+    if protocol.callback_error is not None:  # on_lines raised: a bug worth seeing, not a silent gap
         raise protocol.callback_error
     code = transport.get_returncode()
     return -1 if code is None else code
@@ -113,9 +116,9 @@ class _LineProtocol(asyncio.SubprocessProtocol):
     background child can postpone forever; this protocol reports the exit on its own.
     """
 
-    def __init__(self, on_line: LineCallback, max_line: int) -> None:
+    def __init__(self, on_lines: LinesCallback, max_line: int) -> None:
         loop = asyncio.get_running_loop()
-        self.on_line = on_line
+        self.on_lines = on_lines
         self.max_line = max_line
         self.exited: asyncio.Future[None] = loop.create_future()
         self._closed = {1: loop.create_future(), 2: loop.create_future()}
@@ -129,23 +132,24 @@ class _LineProtocol(asyncio.SubprocessProtocol):
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         buffer = self._buffers[fd]
         buffer += data
-        for line in split_lines(buffer, self.max_line):
-            self._deliver(fd, line)
+        lines = split_lines(buffer, self.max_line)
+        if lines:
+            self._deliver(fd, lines)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd not in self._closed:
             return
         if self._buffers[fd]:
-            self._deliver(fd, _decode(bytes(self._buffers[fd])))
+            self._deliver(fd, [_decode(bytes(self._buffers[fd]))])
             self._buffers[fd].clear()
         _settle(self._closed[fd])
 
     def process_exited(self) -> None:
         _settle(self.exited)
 
-    def _deliver(self, fd: int, line: str) -> None:
+    def _deliver(self, fd: int, lines: list[str]) -> None:
         try:
-            self.on_line(_STREAMS[fd], line)
+            self.on_lines(_STREAMS[fd], lines)
         except Exception as exc:  # keep reading so the pipe never blocks the child
             self.callback_error = self.callback_error or exc
 
@@ -187,7 +191,7 @@ async def _spawn(
     command: str | Sequence[str],
     cwd: str | os.PathLike[str],
     env: dict[str, str] | None,
-    on_line: LineCallback,
+    on_lines: LinesCallback,
     max_line: int,
 ) -> tuple[asyncio.SubprocessTransport, _LineProtocol]:
     """Start the command in a new session (its own process group) with piped output, no stdin."""
@@ -200,7 +204,7 @@ async def _spawn(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    factory = lambda: _LineProtocol(on_line, max_line)  # noqa: E731
+    factory = lambda: _LineProtocol(on_lines, max_line)  # noqa: E731
     return await loop.subprocess_exec(factory, *_argv(command), **options)
 
 

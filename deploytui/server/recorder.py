@@ -31,12 +31,12 @@ import gc
 import sys
 from collections import deque
 from time import time_ns
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from deploytui.protocol.clock import now_ms
 from deploytui.protocol.deployment import PHASE_START_STATUS, Status
-from deploytui.protocol.event_log import EVENT_LOG_HEAD_KEEP, EVENT_LOG_MAX, TRUNCATED, append_bounded
+from deploytui.protocol.event_log import append_bounded, extend_bounded
 from deploytui.protocol.events import PHASE, RECORDER_FINISHED
 
 from .store import Store
@@ -375,7 +375,8 @@ class Recorder:
         self.row.setdefault("peer_results", [])
         self._hub = hub
         self._store = hub.store
-        self._enqueue_event = hub.store.enqueue_event  # bound once: emit() runs once per line
+        # Bound once: emit() runs once per event.
+        self._enqueue_event, self._enqueue_events = hub.store.enqueue_event, hub.store.enqueue_events
         self._seq = last_seq
         self._dirty: set[str] = set()
         self._in_flight = 0  # row writes queued but not yet committed
@@ -409,45 +410,63 @@ class Recorder:
         if self._finished:
             raise RuntimeError(f"deployment {self.deployment_id} has finished recording")
         seq = self._seq = self._seq + 1
-        t = time_ns() // 1_000_000  # now_ms(), inlined: emit() runs once per install line
+        t = time_ns() // 1_000_000  # now_ms(), inlined: emit() runs once per event
         phase = event == PHASE
         if phase:
             self._apply_phase(data)
-        row = self.row
-        log = row["event_log"]
         # One entry for the row's event_log and the batch that publishes it (never changed once
         # made).
         entry = {"t": t, "event": event, "data": data}
-        if len(log) == EVENT_LOG_MAX and (marker := log[EVENT_LOG_HEAD_KEEP])["event"] == TRUNCATED:
-            # append_bounded's steady state (full log, marker in place) in a few operations: the
-            # marker (the log's own, never published) counts one more dropped event, the oldest
-            # tail entry goes.
-            marker["t"] = t
-            counts = marker["data"]
-            counts["dropped_events"] = int(counts.get("dropped_events", 0)) + 1
-            del log[EVENT_LOG_HEAD_KEEP + 1]
-            log.append(entry)
-        else:
-            append_bounded(log, entry, t)
-        row[LOG_SEQ] = seq
+        append_bounded(self.row["event_log"], entry, t)
         self._enqueue_event(self.deployment_id, seq, t, event, data)
+        self._pending.append(entry)  # the newest len(_pending) seqs, up to self._seq
+        self._emitted(seq, phase)
+        return seq
+
+    def emit_many(self, event: str, datas: Sequence[dict]) -> int:
+        """Record consecutive events of one kind, e.g. the lines of one read of an install's
+        output, and return the seq of the last. Must be called on the event loop's thread.
+
+        The same as one :meth:`emit` each, at the same time, in one pass: a burst of install
+        output costs list operations per read, not a call per line, for numbering, the row's
+        event_log and the store. The caller must not mutate the ``datas`` afterwards.
+        """
+        if self._finished:
+            raise RuntimeError(f"deployment {self.deployment_id} has finished recording")
+        if not datas:
+            return self._seq
+        first = self._seq + 1
+        seq = self._seq = self._seq + len(datas)
+        t = time_ns() // 1_000_000
+        phase = event == PHASE
+        if phase:
+            for data in datas:
+                self._apply_phase(data)
+        entries = [{"t": t, "event": event, "data": data} for data in datas]
+        extend_bounded(self.row["event_log"], entries, t)
+        self._enqueue_events(self.deployment_id, first, t, event, datas)
+        self._pending += entries
+        self._emitted(seq, phase)
+        return seq
+
+    def _emitted(self, seq: int, phase: bool) -> None:
+        """What every emit does once its events up to ``seq`` are numbered, logged and queued:
+        the row, publishing at the end of the turn, the seq reservation a watcher needs."""
+        self.row[LOG_SEQ] = seq
         if phase:
             # A handful per deploy: the phase event and the row with its phase and status commit
             # now (crash recovery names the phase from the events; lists show the row's status).
             self._dirty.update(("event_log", LOG_SEQ))
             self._write_row()
             self._store.request_commit()
-        self._pending.append(entry)  # the newest len(_pending) seqs, up to self._seq
         if not self._publish_scheduled:  # the first event of this loop turn
             self._publish_scheduled = True
             asyncio.get_running_loop().call_soon(self._publish)
             self._hub._turn_emits()
         if seq > self._reserve_at and self.deployment_id in self._hub._subscribers:
             self._reserve()  # watched: the next block, before publishing has to wait for it
-        dirty = self._dirty
-        if "event_log" not in dirty or not (self._in_flight or self._sync_scheduled):
+        if "event_log" not in self._dirty or not (self._in_flight or self._sync_scheduled):
             self._mark_dirty("event_log", LOG_SEQ)
-        return seq
 
     def update(self, **fields: Any) -> None:
         """Change row fields; they are written with the next batch."""

@@ -24,7 +24,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -101,8 +101,8 @@ MAX_UNCOMMITTED = 20_000
 # reservation a watcher waits for) commits at once. Watchers do not wait for it: the hub publishes
 # events from memory as they are emitted (server/recorder.py).
 COMMIT_INTERVAL = 4.0
-# emit()'s event rows go to the writer in lists of at most this many (and at the end of each loop
-# turn): one queue operation per list, not per install line, and the writer starts on a burst
+# emit()'s event rows go to the writer in lists, once this many are gathered (and at the end of each
+# loop turn): one queue operation per list, not per install line, and the writer starts on a burst
 # before it ends.
 ROWS_PER_PUT = 2_000
 # How long the writer lets a small chunk grow before applying it (unless a write is awaited).
@@ -232,14 +232,29 @@ class Store:
 
     def enqueue_event(self, deployment_id: str, seq: int, t: int, event: str, data: Any) -> None:
         """Queue one event for the next commit; never blocks (the caller picks ``seq``). Call it
-        on the loop's thread: the rows go to the writer in lists, at the end of the loop turn."""
-        rows = self._rows
-        try:  # stored_json(), inlined: once per install line
+        on the loop's thread: the rows go to the writer in lists, at the end of the loop turn or
+        once :data:`ROWS_PER_PUT` are gathered."""
+        try:  # stored_json(), inlined: once per event
             text = _orjson_dumps(data).decode()
         except TypeError:
             text = stored_json(data)
-        rows.append((deployment_id, seq, t, event, text))
-        if len(rows) >= ROWS_PER_PUT:
+        self._rows.append((deployment_id, seq, t, event, text))
+        self._rows_added()
+
+    def enqueue_events(self, deployment_id: str, first_seq: int, t: int, event: str,
+                       datas: Sequence[Any]) -> None:
+        """:meth:`enqueue_event` for events ``first_seq``, ``first_seq + 1`` ... of one kind and
+        time, e.g. the lines of one read of an install's output."""
+        try:
+            rows = [(deployment_id, seq, t, event, _orjson_dumps(data).decode())
+                    for seq, data in enumerate(datas, first_seq)]
+        except TypeError:
+            rows = [(deployment_id, seq, t, event, stored_json(data)) for seq, data in enumerate(datas, first_seq)]
+        self._rows += rows
+        self._rows_added()
+
+    def _rows_added(self) -> None:
+        if len(self._rows) >= ROWS_PER_PUT:
             self._hand_over()
         elif not self._rows_scheduled:
             self._rows_scheduled = True

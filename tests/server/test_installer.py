@@ -23,16 +23,19 @@ PY = shlex.quote(sys.executable)
 
 
 class Lines:
-    """Collects (stream, line) pairs and lets a test wait for a given line."""
+    """Collects (stream, line) pairs, and the lines of each call, and lets a test wait for a given line."""
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
+        self.reads: list[int] = []  # lines per call
         self._waiters: dict[str, asyncio.Event] = {}
 
-    def __call__(self, stream: str, line: str) -> None:
-        self.items.append((stream, line))
-        if line in self._waiters:
-            self._waiters[line].set()
+    def __call__(self, stream: str, lines: list[str]) -> None:
+        self.reads.append(len(lines))
+        for line in lines:
+            self.items.append((stream, line))
+            if line in self._waiters:
+                self._waiters[line].set()
 
     async def wait_for(self, line: str) -> None:
         if any(text == line for _, text in self.items):
@@ -76,7 +79,7 @@ async def test_lines_arrive_while_the_command_still_runs(tmp_path: Path) -> None
         f"import os, time\nprint('first')\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.01)\nprint('second')\n",
     )
     lines = Lines()
-    task = asyncio.create_task(run_install(command, tmp_path, on_line=lines, timeout_s=30))
+    task = asyncio.create_task(run_install(command, tmp_path, on_lines=lines, timeout_s=30))
     await asyncio.wait_for(lines.wait_for("first"), 10)
     assert not task.done() and lines.of("stdout") == ["first"]
     gate.touch()
@@ -86,7 +89,7 @@ async def test_lines_arrive_while_the_command_still_runs(tmp_path: Path) -> None
 
 async def test_stdout_and_stderr_are_told_apart_and_exit_code_returned(tmp_path: Path) -> None:
     lines = Lines()
-    code = await run_install("echo out1; echo err1 >&2; echo out2; exit 3", tmp_path, on_line=lines, timeout_s=10)
+    code = await run_install("echo out1; echo err1 >&2; echo out2; exit 3", tmp_path, on_lines=lines, timeout_s=10)
     assert code == 3
     assert lines.of("stdout") == ["out1", "out2"]
     assert lines.of("stderr") == ["err1"]
@@ -94,13 +97,13 @@ async def test_stdout_and_stderr_are_told_apart_and_exit_code_returned(tmp_path:
 
 async def test_argv_runs_without_a_shell(tmp_path: Path) -> None:
     lines = Lines()
-    code = await run_install([sys.executable, "-c", "print('$HOME is literal')"], tmp_path, on_line=lines)
+    code = await run_install([sys.executable, "-c", "print('$HOME is literal')"], tmp_path, on_lines=lines)
     assert code == 0 and lines.of("stdout") == ["$HOME is literal"]
 
 
 async def test_runs_in_the_release_dir(tmp_path: Path) -> None:
     lines = Lines()
-    await run_install("pwd", tmp_path, on_line=lines)
+    await run_install("pwd", tmp_path, on_lines=lines)
     assert Path(lines.of("stdout")[0]).resolve() == tmp_path.resolve()
 
 
@@ -117,7 +120,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     )
     lines = Lines()
     with pytest.raises(InstallTimeout) as info:  # how soon: bench/bench_install_timeout.py
-        await run_install(command, tmp_path, on_line=lines, timeout_s=1.0)
+        await run_install(command, tmp_path, on_lines=lines, timeout_s=1.0)
     assert "timed out after 1s" in str(info.value) and info.value.status_code == 500
     assert lines.of("stdout") == ["spawned"]
     child, grandchild = map(int, pids.read_text().split())
@@ -130,7 +133,7 @@ async def test_timeout_escalates_to_sigkill(tmp_path: Path) -> None:
     command = f"trap '' TERM; echo $$ > {shlex.quote(str(pid_file))}; echo ready; while :; do sleep 0.1; done"
     lines = Lines()
     with pytest.raises(InstallTimeout):
-        await run_install(command, tmp_path, on_line=lines, timeout_s=0.5)
+        await run_install(command, tmp_path, on_lines=lines, timeout_s=0.5)
     assert lines.of("stdout") == ["ready"]
     assert await _until_gone(int(pid_file.read_text()))
 
@@ -140,7 +143,7 @@ async def test_background_leftovers_do_not_hold_the_install_open(tmp_path: Path)
     lines = Lines()
     # Were the install held open by the leftover's pipes, this would end as an InstallTimeout.
     code = await run_install(
-        f"sleep 300 & echo $! > {shlex.quote(str(pid_file))}; echo done", tmp_path, on_line=lines, timeout_s=30
+        f"sleep 300 & echo $! > {shlex.quote(str(pid_file))}; echo done", tmp_path, on_lines=lines, timeout_s=30
     )
     assert code == 0 and lines.of("stdout") == ["done"]
     assert await _until_gone(int(pid_file.read_text()))
@@ -158,10 +161,20 @@ async def test_huge_line_is_split_and_bad_utf8_replaced(tmp_path: Path) -> None:
         "out.write('no newline at end \\u00e9'.encode())\n",
     )
     lines = Lines()
-    assert await run_install(command, tmp_path, on_line=lines) == 0
+    assert await run_install(command, tmp_path, on_lines=lines) == 0
     out = lines.of("stdout")
     assert [len(x) for x in out[:3]] == [65536, 65536, 150000 - 2 * 65536]
     assert out[3:] == ["crlf line", "bad \ufffd byte", "no newline at end \u00e9"]
+
+
+async def test_the_lines_of_one_read_arrive_together(tmp_path: Path) -> None:
+    """A burst of output is handed over a read at a time, in order, not a line at a time."""
+    command = _script(tmp_path, "burst.py",
+                      "import os\nos.write(1, b''.join(b'line %d\\n' % i for i in range(5000)))\n")
+    lines = Lines()
+    assert await run_install(command, tmp_path, on_lines=lines) == 0
+    assert lines.of("stdout") == [f"line {i}" for i in range(5000)]
+    assert len(lines.reads) < 100 and all(lines.reads)
 
 
 def test_split_lines_keeps_utf8_characters_whole() -> None:

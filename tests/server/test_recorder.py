@@ -41,6 +41,37 @@ async def test_event_log_is_harpers_bounded_view(hub: EventHub) -> None:
     assert len(await hub.store.events("d1")) == total
 
 
+async def test_emit_many_records_what_one_emit_each_would(hub: EventHub) -> None:
+    """The installer hands a read's lines over at once: the events, seqs, row and live stream are
+    those of one emit() per line, whatever the batch sizes (none, one, past the log's tail)."""
+    one_by_one, batched = await start(hub, "each"), await start(hub, "many")
+    subscriptions = [hub.subscribe("each"), hub.subscribe("many")]
+    sizes = [0, 1, 7, 0, 178, 179, 180, 1, 600, 2, 33]
+    datas = [{"manager": "npm", "stream": "stdout", "line": f"line {i}"} for i in range(sum(sizes))]
+    phase(one_by_one, "install", "start")
+    phase(batched, "install", "start")
+    for data in datas:
+        one_by_one.emit("install", data)
+    taken = 0
+    for size in sizes:
+        assert batched.emit_many("install", datas[taken:taken + size]) == 1 + taken + size
+        taken += size
+    for recorder in (one_by_one, batched):
+        phase(recorder, "install", "done")
+        await recorder.finish("success")
+
+    def without_t(log: list[dict]) -> list[tuple]:
+        return [(e["event"], e["data"]) for e in log]
+
+    each, many = [await hub.store.get_row(d) for d in ("each", "many")]
+    assert without_t(each["event_log"]) == without_t(many["event_log"])
+    assert many["event_log"][EVENT_LOG_HEAD_KEEP]["data"] == {"dropped_events": len(datas) + 2 - 199}
+    stored = [[(e["seq"], e["event"], e["data"]) for e in await hub.store.events(d)] for d in ("each", "many")]
+    assert stored[0] == stored[1] and len(stored[1]) == len(datas) + 2
+    received = [[(e["seq"], e["data"]) async for e in sub] for sub in subscriptions]
+    assert received[0] == received[1] == [(seq, data) for seq, _, data in stored[1]]
+
+
 async def test_phase_events_drive_phase_and_status(hub: EventHub) -> None:
     recorder = await start(hub)
     phase(recorder, "prepare", "start")
