@@ -29,27 +29,37 @@ def extend_bounded(log: list[dict[str, Any]], entries: Sequence[dict[str, Any]],
     """Append ``entries`` to ``log`` in place: the same log as appending them one by one with
     :func:`append_bounded` at ``now_ms``, in a few list operations whatever their number.
 
-    The marker is replaced, never changed in place: a copy of the log may share it.
+    Only ``len(entries)`` and slices of it are used, and only the entries the log keeps are sliced
+    out (at most :data:`EVENT_LOG_MAX`): ``entries`` may make them on demand. The marker is
+    replaced, never changed in place: a copy of the log may share it.
     """
-    marker_index = EVENT_LOG_HEAD_KEEP
+    head_keep, tail_keep = EVENT_LOG_HEAD_KEEP, EVENT_LOG_TAIL_KEEP
     added = len(entries)
-    if not added:
+    if len(log) + added <= EVENT_LOG_MAX:
+        if added:
+            log.extend(entries[0:added])
         return
-    if len(log) == EVENT_LOG_MAX and added <= EVENT_LOG_TAIL_KEEP and log[marker_index].get("event") == TRUNCATED:
+    marked = len(log) > head_keep and log[head_keep].get("event") == TRUNCATED
+    dropped = int(log[head_keep]["data"].get("dropped_events", 0)) if marked else 0
+    if marked and added <= tail_keep and len(log) == EVENT_LOG_MAX:
         # The steady state of a long deploy: the oldest tail entries make room.
-        dropped = int(log[marker_index]["data"].get("dropped_events", 0)) + added
-        del log[marker_index + 1 : marker_index + 1 + added]
-        log[marker_index] = {"t": now_ms, "event": TRUNCATED, "data": {"dropped_events": dropped}}
-        log.extend(entries)
+        del log[head_keep + 1 : head_keep + 1 + added]
+        log[head_keep] = _marker(now_ms, dropped + added)
+        log.extend(entries[0:added])
         return
-    log.extend(entries)
-    if len(log) <= EVENT_LOG_MAX:
-        return
-    dropped_before = 0
-    if log[marker_index].get("event") == TRUNCATED:
-        dropped_before = int(log[marker_index]["data"].get("dropped_events", 0))
-        del log[marker_index]
-    excess = len(log) - EVENT_LOG_HEAD_KEEP - EVENT_LOG_TAIL_KEEP
-    del log[marker_index : marker_index + excess]
-    marker = {"t": now_ms, "event": TRUNCATED, "data": {"dropped_events": dropped_before + excess}}
-    log.insert(marker_index, marker)
+    # Every entry so far, the marker left out, is head + older + entries: the log keeps the first
+    # head_keep of them, a marker counting the rest it leaves out, and the last tail_keep.
+    head = log[:head_keep]
+    older = log[head_keep + 1 :] if marked else log[head_keep:]
+    total = len(head) + len(older) + added
+    into_head = head_keep - len(head)  # > 0 only while the head is still filling
+    if into_head > 0:
+        head += entries[0:into_head]
+    from_entries = min(tail_keep, added - max(into_head, 0))
+    tail = older[len(older) - (tail_keep - from_entries):] if from_entries < tail_keep else []
+    tail += entries[added - from_entries : added]
+    log[:] = [*head, _marker(now_ms, dropped + total - head_keep - tail_keep), *tail]
+
+
+def _marker(now_ms: int, dropped: int) -> dict[str, Any]:
+    return {"t": now_ms, "event": TRUNCATED, "data": {"dropped_events": dropped}}

@@ -30,8 +30,9 @@ import asyncio
 import gc
 import sys
 from collections import deque
-from time import time_ns
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from itertools import repeat
+from time import time_ns
 from typing import Any, TypeVar
 
 from deploytui.protocol.clock import now_ms
@@ -74,9 +75,9 @@ class Batch:
 
     One Batch object is shared by the hub's window and every subscriber's queue, and its SSE bytes
     are encoded once per wire (:meth:`encoded`), so a watcher costs a reference and a write per
-    batch, not a JSON encoding and an SSE frame per event. A published batch holds the event_log
-    entries ``{t, event, data}`` emit() made anyway and its first seq; the ``{seq, t, event,
-    data}`` events are built on first use, so a batch nobody reads costs no dict per event.
+    batch, not a JSON encoding and an SSE frame per event. A published batch holds what emit()
+    was given, ``(t, event, data)`` per event, and its first seq; the ``{seq, t, event, data}``
+    events are built on first use, so a batch nobody reads costs no dict per event.
     """
 
     __slots__ = ("first", "last", "_len", "_entries", "_events", "_encoded")
@@ -84,15 +85,15 @@ class Batch:
     def __init__(self, events: list[dict]) -> None:
         """``events`` in seq order, not necessarily consecutive (a store page may hold a gap)."""
         self._events: list[dict] | None = events
-        self._entries: list[dict] | None = None
+        self._entries: list[tuple[int, str, dict]] | None = None
         self._len = len(events)
         self.first: int = events[0]["seq"] if events else 0
         self.last: int = events[-1]["seq"] if events else -1
         self._encoded: dict[str, bytes] = {}
 
     @classmethod
-    def of_entries(cls, first: int, entries: list[dict]) -> Batch:
-        """The events ``first``, ``first + 1`` ... given as event_log entries (without a seq)."""
+    def of_entries(cls, first: int, entries: list[tuple[int, str, dict]]) -> Batch:
+        """The events ``first``, ``first + 1`` ... given as ``(t, event, data)``."""
         batch = cls.__new__(cls)
         batch._events = None
         batch._entries = entries
@@ -106,7 +107,8 @@ class Batch:
     def events(self) -> list[dict]:
         events = self._events
         if events is None:
-            events = self._events = [{"seq": seq, **entry} for seq, entry in enumerate(self._entries, self.first)]
+            events = self._events = [{"seq": seq, "t": t, "event": event, "data": data}
+                                     for seq, (t, event, data) in enumerate(self._entries, self.first)]
             self._entries = None
         return events
 
@@ -366,6 +368,23 @@ class _Window:
         return [b for b in self.batches if b.last > seq]
 
 
+class _LogEntries:
+    """The event_log entries ``{t, event, data}`` of one :meth:`Recorder.emit_many`, made only
+    when sliced out (:func:`extend_bounded` slices out only those the log keeps)."""
+
+    __slots__ = ("datas", "event", "t")
+
+    def __init__(self, t: int, event: str, datas: Sequence[dict]) -> None:
+        self.t, self.event, self.datas = t, event, datas
+
+    def __len__(self) -> int:
+        return len(self.datas)
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        t, event = self.t, self.event
+        return [{"t": t, "event": event, "data": data} for data in self.datas[index]]
+
+
 class Recorder:
     """The live recording of one deployment: numbers, applies, queues and publishes its events."""
 
@@ -383,7 +402,7 @@ class Recorder:
         self._sync_scheduled = False
         self._finished = False
         # Publishing: events emitted but not yet published, and up to which seq they may be.
-        self._pending: list[dict] = []
+        self._pending: list[tuple[int, str, dict]] = []  # (t, event, data)
         self._publish_scheduled = False
         self._committed = last_seq  # highest committed seq (known on the loop)
         self._reserved = last_seq  # highest committed reservation
@@ -414,12 +433,9 @@ class Recorder:
         phase = event == PHASE
         if phase:
             self._apply_phase(data)
-        # One entry for the row's event_log and the batch that publishes it (never changed once
-        # made).
-        entry = {"t": t, "event": event, "data": data}
-        append_bounded(self.row["event_log"], entry, t)
+        append_bounded(self.row["event_log"], {"t": t, "event": event, "data": data}, t)
         self._enqueue_event(self.deployment_id, seq, t, event, data)
-        self._pending.append(entry)  # the newest len(_pending) seqs, up to self._seq
+        self._pending.append((t, event, data))  # the newest len(_pending) seqs, up to self._seq
         self._emitted(seq, phase)
         return seq
 
@@ -442,10 +458,10 @@ class Recorder:
         if phase:
             for data in datas:
                 self._apply_phase(data)
-        entries = [{"t": t, "event": event, "data": data} for data in datas]
-        extend_bounded(self.row["event_log"], entries, t)
+        # Entries for the row's event_log only for the events it keeps (~200 of a big read).
+        extend_bounded(self.row["event_log"], _LogEntries(t, event, datas), t)
         self._enqueue_events(self.deployment_id, first, t, event, datas)
-        self._pending += entries
+        self._pending += zip(repeat(t), repeat(event), datas)
         self._emitted(seq, phase)
         return seq
 

@@ -55,3 +55,28 @@ def test_the_marker_is_replaced_not_changed_in_place() -> None:
     extend_bounded(log, [{"t": 999, "event": "install", "data": {"i": -1}}], 999)
     assert copied == before  # a copy taken earlier keeps its marker as it was
     assert log[EVENT_LOG_HEAD_KEEP] == {"t": 999, "event": TRUNCATED, "data": {"dropped_events": 7}}
+
+
+class CountingEntries:
+    """Entries made on demand, counting how many were made."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.made = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        entries = [{"t": 1, "event": "install", "data": {"i": i}} for i in range(self.n)[index]]
+        self.made += len(entries)
+        return entries
+
+
+def test_only_the_entries_the_log_keeps_are_made() -> None:
+    log: list[dict] = [{"t": 0, "event": "phase", "data": {}}]
+    burst = CountingEntries(1_000_000)
+    extend_bounded(log, burst, 1)
+    assert burst.made == EVENT_LOG_MAX - 2  # the rest of the head, and the tail
+    assert log[-1]["data"] == {"i": 999_999} and log[1]["data"] == {"i": 0}
+    assert log[EVENT_LOG_HEAD_KEEP]["data"] == {"dropped_events": 1_000_001 - EVENT_LOG_HEAD_KEEP - EVENT_LOG_TAIL_KEEP}
