@@ -33,6 +33,7 @@ import orjson
 
 from deploytui.protocol.deployment import TERMINAL_STATUSES
 
+from .store_checkpoint import WRITER_PRAGMA, Checkpointer
 from .store_writer import (
     _BARRIER,
     _COMMIT,
@@ -94,7 +95,7 @@ CREATE TABLE IF NOT EXISTS events (
 MAX_BATCH = 20_000
 # The open transaction commits once it holds this many event rows and operations, whatever the
 # interval (and the recorders keep what it holds in memory until then).
-MAX_UNCOMMITTED = 20_000
+MAX_UNCOMMITTED = 50_000
 # How long unawaited writes (events, row syncs) may wait in the writer's open transaction before it
 # commits them: a commit (an fsync) per this interval at most whatever the arrival pattern. An
 # awaited write (flush, insert, update_row, close) or a commit request (a phase change, a seq
@@ -189,6 +190,8 @@ class Store:
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
+        self.checkpointer: Checkpointer | None = None
+        """Checkpoints the WAL beside the writer while the store is open (store_checkpoint.py)."""
         self._readers: ThreadPoolExecutor | None = None
         self._reader_local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -206,6 +209,7 @@ class Store:
         )
         self._writer.start()
         await ready
+        self.checkpointer = Checkpointer(self._connect)
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="store-read")
 
     async def close(self) -> None:
@@ -214,6 +218,9 @@ class Store:
             await self._submit((_STOP,))
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
+            self.checkpointer = None
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -309,6 +316,7 @@ class Store:
         try:
             conn = self._connect()
             conn.executescript(SCHEMA)
+            conn.execute(WRITER_PRAGMA)  # the checkpointer thread checkpoints, not the writer's commits
         except BaseException as exc:  # report to open(), then give up
             self._call_in_loop(lambda error=exc: ready.set_exception(error))
             return
@@ -599,6 +607,8 @@ class _Writer:
             self.store._call_in_loop(lambda error=exc: self.store._deliver({}, [(d, error) for d in dones]))
             return
         self.store.commits += 1
+        if self.store.checkpointer is not None:
+            self.store.checkpointer.poke()
         self.store._call_in_loop(lambda: self.store._deliver(seqs, [(d, None) for d in dones]))
 
 
