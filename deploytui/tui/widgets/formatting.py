@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from deploytui.client import humanize
-from deploytui.client.ansi import strip_controls
+from deploytui.client.safe_text import has_unsafe
 from deploytui.protocol.deployment import Status, is_underway
 from deploytui.tui.widgets.status_glyphs import status_text
 
@@ -28,7 +28,14 @@ def clean(value: Any, default: str = "") -> str:
     """A server value as one line of plain text with no control characters."""
     if value is None:
         return default
-    return strip_controls(value if isinstance(value, str) else str(value))
+    text = value if isinstance(value, str) else str(value)
+    if not has_unsafe(text):
+        return text
+    # Only text with a control character in it needs the ANSI parser: its import (~3 ms: regexes,
+    # dataclasses) stays off the list's way to its first frame.
+    from deploytui.client.ansi import strip_controls
+
+    return strip_controls(text)
 
 
 def safe(value: Any, style: str | Style = "", default: str = "") -> Text:
