@@ -450,6 +450,16 @@ def test_install_output_keeps_the_last_200_lines() -> None:
     assert view["truncated"] is True and view["dropped_lines"] == 50
 
 
+def test_install_output_takes_a_read_of_lines_as_one_line_at_a_time() -> None:
+    lines = [f"line {i}" + "x" * (i % 300) for i in range(1000)]
+    each, reads = InstallOutput(), InstallOutput()
+    for line in lines:
+        each.add("npm", "stdout", line)
+    for start, size in ((0, 0), (0, 1), (1, 450), (451, 549)):
+        reads.add_lines("npm", "stdout", lines[start:start + size])
+    assert reads.as_dict() == each.as_dict()
+
+
 # --------------------------------------------------------------------------- replication
 
 
