@@ -7,7 +7,8 @@ Three measures, each side by side with its baseline in the same run:
   500 rows (what the dashboard did before), where neither reaches past row 500.
 - time from launch to the list's first full paint, in tmux (``capture-pane`` until the newest
   row and the status line are on screen), against a minimal Textual app painting one label; at 5
-  rows and at N rows, interleaved, ``--repeat`` times. Our package is byte-compiled first, as
+  rows and at N rows, all interleaved in each repeat (so both row counts are timed beside the same
+  one-label paints), ``--repeat`` times (at least 10). Our package is byte-compiled first, as
   Textual is in site-packages (see :func:`byte_compiled_package`); the launch that compiles our
   modules each time (PYTHONDONTWRITEBYTECODE with no cache) is timed beside it and reported too.
 - bytes of one refresh poll when nothing changed: the dashboard's (rows changed since the last
@@ -130,36 +131,39 @@ def source_only_copy(workdir: Path) -> Path:
     return copy
 
 
-def paint_ratios(srv: LocalServer, rows: int, repeat: int, workdir: Path,
-                 ) -> tuple[list[float], list[float], list[float]]:
-    """Seconds to paint, interleaved: the one-label app, the dashboard with its bytecode compiled,
-    and the dashboard compiling its modules as it starts (PYTHONDONTWRITEBYTECODE, no cache)."""
+def paint_times(servers: dict[int, LocalServer], repeat: int, workdir: Path) -> dict[str, list[float]]:
+    """Seconds to paint, interleaved in every repeat: the one-label app, and at each row count of
+    ``servers`` the dashboard with its bytecode compiled and the dashboard compiling its modules as
+    it starts (PYTHONDONTWRITEBYTECODE, no cache). Keys: ``minimal``, ``dashboard-<rows>``,
+    ``compiling-<rows>``. Every row count is timed beside the same one-label paints, so each ratio
+    sees the same moments of the machine's load."""
     from deploytui.tui.first_rows import HEAD_LIMIT
 
     app_file = workdir / "one_label.py"
     app_file.write_text(MINIMAL_APP)
     python = shlex.quote(sys.executable)
-    minimal = f"{python} {shlex.quote(str(app_file))}"
-    options = f"--url {shlex.quote(srv.url)} --user {USER} --password {PASSWORD}"
     byte_compiled_package()
-    commands = {
-        "minimal": minimal,
-        "dashboard": f"cd {shlex.quote(str(REPO))} && {python} -m deploytui {options}",
-        "compiling": (f"cd {shlex.quote(str(source_only_copy(workdir)))} && PYTHONDONTWRITEBYTECODE=1 "
-                      f"{python} -m deploytui {options}"),
-    }
+    commands: dict[str, tuple[str, Callable[[str], bool]]] = {
+        "minimal": (f"{python} {shlex.quote(str(app_file))}", lambda screen: "minimal-app-ready" in screen)}
+    for rows, srv in servers.items():
+        options = f"--url {shlex.quote(srv.url)} --user {USER} --password {PASSWORD}"
+        painted = dashboard_painted(rows, min(rows, HEAD_LIMIT))
+        commands[f"dashboard-{rows}"] = (f"cd {shlex.quote(str(REPO))} && {python} -m deploytui {options}", painted)
+        compiling = (f"cd {shlex.quote(str(source_only_copy(workdir)))} && PYTHONDONTWRITEBYTECODE=1 "
+                     f"{python} -m deploytui {options}")
+        commands[f"compiling-{rows}"] = (compiling, painted)
     times: dict[str, list[float]] = {name: [] for name in commands}
+    names = list(commands)
     with tmux_server():
         for attempt in range(repeat):
-            # Alternate the order, so none always gets the warmer caches.
-            order = list(commands.items())
-            for name, command in order if attempt % 2 == 0 else reversed(order):
-                painted = (lambda screen: "minimal-app-ready" in screen) if name == "minimal" else \
-                    dashboard_painted(rows, min(rows, HEAD_LIMIT))
+            # Each goes first in turn, in one direction then the other: none always gets the
+            # warmer caches or follows the same neighbour.
+            turn = names[attempt % len(names):] + names[:attempt % len(names)]
+            for name in turn if attempt % 2 == 0 else reversed(turn):
+                command, painted = commands[name]
                 times[name].append(time_to_paint(command, painted))
-            log(f"paint at {rows} rows, repeat {attempt + 1}: one label {times['minimal'][-1]:.3f} s, "
-                f"list {times['dashboard'][-1]:.3f} s, list compiling its modules {times['compiling'][-1]:.3f} s")
-    return times["minimal"], times["dashboard"], times["compiling"]
+            log(f"paint repeat {attempt + 1}: " + ", ".join(f"{name} {times[name][-1]:.3f} s" for name in names))
+    return times
 
 
 # ---------------------------------------------------------------- reachable rows (Pilot)
@@ -239,8 +243,10 @@ def measure_all(rows: int, repeat: int) -> list[dict]:
                 f"{scrolled:,} rows by scrolling, filter finds oldest: {'yes' if found else 'no'}",
                 [scrolled / rows], "all (1.0×), by scrolling and by filter", scrolled == rows and found))
 
-            for size, srv in ((5, small), (rows, big)):
-                baseline, ours, compiling = paint_ratios(srv, size, max(repeat, PAINT_REPEATS), workdir)
+            times = paint_times({5: small, rows: big}, max(repeat, PAINT_REPEATS), workdir)
+            baseline = times["minimal"]
+            for size in (5, rows):
+                ours, compiling = times[f"dashboard-{size}"], times[f"compiling-{size}"]
                 ratios = [b / a for a, b in zip(baseline, ours)]
                 uncached = statistics.median(c / a for a, c in zip(baseline, compiling))
                 results.append(row(
