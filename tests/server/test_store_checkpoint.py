@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from deploytui.server.store import Store
 
@@ -22,41 +25,38 @@ def events_in_database_file(db: Path, copy: Path) -> int:
         conn.close()
 
 
-async def test_committed_events_reach_the_database_file_by_a_checkpoint(tmp_path: Path) -> None:
-    db = tmp_path / "deploytui.sqlite3"
-    store = Store(db)
-    await store.open()
-    try:
-        assert store.checkpointer is not None
-        await store.insert_row({"deployment_id": "d1", "status": "pending", "started_at": 1})
-        await asyncio.to_thread(store.checkpointer.wait_idle, 10)
-        before = store.checkpointer.checkpoints
-        n = 30_000  # several MiB of log: SQLite's own rule would have checkpointed in a commit
-        store.enqueue_events("d1", 1, 5, "install", [{"line": f"line {i}"} for i in range(n)])
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = Store(tmp_path / "deploytui.sqlite3")
+    await opened.open()
+    yield opened
+    await opened.close()
+    assert opened.checkpointer is None
+
+
+async def test_committed_events_reach_the_database_file_by_a_checkpoint(store: Store, tmp_path: Path) -> None:
+    assert store.checkpointer is not None
+    await store.insert_row({"deployment_id": "d1", "status": "pending", "started_at": 1})
+    await asyncio.to_thread(store.checkpointer.wait_idle, 10)
+    before = store.checkpointer.checkpoints
+    n = 30_000
+    store.enqueue_events("d1", 1, 5, "install", [{"line": f"line {i}"} for i in range(n)])
+    await store.barrier()
+    assert await asyncio.to_thread(store.checkpointer.wait_idle, 10)
+    assert store.checkpointer.checkpoints > before
+    assert events_in_database_file(store.db_path, tmp_path / "copy.sqlite3") == n
+    assert await store.last_seq("d1") == n
+
+
+async def test_the_writer_leaves_checkpoints_to_the_thread(store: Store, tmp_path: Path) -> None:
+    """Without the thread's checkpoints the log only grows: the writer's commits copy nothing
+    (SQLite's own rule would have checkpointed ~10 MiB of log in a commit)."""
+    assert store.checkpointer is not None
+    await asyncio.to_thread(store.checkpointer.stop)  # no checkpoint from here on
+    await store.insert_row({"deployment_id": "d1", "status": "pending", "started_at": 1})
+    line = "x" * 200
+    for first in range(1, 40_001, 5_000):  # eight commits
+        store.enqueue_events("d1", first, 5, "install", [{"line": line}] * 5_000)
         await store.barrier()
-        assert await asyncio.to_thread(store.checkpointer.wait_idle, 10)
-        assert store.checkpointer.checkpoints > before
-        assert events_in_database_file(db, tmp_path / "copy.sqlite3") == n
-        assert await store.last_seq("d1") == n
-    finally:
-        await store.close()
-    assert store.checkpointer is None
-
-
-async def test_the_writer_leaves_checkpoints_to_the_thread(tmp_path: Path) -> None:
-    """Without the thread's checkpoints the log would only grow: the writer's commits copy nothing."""
-    db = tmp_path / "deploytui.sqlite3"
-    store = Store(db)
-    await store.open()
-    try:
-        assert store.checkpointer is not None
-        await asyncio.to_thread(store.checkpointer.stop)  # no checkpoint from here on
-        await store.insert_row({"deployment_id": "d1", "status": "pending", "started_at": 1})
-        line = "x" * 200
-        for first in range(1, 40_001, 5_000):  # eight commits, ~10 MiB of log in all
-            store.enqueue_events("d1", first, 5, "install", [{"line": line}] * 5_000)
-            await store.barrier()
-        assert events_in_database_file(db, tmp_path / "copy.sqlite3") == 0
-        assert await store.last_seq("d1") == 40_000
-    finally:
-        await store.close()
+    assert events_in_database_file(store.db_path, tmp_path / "copy.sqlite3") == 0
+    assert await store.last_seq("d1") == 40_000
