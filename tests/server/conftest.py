@@ -12,8 +12,13 @@ from deploytui.server.store import Store
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[EventHub]:
-    store = Store(tmp_path / "deploytui.sqlite3")
-    await store.open()
-    yield EventHub(store)
-    await store.close()
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = Store(tmp_path / "deploytui.sqlite3")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def hub(store: Store) -> EventHub:
+    return EventHub(store)

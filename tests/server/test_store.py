@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from deploytui.server.recorder import EventHub
 from deploytui.server.store import Store, connect, strip_row
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Store(tmp_path / "deploytui.sqlite3")
-    await db.open()
-    yield db
-    await db.close()
 
 
 def make_row(deployment_id: str, *, project: str = "app", status: str = "success",

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 
 from deploytui.server.store import Store
 
@@ -25,15 +23,6 @@ def events_in_database_file(db: Path, copy: Path) -> int:
         conn.close()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = Store(tmp_path / "deploytui.sqlite3")
-    await opened.open()
-    yield opened
-    await opened.close()
-    assert opened.checkpointer is None
-
-
 async def test_committed_events_reach_the_database_file_by_a_checkpoint(store: Store, tmp_path: Path) -> None:
     assert store.checkpointer is not None
     await store.insert_row({"deployment_id": "d1", "status": "pending", "started_at": 1})
@@ -46,6 +35,8 @@ async def test_committed_events_reach_the_database_file_by_a_checkpoint(store: S
     assert store.checkpointer.checkpoints > before
     assert events_in_database_file(store.db_path, tmp_path / "copy.sqlite3") == n
     assert await store.last_seq("d1") == n
+    await store.close()  # the thread ends with the store
+    assert store.checkpointer is None
 
 
 async def test_the_writer_leaves_checkpoints_to_the_thread(store: Store, tmp_path: Path) -> None:
