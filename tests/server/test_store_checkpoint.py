@@ -7,7 +7,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-
 from deploytui.server.store import Store
 
 
