@@ -1,8 +1,8 @@
 """Recording a deployment's events and fanning them out to live subscribers.
 
 One :class:`EventHub` per server. The engine calls ``hub.start_recording(row)`` and then
-:meth:`Recorder.emit` for every phase, install line and peer result. ``emit`` is synchronous and
-cheap: it numbers the event, updates the in-memory row (phase, status, Harper's bounded
+:meth:`Recorder.emit` for every phase and peer result, :meth:`Recorder.emit_many` for the install
+lines of each read of the install's output. ``emit`` is synchronous and cheap: it numbers the event, updates the in-memory row (phase, status, Harper's bounded
 ``event_log``) and queues the event for the store's writer thread, which commits in the background
 at a slow cadence (store.COMMIT_INTERVAL; at once for a flush, a finish or a phase change). The
 row itself is written at most once per commit (like Harper's coalesced puts).
