@@ -2,10 +2,11 @@
 
 One :class:`EventHub` per server. The engine calls ``hub.start_recording(row)`` and then
 :meth:`Recorder.emit` for every phase and peer result, :meth:`Recorder.emit_many` for the install
-lines of each read of the install's output. ``emit`` is synchronous and cheap: it numbers the event, updates the in-memory row (phase, status, Harper's bounded
-``event_log``) and queues the event for the store's writer thread, which commits in the background
-at a slow cadence (store.COMMIT_INTERVAL; at once for a flush, a finish or a phase change). The
-row itself is written at most once per commit (like Harper's coalesced puts).
+lines of each read of the install's output. ``emit`` is synchronous and cheap: it numbers the
+event, updates the in-memory row (phase, status, Harper's bounded ``event_log``) and queues the
+event for the store's writer thread, which commits in the background at a slow cadence
+(store.COMMIT_INTERVAL; at once for a flush, a finish or a phase change). The row itself is
+written at most once per commit (like Harper's coalesced puts).
 
 Subscribers get events from memory, as Harper's do: the events a loop turn emitted become one
 :class:`Batch`, published once that turn is over, whose SSE bytes are encoded once and shared by

@@ -95,7 +95,7 @@ CREATE TABLE IF NOT EXISTS events (
 MAX_BATCH = 20_000
 # The open transaction commits once it holds this many event rows and operations, whatever the
 # interval (and the recorders keep what it holds in memory until then).
-MAX_UNCOMMITTED = 50_000
+MAX_UNCOMMITTED = 20_000
 # How long unawaited writes (events, row syncs) may wait in the writer's open transaction before it
 # commits them: a commit (an fsync) per this interval at most whatever the arrival pattern. An
 # awaited write (flush, insert, update_row, close) or a commit request (a phase change, a seq
